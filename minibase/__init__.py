@@ -1,0 +1,1 @@
+"""minibase: a Python backend for mini-programs."""

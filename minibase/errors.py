@@ -1,0 +1,152 @@
+"""One exception tree for everything minibase refuses or fails at.
+
+::
+
+    MinibaseError                  (code, HTTP status)
+    ├── InvalidArgument            InvalidArgument   400
+    ├── Unauthenticated            Unauthenticated   401
+    │   └── GatewayError           FC gateway refusal (bad signature, skew, unknown key)
+    ├── PermissionDenied           PermissionDenied  403
+    ├── NotFound                   NotFound          404
+    ├── Conflict                   Conflict          409
+    ├── PayloadTooLarge            PayloadTooLarge   413
+    ├── ValidationFailed           ValidationFailed  422
+    ├── RateLimited                RateLimited       429
+    ├── ProviderError              ProviderError     502
+    └── Internal                   Internal          500
+
+``ConfigError`` is separate: it is raised at start, never during a request.
+
+Codes are stable API (DESIGN §2); messages are plain English and never carry secrets.
+:func:`error_body` is the one place that renders the error envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConfigError",
+    "Conflict",
+    "GatewayError",
+    "Internal",
+    "InvalidArgument",
+    "MinibaseError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ProviderError",
+    "RateLimited",
+    "Unauthenticated",
+    "ValidationFailed",
+    "error_body",
+]
+
+
+class MinibaseError(Exception):
+    """Base of every error a client can see."""
+
+    code: ClassVar[str] = "Internal"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        # Extra, non-secret, machine-readable facts (e.g. ``path`` for ValidationFailed).
+        self.details = details
+        super().__init__(self.message)
+
+    default_message: ClassVar[str] = "internal error"
+
+
+class InvalidArgument(MinibaseError):
+    code = "InvalidArgument"
+    status = 400
+    default_message = "invalid argument"
+
+
+class Unauthenticated(MinibaseError):
+    code = "Unauthenticated"
+    status = 401
+    default_message = "authentication required"
+
+
+class GatewayError(Unauthenticated):
+    """Refused before any function ran, in FC's own vocabulary.
+
+    On the FC Invoke API path it renders as FC does
+    (``{"ErrorCode": ..., "ErrorMessage": ...}``, usually 403); elsewhere as
+    ``Unauthenticated``.
+    """
+
+    def __init__(self, fc_code: str, message: str, fc_status: int = 403) -> None:
+        super().__init__(message)
+        self.fc_code = fc_code
+        self.fc_status = fc_status
+
+
+class PermissionDenied(MinibaseError):
+    code = "PermissionDenied"
+    status = 403
+    default_message = "permission denied"
+
+
+class NotFound(MinibaseError):
+    code = "NotFound"
+    status = 404
+    default_message = "not found"
+
+
+class Conflict(MinibaseError):
+    code = "Conflict"
+    status = 409
+    default_message = "conflict"
+
+
+class PayloadTooLarge(MinibaseError):
+    code = "PayloadTooLarge"
+    status = 413
+    default_message = "payload too large"
+
+
+class ValidationFailed(MinibaseError):
+    code = "ValidationFailed"
+    status = 422
+    default_message = "validation failed"
+
+
+class RateLimited(MinibaseError):
+    code = "RateLimited"
+    status = 429
+    default_message = "too many requests"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, retryAfter=retry_after)
+        self.retry_after = retry_after
+
+
+class ProviderError(MinibaseError):
+    code = "ProviderError"
+    status = 502
+    default_message = "the login provider failed"
+
+
+class Internal(MinibaseError):
+    code = "Internal"
+    status = 500
+    default_message = "internal error"
+
+
+class ConfigError(Exception):
+    """A missing or wrong configuration value; the message names the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+def error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:
+    """The error envelope of DESIGN §2: ``{"error": {code, message, requestId, ...}}``."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": request_id}
+    for key, value in error.details.items():
+        body.setdefault(key, value)
+    return {"error": body}
