@@ -8,6 +8,7 @@
     │   └── GatewayError           FC gateway refusal (bad signature, skew, unknown key)
     ├── PermissionDenied           PermissionDenied  403
     ├── NotFound                   NotFound          404
+    ├── MethodNotAllowed           MethodNotAllowed  405
     ├── Conflict                   Conflict          409
     ├── PayloadTooLarge            PayloadTooLarge   413
     ├── ValidationFailed           ValidationFailed  422
@@ -31,6 +32,7 @@ __all__ = [
     "GatewayError",
     "Internal",
     "InvalidArgument",
+    "MethodNotAllowed",
     "MinibaseError",
     "NotFound",
     "PayloadTooLarge",
@@ -94,6 +96,12 @@ class NotFound(MinibaseError):
     code = "NotFound"
     status = 404
     default_message = "not found"
+
+
+class MethodNotAllowed(MinibaseError):
+    code = "MethodNotAllowed"
+    status = 405
+    default_message = "method not allowed"
 
 
 class Conflict(MinibaseError):

@@ -1,0 +1,88 @@
+"""The built-in ``session`` function: login, refresh, logout (DESIGN §2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import AuthConfig
+from ..data.store.base import Store
+from ..errors import InvalidArgument, Unauthenticated
+from ..results import Spread
+from ..util.ids import random_id
+from ..util.timefmt import now
+from .providers.base import Provider
+from .sessions import Sessions
+
+log = logging.getLogger("minibase.auth")
+
+MAX_CODE = 512
+MAX_SID = 256
+
+
+class LoginFunction:
+    def __init__(
+        self, auth: AuthConfig, store: Store, sessions: Sessions, providers: Mapping[str, Provider]
+    ) -> None:
+        self.auth = auth
+        self.store = store
+        self.sessions = sessions
+        self.providers = providers
+
+    async def __call__(self, event: Mapping[str, Any]) -> Any:
+        op = event.get("op", "login")
+        if op == "login":
+            return Spread(await self.login(event))
+        if op == "refresh":
+            return Spread(await self.sessions.refresh(_sid(event)))
+        if op == "logout":
+            await self.sessions.logout(_sid(event))
+            return None
+        raise InvalidArgument("op must be one of: login, refresh, logout")
+
+    async def login(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        code = event.get("authCode")
+        if not isinstance(code, str) or not code:
+            raise InvalidArgument("authCode is required (a string from my.getAuthCode / wx.login)")
+        if len(code) > MAX_CODE:
+            raise InvalidArgument(f"authCode is longer than {MAX_CODE} characters")
+        provider = self._pick(event.get("provider"), code)
+        identity = await provider.exchange(code)
+        uid, is_new = await self.store.upsert_identity(identity, random_id("u_"), now())
+        user = await self.store.get_user(uid)
+        if user is None or user.disabled:
+            raise Unauthenticated("this user is disabled")
+        log.info("login provider=%s uid=%s new=%s", identity.provider, uid, is_new)
+        return await self.sessions.create(uid, identity.provider, is_new)
+
+    def _pick(self, name: object, code: str) -> Provider:
+        if name is not None:
+            if not isinstance(name, str):
+                raise InvalidArgument("provider must be a string")
+            p = self.providers.get(name)
+            if p is not None:
+                return p
+            if name in self.auth.unavailable:
+                raise InvalidArgument(
+                    f"provider '{name}' is not set up on this server: {self.auth.unavailable[name]}"
+                )
+            raise InvalidArgument(f"unknown provider '{name}' (configured: {_names(self.providers)})")
+        if len(self.providers) == 1:
+            return next(iter(self.providers.values()))
+        if "dev" in self.providers and code.startswith("dev:"):
+            return self.providers["dev"]  # the seed client posts no provider
+        raise InvalidArgument(f"provider is required (configured: {_names(self.providers)})")
+
+
+def _names(providers: Mapping[str, Provider]) -> str:
+    return ", ".join(providers) or "none"
+
+
+def _sid(event: Mapping[str, Any]) -> str:
+    sid = event.get("sessionId", event.get("sid"))
+    if not isinstance(sid, str) or not sid:
+        raise InvalidArgument("sessionId is required")
+    if len(sid) > MAX_SID:
+        raise Unauthenticated("unknown session: log in again")
+    return sid

@@ -1,0 +1,111 @@
+"""Server-side sessions: created by login, found by sessionId or by credentials.
+
+Only the SHA-256 of a sessionId is stored. A session ends at the first of: idle expiry
+(sliding: ``last_used`` + ``session_idle``), absolute expiry (``session_max``), revocation
+(logout or admin), or its user being disabled. Each is checked on every request.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import AuthConfig
+from ..data.store.base import SessionRecord, Store
+from ..errors import Unauthenticated
+from ..util.ids import random_id, session_token, token_hash
+from ..util.timefmt import now as wall_clock
+from ..util.timefmt import rfc3339_s
+from .credentials import CredentialMinter
+
+__all__ = ["Caller", "Sessions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, as established by a live session."""
+
+    uid: str
+    provider: str
+    session_ref: str
+    token_hash: bytes
+
+    def owns_sid(self, sid: str) -> bool:
+        """Whether ``sid`` is this caller's sessionId (constant time)."""
+        return hmac.compare_digest(token_hash(sid), self.token_hash)
+
+
+class Sessions:
+    def __init__(
+        self,
+        store: Store,
+        auth: AuthConfig,
+        minter: CredentialMinter,
+        clock: Callable[[], float] = wall_clock,
+    ) -> None:
+        self.store = store
+        self.auth = auth
+        self.minter = minter
+        self.clock = clock
+        # Sliding expiry without a write per request: last_used moves at most this often.
+        self.touch_every = min(3600.0, auth.session_idle / 10)
+
+    async def create(self, uid: str, provider: str, is_new: bool) -> dict[str, Any]:
+        now = self.clock()
+        sid = session_token()
+        record = SessionRecord(
+            id=random_id("s_", 24),
+            token_hash=token_hash(sid),
+            uid=uid,
+            provider=provider,
+            created=now,
+            last_used=now,
+            expires_max=now + self.auth.session_max,
+        )
+        await self.store.create_session(record)
+        return self._result(sid, record, now, is_new)
+
+    async def refresh(self, sid: str) -> dict[str, Any]:
+        record = await self._live(await self.store.session_by_hash(token_hash(sid)))
+        now = self.clock()
+        await self.store.touch_session(record.id, now)
+        return self._result(sid, record, now, False)
+
+    async def logout(self, sid: str) -> None:
+        record = await self.store.session_by_hash(token_hash(sid))
+        if record is not None:
+            await self.store.revoke_session(record.id, self.clock())
+
+    async def by_sid(self, sid: str) -> Caller:
+        record = await self._live(await self.store.session_by_hash(token_hash(sid)))
+        return Caller(record.uid, record.provider, record.id, record.token_hash)
+
+    async def by_ref(self, session_ref: str) -> Caller:
+        record = await self._live(await self.store.session_by_id(session_ref))
+        return Caller(record.uid, record.provider, record.id, record.token_hash)
+
+    async def _live(self, record: SessionRecord | None) -> SessionRecord:
+        if record is None:
+            raise Unauthenticated("unknown session: log in again")
+        now = self.clock()
+        if record.revoked:
+            raise Unauthenticated("the session was revoked: log in again")
+        if record.user_disabled:
+            raise Unauthenticated("this user is disabled")
+        if now >= record.expires_max or now >= record.last_used + self.auth.session_idle:
+            raise Unauthenticated("the session has expired: log in again")
+        if now - record.last_used > self.touch_every:
+            await self.store.touch_session(record.id, now)
+        return record
+
+    def _result(self, sid: str, record: SessionRecord, now: float, is_new: bool) -> dict[str, Any]:
+        creds = self.minter.mint(record.id, record.uid, now)
+        expires = min(record.expires_max, now + self.auth.session_idle)
+        return {
+            "sessionId": sid,
+            "sts": creds.to_wire(),
+            "user": {"uid": record.uid, "provider": record.provider, "isNew": is_new},
+            "expiresAt": rfc3339_s(expires),
+        }

@@ -1,0 +1,88 @@
+"""The ``minibase`` command. The environment is read here, at the edge, and nowhere deeper
+than config loading."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .config import load_config
+
+    data = args.data or os.environ.get("MINIBASE_DATA") or None
+    return load_config(args.config, data_dir=data)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .runtime.serve import serve
+
+    config = _config(args)
+    # Fail at start, not at the first login, on a bad key file or secret.
+    from .core import Minibase
+
+    Minibase(config)
+    print(
+        f"minibase: serving '{config.app.name}' on http://{args.host}:{args.port} "
+        f"(data in {config.data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve(config, args.host, args.port, args.log_level)
+    return 0
+
+
+def cmd_keys_alipay(args: argparse.Namespace) -> int:
+    from .runtime.keys import write_alipay_keys
+
+    private, public, one_line = write_alipay_keys(Path(args.out), force=args.force)
+    print(f"wrote {private} (keep it secret) and {public}", file=sys.stderr)
+    print("Paste this public key into the Alipay console (接口加签方式 → 公钥):", file=sys.stderr)
+    print(one_line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="minibase", description="A backend for mini-programs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the HTTP API")
+    s.add_argument(
+        "--config",
+        default=os.environ.get("MINIBASE_CONFIG", "minibase.toml"),
+        help="path of minibase.toml (default: $MINIBASE_CONFIG or ./minibase.toml)",
+    )
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--data", help="data directory (default: $MINIBASE_DATA or ./data beside the config)")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=cmd_serve)
+
+    k = sub.add_parser("keys", help="generate keys")
+    ksub = k.add_subparsers(dest="kind", required=True)
+    ka = ksub.add_parser("alipay", help="a new RSA-2048 app key pair for Alipay OpenAPI")
+    ka.add_argument("--out", required=True, help="directory for the PEM files")
+    ka.add_argument("--force", action="store_true", help="overwrite existing key files")
+    ka.set_defaults(func=cmd_keys_alipay)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"minibase: config error: {e}", file=sys.stderr)
+        return 2
+    except FileExistsError as e:
+        print(f"minibase: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The transport-independent core: a Config in, functions that take events out.
+
+HTTP adapters (``minibase.app``) and the FC handlers only translate requests into calls
+on :class:`Minibase`; no business logic lives in them, and nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .auth import gateway
+from .auth.credentials import CredentialMinter
+from .auth.login import LoginFunction
+from .auth.providers import Provider, build_providers
+from .auth.sessions import Caller, Sessions
+from .config import Config
+from .data.api import DataFunction
+from .data.store.base import Store
+from .errors import (
+    ConfigError,
+    GatewayError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from .util.timefmt import now as wall_clock
+
+log = logging.getLogger("minibase")
+
+BUILTINS = ("session", "db")
+
+
+class Minibase:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        clock: Callable[[], float] = wall_clock,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store: Store = store if store is not None else _open_store(config)
+        secrets = config.app.secrets
+        if not secrets:
+            from .secret_key import load_or_create
+
+            secrets = (load_or_create(config.data_dir),)
+        self.minter = CredentialMinter(secrets, config.auth.credentials_ttl)
+        self.providers = dict(providers) if providers is not None else build_providers(config.auth)
+        self.sessions = Sessions(self.store, config.auth, self.minter, clock)
+        self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
+        self._db = DataFunction(config, self.store)
+
+    async def start(self) -> None:
+        await self.store.open()
+
+    async def stop(self) -> None:
+        for p in self.providers.values():
+            await p.aclose()
+        await self.store.close()
+
+    # ------------------------------------------------------------------ callers
+
+    async def caller_from_signature(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, Any] | None,
+        body: bytes,
+    ) -> Caller:
+        """A FC-signed request's caller; GatewayError/Unauthenticated if refused."""
+        claims = gateway.verify_request(self.minter, method, path, headers, query, body, self.clock())
+        try:
+            return await self.sessions.by_ref(claims.session_ref)
+        except Unauthenticated as e:
+            # The credentials are well-formed but their session is gone: FC would say the
+            # token is no longer valid; keep our reason in the message.
+            raise GatewayError("InvalidSecurityToken", e.message) from None
+
+    async def caller_from_session_id(self, sid: str) -> Caller:
+        if not sid or len(sid) > 256:
+            raise Unauthenticated("unknown session: log in again")
+        return await self.sessions.by_sid(sid)
+
+    # --------------------------------------------------------------- functions
+
+    def has_function(self, name: str) -> bool:
+        return name in BUILTINS
+
+    async def invoke(self, function: str, event: Any, caller: Caller | None) -> Any:
+        """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent)."""
+        if not isinstance(event, dict):
+            raise InvalidArgument("the event must be a JSON object")
+        if function == "session":
+            return await self._login(event)
+        if not self.has_function(function):
+            raise NotFound(f"no function named '{function[:64]}'")
+        sid = event.get("sid")
+        if caller is None:
+            if isinstance(sid, str) and sid:
+                # The sessionId is the bearer secret (it can mint credentials through
+                # refresh anyway), so an event's sid counts as Authorization: Bearer.
+                caller = await self.caller_from_session_id(sid)
+            else:
+                raise Unauthenticated(
+                    "sign the request with your credentials or send Authorization: Bearer <sessionId>"
+                )
+        elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
+            raise PermissionDenied("sid does not match the session these credentials belong to")
+        return await self._db(caller, event)
+
+
+def _open_store(config: Config) -> Store:
+    path = config.sqlite_path
+    if path is None:
+        raise ConfigError("database.url", "unsupported database URL")
+    from .data.store.sqlite import SQLiteStore
+
+    return SQLiteStore(path)

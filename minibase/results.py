@@ -1,0 +1,25 @@
+"""What a function may return besides a plain JSON value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of results: rendered as ``{"data": [...], "next": cursor-or-null}``."""
+
+    data: list[Any]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """An object whose keys go at the top level of the response *and* under ``data``.
+
+    The session function answers this way: DESIGN §2 shows its fields at the top level
+    (as the seed's client reads them), while generic clients unwrap ``data``.
+    """
+
+    value: dict[str, Any]

@@ -1,0 +1,38 @@
+"""Random identifiers and hashes. Leaf module."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def random_id(prefix: str, length: int = 20) -> str:
+    """``prefix`` + ``length`` random lower-case base32 characters (5 bits each)."""
+    return prefix + "".join(secrets.choice(_B32) for _ in range(length))
+
+
+def session_token() -> str:
+    """A sessionId: 32 random bytes, url-safe base64 without padding (43 chars)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    """What is stored for a sessionId: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    """Inverse of :func:`b64url`; ValueError on anything else."""
+    if not text or len(text) > 8192:
+        raise ValueError("bad base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as e:
+        raise ValueError("bad base64url") from e
