@@ -119,7 +119,7 @@ def _check(state: AlipayGatewayState, params: dict[str, str]) -> Response | None
     except (InvalidSignature, ValueError):
         return _invalid(
             "isv.invalid-signature",
-            "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配",
+            "验签出错, 建议检查签名字符串或签名私钥与应用公钥是否匹配",
         )
     return None
 

@@ -49,9 +49,7 @@ def _answer(err_no: int, err_tips: str, data: dict[str, str] | None = None) -> J
     )
 
 
-def make_douyin_api(
-    app_id: str, secret: str, *, users: dict[str, DouyinUser] | None = None
-) -> Starlette:
+def make_douyin_api(app_id: str, secret: str, *, users: dict[str, DouyinUser] | None = None) -> Starlette:
     """The fake API app; its state is ``app.state.fake``, a :class:`DouyinApiState`."""
     state = DouyinApiState(app_id=app_id, secret=secret, users=dict(users or {}))
 

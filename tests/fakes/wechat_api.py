@@ -41,9 +41,7 @@ def _err(errcode: int, errmsg: str) -> JSONResponse:
     return JSONResponse({"errcode": errcode, "errmsg": f"{errmsg}, rid: {rid}"})
 
 
-def make_wechat_api(
-    app_id: str, secret: str, *, users: dict[str, WechatUser] | None = None
-) -> Starlette:
+def make_wechat_api(app_id: str, secret: str, *, users: dict[str, WechatUser] | None = None) -> Starlette:
     """The fake API app; its state is ``app.state.fake``, a :class:`WechatApiState`."""
     state = WechatApiState(app_id=app_id, secret=secret, users=dict(users or {}))
 
