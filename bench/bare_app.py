@@ -1,0 +1,50 @@
+"""The baseline of ``bench/run.py``: a bare Starlette JSON endpoint.
+
+One route, ``GET /`` → ``{"data": {"hello": "world"}}``, served by uvicorn with exactly the
+settings ``minibase serve`` uses (minibase/runtime/serve.py): one worker, access log off,
+no ``server`` header, lifespan on, loop/http "auto" (so uvloop + httptools when installed).
+
+    .venv/bin/python bench/bare_app.py --port 8001
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def hello(request: Request) -> JSONResponse:
+    return JSONResponse({"data": {"hello": "world"}})
+
+
+app = Starlette(routes=[Route("/", hello, methods=["GET"])])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    args = p.parse_args()
+
+    import uvicorn
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()
