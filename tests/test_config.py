@@ -28,7 +28,11 @@ def test_example_loads_without_alipay_env() -> None:
 
 
 def test_example_with_alipay_env() -> None:
-    env = {"ALIPAY_APP_ID": "2021", "ALIPAY_PRIVATE_KEY_FILE": "/k/a.pem", "ALIPAY_PUBLIC_KEY_FILE": "k/b.pem"}
+    env = {
+        "ALIPAY_APP_ID": "2021",
+        "ALIPAY_PRIVATE_KEY_FILE": "/k/a.pem",
+        "ALIPAY_PUBLIC_KEY_FILE": "k/b.pem",
+    }
     c = load_config(EXAMPLE, environ=env, data_dir="/elsewhere")
     assert c.auth.providers == ("alipay", "dev") and c.auth.alipay is not None
     assert c.auth.alipay.app_id == "2021"
@@ -60,9 +64,17 @@ def test_defaults() -> None:
         ({"auth": {"dev": {"enabled": True}, "credentials_ttl": "5m"}}, {}, "auth.credentials_ttl"),
         ({"auth": {"dev": {"enabled": True}, "credentials_ttl": "2h"}}, {}, "auth.credentials_ttl"),
         ({"auth": {"dev": {"enabled": True}, "credentials": "magic"}}, {}, "auth.credentials"),
-        ({"auth": {"alipay": {"app_id": "1", "private_key_file": "a"}}}, {}, "auth.alipay.alipay_public_key_file"),
         (
-            {"auth": {"alipay": {"app_id": "env:A", "private_key_file": "env:B", "alipay_public_key_file": "c"}}},
+            {"auth": {"alipay": {"app_id": "1", "private_key_file": "a"}}},
+            {},
+            "auth.alipay.alipay_public_key_file",
+        ),
+        (
+            {
+                "auth": {
+                    "alipay": {"app_id": "env:A", "private_key_file": "env:B", "alipay_public_key_file": "c"}
+                }
+            },
             {},
             "auth.alipay.app_id",
         ),
@@ -99,7 +111,9 @@ def test_write_sets_create_update_delete() -> None:
 
 
 def test_disabled_provider_section_is_ignored() -> None:
-    c = parse({"auth": {"dev": {"enabled": True}, "wechat": {"enabled": False, "app_id": "env:X", "secret": "y"}}})
+    c = parse(
+        {"auth": {"dev": {"enabled": True}, "wechat": {"enabled": False, "app_id": "env:X", "secret": "y"}}}
+    )
     assert c.auth.wechat is None and c.auth.providers == ("dev",)
 
 

@@ -35,7 +35,9 @@ def test_envelope_shape_is_pinned() -> None:
 
 def test_details_ride_along_but_never_override() -> None:
     body = error_body(errors.RateLimited(retry_after=3), "r")
-    assert body == {"error": {"code": "RateLimited", "message": "too many requests", "requestId": "r", "retryAfter": 3}}
+    assert body == {
+        "error": {"code": "RateLimited", "message": "too many requests", "requestId": "r", "retryAfter": 3}
+    }
     e = errors.ValidationFailed("bad", code="x", path="/a")
     assert error_body(e, "r")["error"]["code"] == "ValidationFailed"
 

@@ -27,7 +27,10 @@ def test_round_trip() -> None:
 def test_expired() -> None:
     m = CredentialMinter([A], 900)
     c = m.mint("s_1", "u_1", NOW)
-    assert fc_code(lambda: m.verify(c.access_key_id, c.security_token, NOW + 900)) == "InvalidSecurityToken.Expired"
+    assert (
+        fc_code(lambda: m.verify(c.access_key_id, c.security_token, NOW + 900))
+        == "InvalidSecurityToken.Expired"
+    )
 
 
 def test_other_server_key_refused() -> None:
@@ -49,7 +52,9 @@ def test_rotation_keeps_old_credentials_valid() -> None:
 def test_token_bound_to_its_key_id() -> None:
     m = CredentialMinter([A], 900)
     c1, c2 = m.mint("s_1", "u_1", NOW), m.mint("s_2", "u_2", NOW)
-    assert fc_code(lambda: m.verify(c1.access_key_id, c2.security_token, NOW)).startswith("InvalidAccessKeyId")
+    assert fc_code(lambda: m.verify(c1.access_key_id, c2.security_token, NOW)).startswith(
+        "InvalidAccessKeyId"
+    )
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,9 @@ class Stack:
         return httpx.post(self.url + SESSION, json=event, timeout=10)
 
 
-def _config(make_config: Callable[..., Config], tmp_path: Path, gateway: str, wx_api: str, **extra: Any) -> Config:
+def _config(
+    make_config: Callable[..., Config], tmp_path: Path, gateway: str, wx_api: str, **extra: Any
+) -> Config:
     (tmp_path / "app.pem").write_text(VEC["app_private_key_pem"])
     (tmp_path / "alipay.pem").write_text(VEC["alipay_public_key_pem"])
     auth = {
@@ -62,7 +64,11 @@ def _config(make_config: Callable[..., Config], tmp_path: Path, gateway: str, wx
         "wechat": {"app_id": WX_APP, "secret": "env:WX_SECRET", "api": wx_api, "timeout": "1s"},
         **extra,
     }
-    env = {"ALIPAY_APP_ID": APP_ID, "ALIPAY_PUBLIC_KEY_FILE": str(tmp_path / "alipay.pem"), "WX_SECRET": WX_SECRET}
+    env = {
+        "ALIPAY_APP_ID": APP_ID,
+        "ALIPAY_PUBLIC_KEY_FILE": str(tmp_path / "alipay.pem"),
+        "WX_SECRET": WX_SECRET,
+    }
     return make_config(base_raw(auth=auth), environ=env)
 
 

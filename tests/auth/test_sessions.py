@@ -19,9 +19,7 @@ from tests.conftest import Clock
 DAY = 86400.0
 
 
-def run(
-    tmp_path: Path, clock: Clock, body: Callable[[Sessions, SQLiteStore], Any], **auth: Any
-) -> Any:
+def run(tmp_path: Path, clock: Clock, body: Callable[[Sessions, SQLiteStore], Any], **auth: Any) -> Any:
     config = parse_config({"auth": {"dev": {"enabled": True}, **auth}}, data_dir=tmp_path)
 
     async def main() -> Any:
