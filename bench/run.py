@@ -50,8 +50,8 @@ CHECK_LUA = BENCH_DIR / "wrk" / "check.lua"
 BARE_APP = BENCH_DIR / "bare_app.py"
 
 # DESIGN §6
-TARGET_GET_RATIO = 0.6  # db get ≥ 0.6 × bare
-TARGET_COLD_RATIO = 1.5  # cold start ≤ 1.5 × bare
+TARGET_GET_RATIO = 0.6  # db get >= 0.6 x bare
+TARGET_COLD_RATIO = 1.5  # cold start <= 1.5 x bare
 POCKETBASE_VIEW = 6400.0  # PocketBase authenticated record view, req/s (same machine class)
 POCKETBASE_CREATE = 3300.0  # PocketBase creates, req/s
 
@@ -83,7 +83,9 @@ class BenchError(Exception):
 _children: list[subprocess.Popen[bytes]] = []
 
 
-def spawn(argv: Sequence[str], *, log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], *, log: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a child in its own process group (so Ctrl-C reaches only us and we stop it)."""
     out: Any = subprocess.DEVNULL
     if log is not None:
@@ -149,7 +151,9 @@ def minibase_exe() -> str:
         return str(exe)
     found = shutil.which("minibase")
     if found is None:
-        raise BenchError("the 'minibase' console script is not installed next to this Python (pip install -e .)")
+        raise BenchError(
+            "the 'minibase' console script is not installed next to this Python (pip install -e .)"
+        )
     return found
 
 
@@ -177,7 +181,9 @@ def bare_argv(port: int) -> list[str]:
 # ------------------------------------------------------------------------ raw HTTP probe
 
 
-def probe(port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def probe(
+    port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
     """One request on a new connection (http.client: cheap, no pool); raises OSError if refused."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
@@ -596,7 +602,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark minibase against a bare Starlette app (DESIGN §6).")
     p.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, 3 cold starts each")
     p.add_argument("--duration", type=parse_duration, default=None, help="wrk run per scenario (default 10s)")
-    p.add_argument("--warmup", type=parse_duration, default=None, help="unrecorded wrk run first (default 2s)")
+    p.add_argument(
+        "--warmup", type=parse_duration, default=None, help="unrecorded wrk run first (default 2s)"
+    )
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--cold-runs", type=int, default=None, help="cold starts of each server (default 5)")
@@ -671,7 +679,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             session.client.db("put", obj={"id": DOC_ID, "title": "benchmark document", "completed": False})
         except Exception as e:
             raise BenchError(f"could not log in / put the bench document with the Python client: {e}") from e
-        print(f"bench: wrk -t{args.threads} -c{args.connections}, {wrk_duration(args.duration)} per scenario")
+        print(
+            f"bench: wrk -t{args.threads} -c{args.connections}, {wrk_duration(args.duration)} per scenario",
+            file=sys.stderr,
+            flush=True,
+        )
         results = bench_throughput(args, bare_port, mb_port, session)
     finally:
         session.close()
