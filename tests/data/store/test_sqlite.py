@@ -1,0 +1,125 @@
+"""The SQLite store: WAL, serialized durable writes, concurrent reads, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from minibase.auth.providers.base import Identity
+from minibase.data.store.sqlite import SQLiteStore
+
+
+def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        store = SQLiteStore(path)
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def test_wal_and_full_sync(tmp_path: Path) -> None:
+    async def body(store: SQLiteStore) -> None:
+        await store.put_document("c", "u", "a", {"x": 1}, "t")
+
+    run(tmp_path / "db", body)
+    conn = sqlite3.connect(tmp_path / "db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_acknowledged_writes_are_visible_to_a_new_process_view(tmp_path: Path) -> None:
+    async def body(store: SQLiteStore) -> None:
+        await asyncio.gather(*(store.put_document("c", "u", f"d{i}", {"i": i}, "t") for i in range(300)))
+        # Read by an independent connection while the store is still open.
+        n = sqlite3.connect(tmp_path / "db").execute("SELECT count(*) FROM documents").fetchone()[0]
+        assert n == 300
+
+    run(tmp_path / "db", body)
+
+
+def test_one_failing_job_does_not_undo_its_group(tmp_path: Path) -> None:
+    async def body(store: SQLiteStore) -> None:
+        def bad(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO users (uid, created) VALUES ('u_bad', 0)")
+            raise ValueError("boom")
+
+        results = await asyncio.gather(
+            *(store.put_document("c", "u", f"d{i}", {}, "t") for i in range(50)),
+            store._writer.run(bad),
+            *(store.put_document("c", "u", f"e{i}", {}, "t") for i in range(50)),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, Exception)]
+        assert len(errors) == 1 and str(errors[0]) == "boom"
+        assert len(await store.list_documents("c", "u", None, 1000)) == 100
+        assert await store.get_user("u_bad") is None  # the failed job's own write rolled back
+
+    run(tmp_path / "db", body)
+
+
+def test_concurrent_upserts_count_every_version(tmp_path: Path) -> None:
+    async def body(store: SQLiteStore) -> None:
+        await asyncio.gather(*(store.put_document("c", "u", "same", {"n": i}, "t") for i in range(200)))
+        doc = orjson.loads(await store.get_document("c", "u", "same") or b"null")
+        assert doc["_version"] == 200
+
+    run(tmp_path / "db", body)
+
+
+def test_identity_race_yields_one_user(tmp_path: Path) -> None:
+    async def body(store: SQLiteStore) -> None:
+        ident = Identity("alipay", "app", "sub")
+        got = await asyncio.gather(*(store.upsert_identity(ident, f"u_{i}", 0) for i in range(20)))
+        assert len({uid for uid, _ in got}) == 1
+        assert sum(1 for _, new in got if new) == 1
+
+    run(tmp_path / "db", body)
+
+
+def test_data_survives_restart(tmp_path: Path) -> None:
+    async def write(store: SQLiteStore) -> None:
+        await store.put_document("c", "u", "a", {"keep": True}, "t")
+
+    async def read(store: SQLiteStore) -> Any:
+        return await store.get_document("c", "u", "a")
+
+    run(tmp_path / "db", write)
+    assert orjson.loads(run(tmp_path / "db", read))["keep"] is True
+
+
+def _open_in_process(path: str) -> None:
+    run(Path(path), lambda store: asyncio.sleep(0))
+
+
+def test_migrations_are_safe_when_processes_start_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_in_process, args=(path,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    rows = sqlite3.connect(path).execute("SELECT version FROM schema_migrations").fetchall()
+    assert rows == [(1,)]
+
+
+def test_closed_store_refuses_writes(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SQLiteStore(tmp_path / "db")
+        await store.open()
+        await store.close()
+        with pytest.raises(RuntimeError):
+            await store.put_document("c", "u", "a", {}, "t")
+
+    asyncio.run(main())
