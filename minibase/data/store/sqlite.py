@@ -67,14 +67,13 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
-_SESSION_COLS = (
-    "s.id, s.token_hash, s.uid, s.provider, s.created, s.last_used, s.expires_max,"
+_SESSION_SELECT = (
+    "SELECT s.id, s.token_hash, s.uid, s.provider, s.created, s.last_used, s.expires_max,"
     " s.revoked IS NOT NULL, coalesce(u.disabled, 1)"
+    " FROM sessions s LEFT JOIN users u ON u.uid = s.uid"
 )
-_SESSION_BY_ID = f"SELECT {_SESSION_COLS} FROM sessions s LEFT JOIN users u ON u.uid = s.uid WHERE s.id = ?"
-_SESSION_BY_HASH = (
-    f"SELECT {_SESSION_COLS} FROM sessions s LEFT JOIN users u ON u.uid = s.uid WHERE s.token_hash = ?"
-)
+_SESSION_BY_ID = _SESSION_SELECT + " WHERE s.id = ?"
+_SESSION_BY_HASH = _SESSION_SELECT + " WHERE s.token_hash = ?"
 
 
 def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
@@ -130,9 +129,7 @@ class SQLiteStore:
                 for statement in sql.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time())
-                )
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -149,9 +146,11 @@ class SQLiteStore:
 
     async def upsert_identity(self, identity: Identity, new_uid: str, now: float) -> tuple[str, bool]:
         key = (identity.provider, identity.app_id, identity.subject)
-        row = self._reader().execute(
-            "SELECT uid FROM identities WHERE provider = ? AND app_id = ? AND subject = ?", key
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT uid FROM identities WHERE provider = ? AND app_id = ? AND subject = ?", key)
+            .fetchone()
+        )
         if row is not None:
             return row[0], False
 
@@ -171,7 +170,11 @@ class SQLiteStore:
         return await self._writer.run(job)
 
     async def get_user(self, uid: str) -> UserRecord | None:
-        row = self._reader().execute("SELECT uid, created, disabled FROM users WHERE uid = ?", (uid,)).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT uid, created, disabled FROM users WHERE uid = ?", (uid,))
+            .fetchone()
+        )
         return UserRecord(row[0], row[1], bool(row[2])) if row else None
 
     async def set_user_disabled(self, uid: str, disabled: bool) -> bool:
@@ -202,9 +205,7 @@ class SQLiteStore:
 
     async def touch_session(self, session_ref: str, now: float) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE sessions SET last_used = max(last_used, ?) WHERE id = ?", (now, session_ref)
-            )
+            conn.execute("UPDATE sessions SET last_used = max(last_used, ?) WHERE id = ?", (now, session_ref))
 
         await self._writer.run(job)
 
@@ -219,7 +220,9 @@ class SQLiteStore:
 
     async def revoke_user_sessions(self, uid: str, now: float) -> int:
         def job(conn: sqlite3.Connection) -> int:
-            cur = conn.execute("UPDATE sessions SET revoked = ? WHERE uid = ? AND revoked IS NULL", (now, uid))
+            cur = conn.execute(
+                "UPDATE sessions SET revoked = ? WHERE uid = ? AND revoked IS NULL", (now, uid)
+            )
             return cur.rowcount
 
         return await self._writer.run(job)
@@ -235,7 +238,14 @@ class SQLiteStore:
                 (collection, uid, doc_id),
             ).fetchone()
             version, created = (row[0] + 1, row[1]) if row else (1, now_iso)
-            doc = {"id": doc_id, **obj, "uid": uid, "_version": version, "_created": created, "_updated": now_iso}
+            doc = {
+                "id": doc_id,
+                **obj,
+                "uid": uid,
+                "_version": version,
+                "_created": created,
+                "_updated": now_iso,
+            }
             body = orjson.dumps(doc).decode()
             conn.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -245,19 +255,27 @@ class SQLiteStore:
         await self._writer.run(job)
 
     async def get_document(self, collection: str, uid: str, doc_id: str) -> bytes | None:
-        row = self._reader().execute(
-            "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?",
-            (collection, uid, doc_id),
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?",
+                (collection, uid, doc_id),
+            )
+            .fetchone()
+        )
         return row[0].encode() if row else None
 
     async def list_documents(
         self, collection: str, uid: str, after_id: str | None, limit: int
     ) -> list[tuple[str, bytes]]:
-        rows = self._reader().execute(
-            "SELECT id, body FROM documents WHERE collection = ? AND uid = ? AND id > ? ORDER BY id LIMIT ?",
-            (collection, uid, after_id or "", limit),
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT id, body FROM documents WHERE collection = ? AND uid = ? AND id > ? ORDER BY id LIMIT ?",
+                (collection, uid, after_id or "", limit),
+            )
+            .fetchall()
+        )
         return [(r[0], r[1].encode()) for r in rows]
 
     async def remove_document(self, collection: str, uid: str, doc_id: str) -> bool:
@@ -268,5 +286,3 @@ class SQLiteStore:
             return cur.rowcount > 0
 
         return await self._writer.run(job)
-
-

@@ -11,6 +11,7 @@ resolves only after COMMIT returned, so every acknowledged write is durable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -102,17 +103,13 @@ class SQLiteWriter:
         except sqlite3.Error as e:
             log.error("sqlite commit failed: %s", e)
             if conn.in_transaction:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             outcomes = [(False, e)] * len(batch)
         for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
             loop = fut.get_loop()
-            try:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
                 loop.call_soon_threadsafe(_settle, fut, ok, value)
-            except RuntimeError:  # the caller's loop is gone; nobody is waiting
-                pass
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
