@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .config import Config
 
-def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+
+def _config(args: argparse.Namespace) -> Config:
     from .config import load_config
 
     data = args.data or os.environ.get("MINIBASE_DATA") or None

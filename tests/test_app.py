@@ -331,3 +331,32 @@ def test_client_with_wrong_service(live: Live) -> None:
     with pytest.raises(ClientError) as e:
         c.login(auth_code="dev:x")
     assert e.value.code == "NotFound"
+
+
+def test_unexpected_errors_are_internal_without_traceback(
+    make_config: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from minibase.app import create_app
+    from minibase.core import Minibase
+    from tests.live import run_uvicorn
+
+    config = make_config()
+    core = Minibase(config)
+
+    async def broken(*args: Any) -> bytes:
+        raise RuntimeError("disk on fire at /secret/path")
+
+    core.store.get_document = broken  # type: ignore[method-assign]
+    with run_uvicorn(create_app(config, core=core)) as url:
+        login = raw_login(url, "dev:x")
+        h = {"authorization": f"Bearer {login['sessionId']}"}
+        r = httpx.post(url + "/invoke/db", json={"op": "get", "id": "a"}, headers=h)
+        assert r.status_code == 500
+        err = r.json()["error"]
+        assert err["code"] == "Internal" and "fire" not in r.text and "Traceback" not in r.text
+        r2 = signed_post(url, Credentials.from_wire(login["sts"]), {"op": "get", "id": "a"})
+        assert r2.status_code == 200 and r2.headers["x-fc-error-type"] == "HandledInvocationError"
+        assert r2.json()["error"]["code"] == "Internal"
+    # The server log has the traceback, findable by the request id.
+    logged = [rec for rec in caplog.records if err["requestId"] in rec.getMessage()]
+    assert logged and logged[0].exc_info is not None
