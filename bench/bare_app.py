@@ -4,7 +4,7 @@ One route, ``GET /`` → ``{"data": {"hello": "world"}}``, served by uvicorn wit
 settings ``minibase serve`` uses (minibase/runtime/serve.py): one worker, access log off,
 no ``server`` header, lifespan on, loop/http "auto" (so uvloop + httptools when installed).
 
-    .venv/bin/python bench/bare_app.py --port 8001
+    .venv/bin/python bench/bare_app.py --port 8001 [--http h11]
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    # Only for the reference row of `run.py --h11-baseline`; minibase serve uses "auto".
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     args = p.parse_args()
 
     import uvicorn
@@ -43,6 +46,8 @@ def main() -> None:
         access_log=False,
         server_header=False,
         lifespan="on",
+        http=args.http,
+        loop=args.loop,
     )
 
 
