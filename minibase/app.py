@@ -1,7 +1,10 @@
-"""The HTTP adapter: builds the ASGI app (Starlette) of DESIGN §2 around a Minibase core.
+"""The HTTP adapter: the ASGI app of DESIGN §2 around a :class:`Minibase` core.
 
-It reads requests, finds the caller, calls the core and renders results and errors. No
-business logic here.
+It reads requests, finds the caller, calls the core and renders results and errors; no
+business logic here. The function routes (``/session``, ``/invoke/…`` and FC's paths) are
+served by a small hand-written ASGI layer in front of Starlette: they are the hot path,
+and Starlette's Request/Response objects cost more than the rest of a point read. The
+other routes, lifespan and 404/405 handling are Starlette's.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -18,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .auth.sessions import Caller
 from .config import Config
@@ -34,196 +39,255 @@ from .errors import (
 )
 from .results import Page, Spread
 
-__all__ = ["create_app"]
+__all__ = ["MinibaseApp", "create_app"]
 
 log = logging.getLogger("minibase.http")
 
-JSON = "application/json"
 FC_API = "/2016-08-15"
+_JSON = (b"content-type", b"application/json")
+_HANDLED = (b"x-fc-error-type", b"HandledInvocationError")
 
 
-def _request_id() -> str:
-    return os.urandom(8).hex()
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, JSON)
-
-
-def _render(result: Any, request_id: str, headers: dict[str, str] | None = None) -> Response:
-    h = {"x-fc-request-id": request_id}
-    if headers:
-        h.update(headers)
+def _render(result: Any) -> bytes:
     if isinstance(result, Page):
-        return _json({"data": result.data, "next": result.next}, 200, h)
+        return orjson.dumps({"data": result.data, "next": result.next})
     if isinstance(result, Spread):
-        return _json({**result.value, "data": result.value}, 200, h)
-    return _json({"data": result}, 200, h)
+        return orjson.dumps({**result.value, "data": result.value})
+    return orjson.dumps({"data": result})
 
 
-def _error(e: MinibaseError, request_id: str, status: int | None = None) -> Response:
-    headers = {"x-fc-request-id": request_id}
-    retry = e.details.get("retryAfter")
-    if retry is not None:
-        headers["retry-after"] = str(retry)
-    return _json(error_body(e, request_id), status or e.status, headers)
+class _Request:
+    """What the function routes need of a request, read straight off the ASGI scope."""
+
+    __slots__ = ("body", "headers", "method", "path", "query_string", "raw_path")
+
+    def __init__(self, scope: Scope) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        raw = scope.get("raw_path")
+        self.raw_path: str = raw.decode("latin-1") if raw else self.path
+        self.query_string: bytes = scope.get("query_string", b"")
+        # ASGI servers give lower-case names; a repeated header keeps its last value.
+        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.body = b""
+
+    def query(self) -> dict[str, list[str]] | None:
+        """The query as FC signs it, for HTTP-trigger (``/proxy/``) paths only."""
+        if "/proxy/" not in self.raw_path:
+            return None
+        out: dict[str, list[str]] = {}
+        for k, v in parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True):
+            out.setdefault(k, []).append(v)
+        return {k: [] if vs == [""] else vs for k, vs in out.items()}  # `?flag` signs bare
 
 
-def _fc_gateway_error(e: GatewayError, request_id: str) -> Response:
-    body = {"ErrorCode": e.fc_code, "ErrorMessage": e.message, "RequestId": request_id}
-    return _json(body, e.fc_status, {"x-fc-request-id": request_id})
+class MinibaseApp:
+    """The ASGI app: function routes by hand, everything else through Starlette."""
 
+    def __init__(self, config: Config, core: Minibase) -> None:
+        self.core = core
+        self.service = config.app.service
+        self.limit = config.limits.max_body
+        self.starlette = _starlette(core)
+        self.state = self.starlette.state
 
-async def _event(request: Request, limit: int) -> tuple[bytes, Any]:
-    """The body (for Content-MD5) and its JSON; an empty body is ``{}``."""
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise InvalidArgument("Content-Length is not a number")
-        if int(length) > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        return body, {}
-    try:
-        return body, orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidArgument("the request body is not valid JSON") from None
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            parts = scope["path"].split("/")
+            # /invoke/{function}
+            if len(parts) == 3 and parts[1] == "invoke" and parts[2]:
+                return await self._invoke(scope, receive, send, parts[2])
+            if parts[1:] == ["session"]:
+                return await self._session(scope, receive, send, None)
+            if len(parts) >= 5 and parts[1] == "2016-08-15":
+                # /2016-08-15/services/{service}/functions/{function}/invocations
+                if (
+                    len(parts) == 7
+                    and parts[2] == "services"
+                    and parts[4] == "functions"
+                    and parts[6] == "invocations"
+                ):
+                    return await self._fc_invoke(scope, receive, send, parts[3], parts[5])
+                # /2016-08-15/proxy/{service}/session[/]
+                if parts[2] == "proxy" and parts[4] == "session" and parts[5:] in ([], [""]):
+                    return await self._session(scope, receive, send, parts[3])
+        await self.starlette(scope, receive, send)
 
+    # --------------------------------------------------------------- plumbing
 
-def _query(request: Request) -> dict[str, list[str]] | None:
-    if "/proxy/" not in request.url.path:
-        return None
-    out: dict[str, list[str]] = {}
-    for k, v in request.query_params.multi_items():
-        out.setdefault(k, []).append(v)
-    # A bare `?flag` arrives as flag="" and signs as the key alone.
-    return {k: [] if vs == [""] else vs for k, vs in out.items()}
+    async def _read(self, req: _Request, receive: Receive) -> Any:
+        """Read the body (for Content-MD5) and return its JSON; an empty body is ``{}``."""
+        length = req.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise InvalidArgument("Content-Length is not a number")
+            if int(length) > self.limit:
+                raise PayloadTooLarge(f"the request body is larger than {self.limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.limit:
+                    raise PayloadTooLarge(f"the request body is larger than {self.limit} bytes")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not req.body.strip():
+            return {}
+        try:
+            return orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument("the request body is not valid JSON") from None
 
-
-def create_app(config: Config, *, core: Minibase | None = None) -> Starlette:
-    mb = core if core is not None else Minibase(config)
-    limit = config.limits.max_body
-    service = config.app.service
-
-    async def caller_of(request: Request, body: bytes) -> Caller | None:
-        auth = request.headers.get("authorization")
+    async def _caller(self, req: _Request) -> Caller | None:
+        auth = req.headers.get("authorization")
         if not auth:
             return None
         if auth.startswith("Bearer "):
-            return await mb.caller_from_session_id(auth[7:].strip())
-        return await mb.caller_from_signature(
-            request.method, request.url.path, request.headers, _query(request), body
+            return await self.core.caller_from_session_id(auth[7:].strip())
+        return await self.core.caller_from_signature(
+            req.method, req.raw_path, req.headers, req.query(), req.body
         )
 
-    async def session(request: Request) -> Response:
-        rid = _request_id()
+    @staticmethod
+    async def _send(send: Send, status: int, body: bytes, rid: str, *extra: tuple[bytes, bytes]) -> None:
+        headers = [
+            _JSON,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-fc-request-id", rid.encode()),
+            *extra,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _error(
+        self, send: Send, e: MinibaseError, rid: str, status: int | None = None, *extra: tuple[bytes, bytes]
+    ) -> None:
+        retry = e.details.get("retryAfter")
+        if retry is not None:
+            extra = (*extra, (b"retry-after", str(retry).encode()))
+        await self._send(send, status or e.status, orjson.dumps(error_body(e, rid)), rid, *extra)
+
+    async def _gateway_error(self, send: Send, e: GatewayError, rid: str) -> None:
+        body = {"ErrorCode": e.fc_code, "ErrorMessage": e.message, "RequestId": rid}
+        await self._send(send, e.fc_status, orjson.dumps(body), rid)
+
+    # ----------------------------------------------------------------- routes
+
+    async def _session(self, scope: Scope, receive: Receive, send: Send, service: str | None) -> None:
+        rid = os.urandom(8).hex()
         try:
-            svc = request.path_params.get("service")
-            if svc is not None and svc != service:
-                raise NotFound(f"no service named '{svc[:64]}'")
-            _, event = await _event(request, limit)
-            return _render(await mb.invoke("session", event, None), rid)
+            if service is not None and service != self.service:
+                raise NotFound(f"no service named '{service[:64]}'")
+            event = await self._read(_Request(scope), receive)
+            body = _render(await self.core.invoke("session", event, None))
         except MinibaseError as e:
-            return _error(e, rid)
+            return await self._error(send, e, rid)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
-            return _error(Internal(), rid)
+            return await self._error(send, Internal(), rid)
+        await self._send(send, 200, body, rid)
 
-    async def invoke(request: Request) -> Response:
-        rid = _request_id()
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
+        rid = os.urandom(8).hex()
         try:
-            name = request.path_params["function"]
-            if not mb.has_function(name) and name != "session":
+            if not self.core.has_function(name):
                 raise NotFound(f"no function named '{name[:64]}'")
-            body, event = await _event(request, limit)
-            caller = await caller_of(request, body)
-            return _render(await mb.invoke(name, event, caller), rid)
+            req = _Request(scope)
+            event = await self._read(req, receive)
+            caller = await self._caller(req)
+            body = _render(await self.core.invoke(name, event, caller))
         except MinibaseError as e:
-            return _error(e, rid)
+            return await self._error(send, e, rid)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
-            return _error(Internal(), rid)
+            return await self._error(send, Internal(), rid)
+        await self._send(send, 200, body, rid)
 
-    async def fc_invoke(request: Request) -> Response:
+    async def _fc_invoke(self, scope: Scope, receive: Receive, send: Send, service: str, name: str) -> None:
         """FC Invoke API semantics: gateway errors FC's way, function errors as 200."""
-        rid = _request_id()
+        rid = os.urandom(8).hex()
         try:
-            svc = request.path_params["service"]
-            if svc != service:
-                raise GatewayError("ServiceNotFound", f"service '{svc[:64]}' does not exist", 404)
-            name = request.path_params["function"]
-            if not mb.has_function(name) and name != "session":
+            if service != self.service:
+                raise GatewayError("ServiceNotFound", f"service '{service[:64]}' does not exist", 404)
+            if not self.core.has_function(name):
                 raise GatewayError("FunctionNotFound", f"function '{name[:64]}' does not exist", 404)
-            body, event = await _event(request, limit)
-            if not request.headers.get("authorization", "").startswith("FC "):
+            req = _Request(scope)
+            event = await self._read(req, receive)
+            if not req.headers.get("authorization", "").startswith("FC "):
                 raise GatewayError(
                     "MissingRequiredHeader", "a FC-signed Authorization header is required", 401
                 )
-            caller = await caller_of(request, body)
+            caller = await self._caller(req)
         except GatewayError as e:
-            return _fc_gateway_error(e, rid)
-        except MinibaseError as e:  # bad body: FC answers these before the function too
-            return _fc_gateway_error(GatewayError(e.code, e.message, e.status), rid)
+            return await self._gateway_error(send, e, rid)
+        except MinibaseError as e:  # a bad body: FC refuses these before the function, too
+            return await self._gateway_error(send, GatewayError(e.code, e.message, e.status), rid)
         try:
-            return _render(await mb.invoke(name, event, caller), rid)
+            body = _render(await self.core.invoke(name, event, caller))
         except MinibaseError as e:
-            return _handled(e, rid)
+            return await self._error(send, e, rid, 200, _HANDLED)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
-            return _handled(Internal(), rid)
+            return await self._error(send, Internal(), rid, 200, _HANDLED)
+        await self._send(send, 200, body, rid)
 
-    def _handled(e: MinibaseError, rid: str) -> Response:
-        resp = _error(e, rid, 200)
-        resp.headers["x-fc-error-type"] = "HandledInvocationError"
-        return resp
+
+def _starlette(core: Minibase) -> Starlette:
+    def _json(body: Any, status: int = 200) -> Response:
+        return Response(orjson.dumps(body), status, media_type="application/json")
 
     async def healthz(request: Request) -> Response:
         return _json({"data": {"ok": True}})
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        rid = _request_id()
+        rid = os.urandom(8).hex()
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        err: MinibaseError
         if status == 405:
-            return _error(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.url.path[:200]}"),
-                rid,
-            )
-        if status == 404:
-            return _error(NotFound(f"no route {request.url.path[:200]}"), rid)
-        return _error(Internal(), rid)
+            err = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path[:200]}")
+        elif status == 404:
+            err = NotFound(f"no route {request.url.path[:200]}")
+        else:
+            err = Internal()
+        resp = _json(error_body(err, rid), err.status)
+        resp.headers["x-fc-request-id"] = rid
+        return resp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await mb.start()
+        await core.start()
         try:
             yield
         finally:
-            await mb.stop()
+            await core.stop()
 
+    async def not_here(request: Request) -> Response:  # POSTs are served before Starlette
+        raise HTTPException(404)
+
+    post_only = ["POST"]
     routes = [
-        Route("/session", session, methods=["POST"]),
-        Route(FC_API + "/proxy/{service}/session/", session, methods=["POST"]),
-        Route(FC_API + "/proxy/{service}/session", session, methods=["POST"]),
-        Route("/invoke/{function}", invoke, methods=["POST"]),
-        Route(
-            FC_API + "/services/{service}/functions/{function}/invocations",
-            fc_invoke,
-            methods=["POST"],
-        ),
+        # Only reached by other methods (POST is served by MinibaseApp): they give 405.
+        Route("/session", not_here, methods=post_only),
+        Route(FC_API + "/proxy/{service}/session/", not_here, methods=post_only),
+        Route(FC_API + "/proxy/{service}/session", not_here, methods=post_only),
+        Route("/invoke/{function}", not_here, methods=post_only),
+        Route(FC_API + "/services/{service}/functions/{function}/invocations", not_here, methods=post_only),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(
+    return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: http_error, 405: http_error, 500: http_error},
     )
-    app.state.minibase = mb
-    return app
+
+
+def create_app(config: Config, *, core: Minibase | None = None) -> MinibaseApp:
+    """The ASGI app for ``config`` (``core`` to share or pre-build the Minibase)."""
+    return MinibaseApp(config, core if core is not None else Minibase(config))

@@ -22,6 +22,7 @@ from ..util.timefmt import rfc3339_s
 __all__ = ["Credentials", "CredentialMinter", "TokenClaims"]
 
 _TOKEN_PREFIX = "mb1."
+_CACHE_SIZE = 65536  # verified tokens kept; ~300 bytes each
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +67,14 @@ class CredentialMinter:
         self._keys = [_Key(s) for s in secrets]
         self._by_kid = {k.kid: k for k in reversed(self._keys)}
         self.ttl = ttl
+        self._verified: dict[str, tuple[TokenClaims, str]] = {}
 
     def mint(self, session_ref: str, uid: str, now: float) -> Credentials:
         key = self._keys[0]
         akid = random_id("STS.", 24)
         expires = int(now + self.ttl)
         payload = f"{key.kid}|{akid}|{session_ref}|{uid}|{expires}".encode()
-        mac = hmac.new(key.token, payload, hashlib.sha256).digest()
+        mac = hmac.digest(key.token, payload, "sha256")
         token = _TOKEN_PREFIX + b64url(payload) + "." + b64url(mac)
         return Credentials(akid, self._secret(key, akid), token, float(expires))
 
@@ -81,6 +83,21 @@ class CredentialMinter:
 
         Raises :class:`GatewayError` with FC's error codes.
         """
+        hit = self._verified.get(token)
+        if hit is None:
+            hit = self._check_mac(token)
+            # A client reuses one token for its whole lifetime: remember the MAC check.
+            if len(self._verified) >= _CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = hit
+        claims, secret = hit
+        if not hmac.compare_digest(claims.access_key_id.encode(), access_key_id.encode()):
+            raise GatewayError("InvalidAccessKeyId.NotFound", "the access key id does not match the token")
+        if claims.expires <= now:
+            raise GatewayError("InvalidSecurityToken.Expired", "the credentials have expired")
+        return claims, secret
+
+    def _check_mac(self, token: str) -> tuple[TokenClaims, str]:
         if not token:
             raise GatewayError("InvalidSecurityToken", "x-fc-security-token is required")
         try:
@@ -93,14 +110,10 @@ class CredentialMinter:
         except (ValueError, UnicodeDecodeError):
             raise GatewayError("InvalidSecurityToken", "the security token is malformed") from None
         key = self._by_kid.get(kid)
-        if key is None or not hmac.compare_digest(mac, hmac.new(key.token, payload, hashlib.sha256).digest()):
+        if key is None or not hmac.compare_digest(mac, hmac.digest(key.token, payload, "sha256")):
             raise GatewayError("InvalidSecurityToken", "the security token is invalid")
-        if not hmac.compare_digest(akid.encode(), access_key_id.encode()):
-            raise GatewayError("InvalidAccessKeyId.NotFound", "the access key id does not match the token")
-        if expires <= now:
-            raise GatewayError("InvalidSecurityToken.Expired", "the credentials have expired")
         return TokenClaims(akid, session_ref, uid, expires, kid), self._secret(key, akid)
 
     @staticmethod
     def _secret(key: _Key, akid: str) -> str:
-        return b64url(hmac.new(key.cred, akid.encode(), hashlib.sha256).digest())
+        return b64url(hmac.digest(key.cred, akid.encode(), "sha256"))

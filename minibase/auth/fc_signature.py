@@ -6,7 +6,7 @@ Leaf module: stdlib only, so the client and the server share one implementation.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 from collections.abc import Iterable, Mapping
 from email.utils import formatdate, parsedate_to_datetime
@@ -68,8 +68,7 @@ def string_to_sign(
 
 def sign(secret: str, string: str) -> str:
     """base64(HMAC-SHA256(secret, string))."""
-    mac = hmac.new(secret.encode(), string.encode(), hashlib.sha256).digest()
-    return base64.b64encode(mac).decode()
+    return base64.b64encode(hmac.digest(secret.encode(), string.encode(), "sha256")).decode()
 
 
 def authorization(
@@ -100,6 +99,7 @@ def format_date(timestamp: float | None = None) -> str:
     return formatdate(timestamp, usegmt=True)
 
 
+@functools.lru_cache(maxsize=1024)  # clients reuse one Date across many requests
 def parse_date(value: str) -> float | None:
     """Seconds since the epoch of an RFC 1123 date; None if unparseable."""
     try:

@@ -135,7 +135,7 @@ class SQLiteStore:
             conn.close()
 
     async def close(self) -> None:
-        self._writer.close()
+        await self._writer.close()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

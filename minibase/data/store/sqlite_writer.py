@@ -1,19 +1,25 @@
-"""One SQLite writer thread with group commit.
+"""SQLite writes through one connection, with group commit, off the GIL's hot path.
 
 Every write goes through one connection (``BEGIN IMMEDIATE``), so writes are serialized
-and never hit ``SQLITE_BUSY`` among themselves. Jobs that queue up while a transaction
-commits are run together in the next transaction, each inside its own SAVEPOINT (one
-job's failure rolls back only that job), then committed with one fsync. A job's future
-resolves only after COMMIT returned, so every acknowledged write is durable
+and never hit ``SQLITE_BUSY`` among themselves. Jobs queue on the event loop; a flusher
+runs every queued job in one transaction, each inside its own SAVEPOINT (one job's
+failure rolls back only that job), then commits with one fsync. A job's future resolves
+only after COMMIT returned, so every acknowledged write is durable
 (``synchronous=FULL``).
+
+Why jobs run on the event loop thread and only COMMIT runs on a helper thread: a job is a
+few microsecond-long SQLite calls, each of which releases and re-takes the GIL; run on a
+separate thread under load, every one of those calls waits for the busy loop thread to
+give the GIL back. COMMIT is the one call that blocks (fsync), so it alone moves off the
+loop, once per batch, while the next batch queues up behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -25,97 +31,104 @@ Job = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger("minibase.sqlite")
 
 _MAX_GROUP = 256  # jobs in one transaction; bounds the latency of the first one
+_BUSY_WAIT_MS = 10_000  # how long BEGIN may wait for another process's write lock
 
 
 class SQLiteWriter:
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
-        self._queue: queue.SimpleQueue[tuple[Job, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
-
-    def _ensure_started(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    t = threading.Thread(target=self._run, name="minibase-sqlite-writer", daemon=True)
-                    t.start()
-                    self._thread = t
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise RuntimeError("the store is closed")
-        self._ensure_started()
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((job, fut))
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            home = self._home
+            if home is None or home.is_closed() or (home is not loop and not home.is_running()):
+                self._home = home = loop
+        if home is not loop:
+            # Another thread's loop owns the connection: hand the job to it.
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.run(job), home))
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((job, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
         return await fut
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            try:
+                same_loop = flusher.get_loop() is asyncio.get_running_loop()
+            except RuntimeError:
+                same_loop = False
+            if same_loop:
+                await flusher
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
-    # ---------------------------------------------------------------- writer thread
+    # ------------------------------------------------------------------- flusher
 
-    def _run(self) -> None:
-        conn = self._connect()
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < _MAX_GROUP:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._commit_group(conn, batch)
-                if stop:
-                    return
-        finally:
-            conn.close()
-
-    def _commit_group(self, conn: sqlite3.Connection, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job, _ in batch:
-                conn.execute("SAVEPOINT job")
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._conn is None:
+            self._conn = self._connect()
+            # BEGIN must not block the loop: try without waiting, wait on the helper thread.
+            self._conn.execute("PRAGMA busy_timeout=0")
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minibase-sqlite")
+        conn, pool = self._conn, self._executor
+        while self._pending:
+            batch = self._pending[:_MAX_GROUP]
+            del self._pending[:_MAX_GROUP]
+            outcomes: list[tuple[bool, Any]] = []
+            try:
                 try:
-                    result = job(conn)
-                except BaseException as e:  # the job's own error goes to its caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    outcomes.append((False, e))
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # another process holds the write lock
+                    await loop.run_in_executor(pool, _begin_waiting, conn)
+                for job, _ in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        result = job(conn)
+                    except BaseException as e:  # the job's own error goes to its caller
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        outcomes.append((False, e))
+                    else:
+                        conn.execute("RELEASE job")
+                        outcomes.append((True, result))
+                await loop.run_in_executor(pool, conn.execute, "COMMIT")
+            except sqlite3.Error as e:
+                log.error("sqlite write transaction failed: %s", e)
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                outcomes = [(False, e)] * len(batch)
+            for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
                 else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((True, result))
-            conn.execute("COMMIT")
-        except sqlite3.Error as e:
-            log.error("sqlite commit failed: %s", e)
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            outcomes = [(False, e)] * len(batch)
-        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            loop = fut.get_loop()
-            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody waits
-                loop.call_soon_threadsafe(_settle, fut, ok, value)
+                    fut.set_exception(value)
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_WAIT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
