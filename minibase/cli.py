@@ -27,10 +27,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .runtime.serve import serve
 
     config = _config(args)
-    # Fail at start, not at the first login, on a bad key file or secret.
-    from .core import Minibase
-
-    Minibase(config)
     print(
         f"minibase: serving '{config.app.name}' on http://{args.host}:{args.port} "
         f"(data in {config.data_dir})",

@@ -26,10 +26,11 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, log_level: 
 
     from ..app import create_app
 
+    # Built before uvicorn starts, so a bad key file or secret fails here, with its key named.
+    app = create_app(config)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for note in startup_notes(config):
         print(note, file=sys.stderr, flush=True)
-    app = create_app(config)
     uvicorn.run(
         app,
         host=host,

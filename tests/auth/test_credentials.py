@@ -86,7 +86,10 @@ def test_cached_tokens_still_check_expiry_and_key_id() -> None:
     m = CredentialMinter([A], 900)
     c = m.mint("s_1", "u_1", NOW)
     m.verify(c.access_key_id, c.security_token, NOW)  # now cached
-    assert fc_code(lambda: m.verify(c.access_key_id, c.security_token, NOW + 901)) == "InvalidSecurityToken.Expired"
+    assert (
+        fc_code(lambda: m.verify(c.access_key_id, c.security_token, NOW + 901))
+        == "InvalidSecurityToken.Expired"
+    )
     assert fc_code(lambda: m.verify("STS.other", c.security_token, NOW)).startswith("InvalidAccessKeyId")
     # A forged token is never cached as valid.
     forged = c.security_token[:-1] + ("A" if c.security_token[-1] != "A" else "B")
