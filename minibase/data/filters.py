@@ -1,0 +1,149 @@
+"""The filter AST: what ``where`` clauses and permission rules both compile to.
+
+One tree, one SQL compiler per dialect (``data/sql.py``), so a rule is enforced by the same
+code path as the query it restricts: a list under a rule stays one indexed query.
+
+Semantics (documented in the README, checked against a plain-Python reference evaluator):
+
+- A path is a tuple of field names (``("a", "b")`` for ``a.b``); ``("id",)`` and ``("uid",)``
+  are the document's key columns.
+- Values are JSON scalars: ``None``, ``bool``, ``int``/``float`` (finite), ``str``.
+- Comparisons are type-aware: ``Cmp(path, "gt", 3)`` matches only documents whose field
+  is a number greater than 3; booleans are not numbers; a missing field is not null for
+  :class:`Exists` but sorts and compares like null otherwise.
+- ``Cmp(path, "ne", v)`` is ``Not(Cmp(path, "eq", v))``: it matches documents where the field
+  is missing or of another type.
+- The total order used by ``orderBy`` and cursors ranks types first:
+  missing/null (0) < boolean (1) < number (2) < string (3) < array (4) < object (5);
+  within a rank, false < true, numbers by value, strings by Unicode code point; arrays and
+  objects are equal to each other (ties fall back to ``uid``, then ``id``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias, Union
+
+Scalar: TypeAlias = bool | int | float | str | None
+Path: TypeAlias = tuple[str, ...]
+CmpOp: TypeAlias = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
+
+__all__ = [
+    "And",
+    "Cmp",
+    "CmpOp",
+    "Const",
+    "Contains",
+    "Exists",
+    "FALSE",
+    "Filter",
+    "In",
+    "Not",
+    "Or",
+    "OrderKey",
+    "Path",
+    "Prefix",
+    "Scalar",
+    "TRUE",
+    "conj",
+    "disj",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Cmp:
+    path: Path
+    op: CmpOp
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    """The field equals one of ``values`` (type-aware, like ``eq``)."""
+
+    path: Path
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    """The field is present (``present=True``; null counts as present) or absent."""
+
+    path: Path
+    present: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """The field is a string starting with ``prefix``."""
+
+    path: Path
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """The field is an array with an element equal (type-aware) to ``value``."""
+
+    path: Path
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: bool
+
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+Filter: TypeAlias = Union[Cmp, In, Exists, Prefix, Contains, And, Or, Not, Const]  # noqa: UP007
+
+
+@dataclass(frozen=True, slots=True)
+class OrderKey:
+    path: Path
+    descending: bool = False
+
+
+def conj(*items: Filter) -> Filter:
+    """AND with constant folding (``TRUE`` parts drop out, a ``FALSE`` wins)."""
+    out: list[Filter] = []
+    for f in items:
+        if f == TRUE:
+            continue
+        if f == FALSE:
+            return FALSE
+        out.extend(f.items if isinstance(f, And) else (f,))
+    if not out:
+        return TRUE
+    return out[0] if len(out) == 1 else And(tuple(out))
+
+
+def disj(*items: Filter) -> Filter:
+    """OR with constant folding (``FALSE`` parts drop out, a ``TRUE`` wins)."""
+    out: list[Filter] = []
+    for f in items:
+        if f == FALSE:
+            continue
+        if f == TRUE:
+            return TRUE
+        out.extend(f.items if isinstance(f, Or) else (f,))
+    if not out:
+        return FALSE
+    return out[0] if len(out) == 1 else Or(tuple(out))
