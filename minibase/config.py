@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.rules import Rule, RuleError, parse_rule
 from .errors import ConfigError
 from .util.durations import parse_duration
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RULE_PRESETS = ("owner", "authenticated", "public", "none")
 
 
@@ -107,10 +109,18 @@ class FilesConfig:
 
 @dataclass(frozen=True, slots=True)
 class CollectionConfig:
-    read: str = "owner"
-    create: str = "owner"
-    update: str = "owner"
-    delete: str = "owner"
+    """Rules per operation (parsed), an optional JSON Schema and declared indexes."""
+
+    read: Rule = field(default_factory=lambda: parse_rule("owner"))
+    create: Rule = field(default_factory=lambda: parse_rule("owner"))
+    update: Rule = field(default_factory=lambda: parse_rule("owner"))
+    delete: Rule = field(default_factory=lambda: parse_rule("owner"))
+    schema: Mapping[str, Any] | None = None
+    indexes: tuple[tuple[tuple[str, ...], ...], ...] = ()
+
+    def rule(self, op: str) -> Rule:
+        rule: Rule = getattr(self, op)
+        return rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +296,8 @@ def parse_config(
     db = r.table(raw, "database")
     _only(db, "database", {"url"})
     db_url = r.string(db, "database.url", "sqlite:///minibase.db")
-    if not db_url.startswith("sqlite://"):
-        raise ConfigError("database.url", "only sqlite:///PATH is supported by this version")
+    if not db_url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise ConfigError("database.url", "expected sqlite:///PATH or postgresql://user@host/db")
 
     fs = r.table(raw, "files")
     _only(fs, "files", {"url"})
@@ -308,13 +318,15 @@ def parse_config(
             raise ConfigError(key, "expected a table")
         if not _NAME_RE.match(cname):
             raise ConfigError(key, "collection names are 1-64 of [A-Za-z0-9_-], starting with a letter")
-        _only(ctab, key, {"read", "write", "create", "update", "delete"})
-        write = r.rule(ctab, f"{key}.write", "owner")
+        _only(ctab, key, {"read", "write", "create", "update", "delete", "schema", "indexes"})
+        write = r.string(ctab, f"{key}.write", "owner")
         cols[cname] = CollectionConfig(
             read=r.rule(ctab, f"{key}.read", "owner"),
-            create=r.rule(ctab, f"{key}.create", write),
-            update=r.rule(ctab, f"{key}.update", write),
-            delete=r.rule(ctab, f"{key}.delete", write),
+            create=r.rule(ctab, f"{key}.create", write, f"{key}.write"),
+            update=r.rule(ctab, f"{key}.update", write, f"{key}.write"),
+            delete=r.rule(ctab, f"{key}.delete", write, f"{key}.write"),
+            schema=r.schema(ctab, f"{key}.schema"),
+            indexes=r.indexes(ctab, f"{key}.indexes"),
         )
 
     return Config(
@@ -409,11 +421,60 @@ class _Reader:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base / p
 
-    def rule(self, t: Mapping[str, Any], key: str, default: str) -> str:
+    def rule(self, t: Mapping[str, Any], key: str, default: str, default_key: str | None = None) -> Rule:
+        leaf = key.rsplit(".", 1)[-1]
+        where = key if leaf in t else (default_key or key)
         v = self.string(t, key, default)
-        if v not in RULE_PRESETS:
-            raise ConfigError(key, f"expected one of {', '.join(RULE_PRESETS)}")
+        try:
+            return parse_rule(v)
+        except RuleError as e:
+            raise ConfigError(where, f"bad rule: {e} (presets: {', '.join(RULE_PRESETS)})") from None
+
+    def schema(self, t: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+        v = t.get("schema")
+        if v is None:
+            return None
+        if isinstance(v, str):
+            path = self.path(v)
+            try:
+                import json
+
+                v = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as e:
+                raise ConfigError(key, f"cannot read {path}: {e.strerror}") from None
+            except ValueError as e:
+                raise ConfigError(key, f"{path} is not valid JSON: {e}") from None
+        from .data.schema import check_schema
+
+        try:
+            check_schema(v)
+        except ValueError as e:
+            raise ConfigError(key, str(e)) from None
+        assert isinstance(v, dict)
         return v
+
+    def indexes(self, t: Mapping[str, Any], key: str) -> tuple[tuple[tuple[str, ...], ...], ...]:
+        v = t.get("indexes", [])
+        if not isinstance(v, list) or len(v) > 16:
+            raise ConfigError(key, "expected a list (at most 16) of field paths or lists of field paths")
+        out = []
+        for i, item in enumerate(v):
+            fields = [item] if isinstance(item, str) else item
+            if not isinstance(fields, list) or not 1 <= len(fields) <= 4:
+                raise ConfigError(f"{key}[{i}]", "expected a field path or a list of 1-4 field paths")
+            paths = []
+            for f in fields:
+                parts = tuple(f.split(".")) if isinstance(f, str) else ()
+                if (
+                    not parts
+                    or len(parts) > 8
+                    or not all(_FIELD_RE.match(p) for p in parts)
+                    or parts[0] == "uid"
+                ):
+                    raise ConfigError(f"{key}[{i}]", f"{f!r} is not a field path (a.b.c of [A-Za-z0-9_])")
+                paths.append(parts)
+            out.append(tuple(paths))
+        return tuple(out)
 
     def provider(
         self,

@@ -58,6 +58,9 @@ class Minibase:
 
     async def start(self) -> None:
         await self.store.open()
+        for name, col in self.config.collections.items():
+            if col.indexes:
+                await self.store.ensure_indexes(name, col.indexes, owner_first=col.read.text == "owner")
 
     async def stop(self) -> None:
         for p in self.providers.values():
@@ -107,16 +110,24 @@ class Minibase:
                 # The sessionId is the bearer secret (it can mint credentials through
                 # refresh anyway), so an event's sid counts as Authorization: Bearer.
                 caller = await self.caller_from_session_id(sid)
-            else:
-                raise Unauthenticated(
-                    "sign the request with your credentials or send Authorization: Bearer <sessionId>"
-                )
+            elif sid is not None:
+                raise Unauthenticated("sid must be a sessionId")
+            # else: an anonymous call; the collection's rules decide (e.g. public reads).
         elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
             raise PermissionDenied("sid does not match the session these credentials belong to")
         return await self._db(caller, event)
 
 
 def _open_store(config: Config) -> Store:
+    url = config.database.url
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .data.store.postgres import PostgresStore
+        except ImportError:
+            raise ConfigError(
+                "database.url", "PostgreSQL needs asyncpg: pip install 'minibase[postgres]'"
+            ) from None
+        return PostgresStore(url)
     path = config.sqlite_path
     if path is None:
         raise ConfigError("database.url", "unsupported database URL")

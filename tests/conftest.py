@@ -11,6 +11,7 @@ from minibase.client import Client
 from minibase.config import Config, parse_config
 from minibase.core import Minibase
 from tests.live import run_uvicorn
+from tests.pg import pg_server, pg_url  # noqa: F401  (fixtures)
 
 SERVICE = "todo-list-svc"
 SECRET = "test-secret-0123456789-abcdefghijklmnop"

@@ -45,7 +45,7 @@ def test_defaults() -> None:
     c = parse(DEV)
     assert c.auth.session_idle == 30 * 86400 and c.auth.session_max == 180 * 86400
     assert c.auth.credentials_ttl == 900 and c.limits.max_body == 1024 * 1024
-    assert c.collection("anything").read == "owner"
+    assert c.collection("anything").read.text == "owner"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +88,13 @@ def test_defaults() -> None:
         ({**DEV, "database": {"url": "mysql://x"}}, {}, "database.url"),
         ({**DEV, "limits": {"max_body": 10}}, {}, "limits.max_body"),
         ({**DEV, "collections": {"todo": {"read": "everyone"}}}, {}, "collections.todo.read"),
+        ({**DEV, "collections": {"todo": {"write": "doc.a == doc.b"}}}, {}, "collections.todo.write"),
+        ({**DEV, "collections": {"todo": {"update": "doc.a =="}}}, {}, "collections.todo.update"),
+        ({**DEV, "collections": {"todo": {"schema": {"type": "nope"}}}}, {}, "collections.todo.schema"),
+        ({**DEV, "collections": {"todo": {"schema": "missing.json"}}}, {}, "collections.todo.schema"),
+        ({**DEV, "collections": {"todo": {"indexes": [["uid"]]}}}, {}, "collections.todo.indexes[0]"),
+        ({**DEV, "collections": {"todo": {"indexes": ["a..b"]}}}, {}, "collections.todo.indexes[0]"),
+        ({**DEV, "collections": {"todo": {"indexes": "done"}}}, {}, "collections.todo.indexes"),
         ({**DEV, "collections": {"todo": {"raed": "owner"}}}, {}, "collections.todo.raed"),
         ({**DEV, "collections": {"bad name": {}}}, {}, "collections.bad name"),
         ({**DEV, "collections": {"todo": "owner"}}, {}, "collections.todo"),
@@ -107,7 +114,12 @@ def test_env_values_and_secret_rotation() -> None:
 def test_write_sets_create_update_delete() -> None:
     c = parse({**DEV, "collections": {"t": {"read": "public", "write": "none", "delete": "owner"}}})
     col = c.collection("t")
-    assert (col.read, col.create, col.update, col.delete) == ("public", "none", "none", "owner")
+    assert [r.text for r in (col.read, col.create, col.update, col.delete)] == [
+        "public",
+        "none",
+        "none",
+        "owner",
+    ]
 
 
 def test_disabled_provider_section_is_ignored() -> None:
@@ -129,3 +141,22 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
 def test_sqlite_absolute_path() -> None:
     c = parse({**DEV, "database": {"url": "sqlite:////var/db/x.db"}})
     assert c.sqlite_path == Path("/var/db/x.db")
+
+
+def test_rule_errors_give_the_position() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse({**DEV, "collections": {"todo": {"read": "doc.shared == true ||| x"}}})
+    assert e.value.key == "collections.todo.read" and "at " in str(e.value)
+
+
+def test_schema_and_indexes(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text('{"type": "object", "required": ["title"]}')
+    c = parse_config(
+        {**DEV, "collections": {"t": {"schema": "s.json", "indexes": ["done", ["n", "a.b"]]}}},
+        data_dir=tmp_path,
+        base_dir=tmp_path,
+        environ={},
+    )
+    col = c.collection("t")
+    assert col.schema == {"type": "object", "required": ["title"]}
+    assert col.indexes == ((("done",),), (("n",), ("a", "b")))

@@ -1,25 +1,40 @@
-"""The built-in ``db`` function: the caller's own documents (DESIGN §2).
+"""The built-in ``db`` function (DESIGN §2): documents, queries, atomic and batch writes.
 
-Every operation is scoped to the caller's ``uid``; system fields (``uid``, ``_version``,
-``_created``, ``_updated``) are set here and whatever the client sent for them is ignored.
+Each operation compiles the collection's permission rule for the caller into a filter
+and hands it to the store together with the client's ``where``, so a rule is part of the
+one indexed query and never a post-filter. System fields (``uid``, ``_version``,
+``_created``, ``_updated``) are set by the store; whatever a client sends for them is
+ignored. Documents are keyed by (collection, owner uid, id), as in the seed, so two users
+may both have a todo called "buy milk"; ``owner`` addresses another user's document where
+the rules allow it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from ..auth.sessions import Caller
-from ..config import Config
-from ..data.store.base import Store
-from ..errors import InvalidArgument, PermissionDenied
+from ..config import CollectionConfig, Config
+from ..errors import InvalidArgument, MinibaseError, PermissionDenied, Unauthenticated
 from ..results import Page
+from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
+from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, conj
+from .patch import SYSTEM_FIELDS, parse_patch
+from .query import parse_fields, parse_order_by, parse_where, project
+from .rules import AuthInfo
+from .schema import Schema
+from .store.base import Get, Insert, Key, Put, Remove, Store, Update, WriteOp
 
-OPS = ("put", "get", "list", "remove")
+OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
+BATCH_OPS = ("put", "get", "insert", "update", "remove")
+MAX_BATCH = 100
+_NO_ORDER: tuple[OrderKey, ...] = ()
 
 
 class DataFunction:
@@ -28,49 +43,195 @@ class DataFunction:
         self.store = store
         self.default_collection = config.app.default_collection
         self.limits = config.limits
+        self._schemas: dict[str, Schema | None] = {}
 
-    async def __call__(self, caller: Caller, event: Mapping[str, Any]) -> Any:
+    async def __call__(self, caller: Caller | None, event: Mapping[str, Any]) -> Any:
         op = event.get("op")
-        name = validate.collection(event, self.default_collection)
-        rules = self.config.collection(name)
+        auth = AuthInfo(caller.uid, caller.provider) if caller is not None else None
         if op == "get":
-            self._allow(rules.read, "read", name)
-            doc_id = validate.doc_id(event.get("id"), "id", self.limits.max_id_length)
-            raw = await self.store.get_document(name, caller.uid, doc_id)
-            return None if raw is None else orjson.Fragment(raw)
-        if op == "list":
-            self._allow(rules.read, "read", name)
-            n = validate.limit(event)
-            after = None
-            if event.get("cursor") is not None:
-                pos = cursor.decode(event["cursor"])
-                if len(pos) != 1 or not isinstance(pos[0], str):
-                    raise InvalidArgument("cursor is not one this server returned")
-                after = pos[0]
-            rows = await self.store.list_documents(name, caller.uid, after, n + 1)
-            more = len(rows) > n
-            rows = rows[:n]
-            nxt = cursor.encode([rows[-1][0]]) if more else None
-            return Page([orjson.Fragment(body) for _, body in rows], nxt)
-        if op == "put":
-            obj = validate.document(event.get("obj"), "obj", self.limits.max_depth)
-            doc_id = validate.doc_id(obj.get("id"), "obj.id", self.limits.max_id_length)
-            self._allow(rules.create, "create", name)
-            self._allow(rules.update, "update", name)
-            fields = {k: v for k, v in obj.items() if k != "id" and k not in validate.SYSTEM_FIELDS}
-            await self.store.put_document(name, caller.uid, doc_id, fields, rfc3339_ms(now()))
-            return None
-        if op == "remove":
-            self._allow(rules.delete, "delete", name)
-            doc_id = validate.doc_id(event.get("id"), "id", self.limits.max_id_length)
-            await self.store.remove_document(name, caller.uid, doc_id)
-            return None
+            name, col = self._collection(event, None)
+            key = self._key(event, name, auth, owner_allowed=True)
+            raw = await self.store.get_document(key, self._rule(col, "read", auth))
+            return self._doc(raw, event)
+        if op == "query" or op == "list":
+            return await self._query(event, auth, seed=op == "list")
+        if op == "count":
+            name, col = self._collection(event, None)
+            where = conj(
+                self._rule(col, "read", auth), parse_where(event.get("where")), self._owner(event, auth)
+            )
+            return 0 if where == FALSE else await self.store.count(name, where)
+        if op == "batch":
+            return await self._batch(event, auth)
+        if op in ("put", "insert", "update", "remove"):
+            write = self._write_op(event, auth, None)
+            [result] = await self.store.write([write], rfc3339_ms(now()))
+            return _result(write, result)
         if op is None:
             raise InvalidArgument(f"op is required (one of: {', '.join(OPS)})")
         raise InvalidArgument(f"unknown op {str(op)[:40]!r} (one of: {', '.join(OPS)})")
 
-    @staticmethod
-    def _allow(rule: str, action: str, collection: str) -> None:
-        # Until rule expressions land, every preset but "none" means the caller's own rows.
-        if rule == "none":
-            raise PermissionDenied(f"{action} is not allowed on collection '{collection}'")
+    # ------------------------------------------------------------------ reads
+
+    async def _query(self, event: Mapping[str, Any], auth: AuthInfo | None, *, seed: bool) -> Page:
+        name, col = self._collection(event, None)
+        rule = self._rule(col, "read", auth)
+        if seed:
+            # The seed's list: the caller's own documents in id order.
+            if auth is None:
+                raise Unauthenticated("log in to list your documents")
+            where, order = conj(rule, Cmp(("uid",), "eq", auth.uid)), _NO_ORDER
+        else:
+            where = conj(rule, parse_where(event.get("where")), self._owner(event, auth))
+            order = parse_order_by(event.get("orderBy"))
+        fields = None if seed else parse_fields(event.get("fields"))
+        n = validate.limit(event)
+        fingerprint = _fingerprint(name, order)
+        after = None
+        if event.get("cursor") is not None:
+            pos = cursor.decode(event["cursor"])
+            if len(pos) != 2 or pos[0] != fingerprint or not isinstance(pos[1], list):
+                raise InvalidArgument(
+                    "cursor does not belong to this query (collection and orderBy must match)"
+                )
+            after = pos[1]
+        if where == FALSE:
+            return Page([], None)
+        rows = await self.store.query(name, where, order, n + 1, after)
+        more = len(rows) > n
+        rows = rows[:n]
+        nxt = cursor.encode([fingerprint, rows[-1][0]]) if more else None
+        if fields is None:
+            return Page([orjson.Fragment(body) for _, body in rows], nxt)
+        return Page([project(orjson.loads(body), fields) for _, body in rows], nxt)
+
+    def _doc(self, raw: bytes | None, event: Mapping[str, Any]) -> Any:
+        if raw is None:
+            return None
+        fields = parse_fields(event.get("fields"))
+        return orjson.Fragment(raw) if fields is None else project(orjson.loads(raw), fields)
+
+    # ----------------------------------------------------------------- writes
+
+    async def _batch(self, event: Mapping[str, Any], auth: AuthInfo | None) -> list[Any]:
+        ops = event.get("ops")
+        if not isinstance(ops, list) or not ops:
+            raise InvalidArgument("batch needs ops: a non-empty list")
+        if len(ops) > MAX_BATCH:
+            raise InvalidArgument(f"a batch holds at most {MAX_BATCH} ops")
+        default = event.get("collection")
+        writes: list[WriteOp] = []
+        for i, sub in enumerate(ops):
+            try:
+                if not isinstance(sub, dict):
+                    raise InvalidArgument("each op must be an object")
+                if sub.get("op") not in BATCH_OPS:
+                    raise InvalidArgument(f"op must be one of: {', '.join(BATCH_OPS)}")
+                writes.append(self._write_op(sub, auth, default))
+            except MinibaseError as e:
+                e.details.setdefault("index", i)
+                e.message = f"ops[{i}]: {e.message}"
+                raise
+        results = await self.store.write(writes, rfc3339_ms(now()))
+        return [_result(w, r) for w, r in zip(writes, results, strict=True)]
+
+    def _write_op(self, event: Mapping[str, Any], auth: AuthInfo | None, default: object) -> WriteOp:
+        op = event["op"]
+        name, col = self._collection(event, default)
+        if op == "get":
+            return Get(self._key(event, name, auth, owner_allowed=True), self._rule(col, "read", auth))
+        if auth is None:
+            raise Unauthenticated("log in to write documents")
+        if op in ("put", "insert"):
+            if event.get("owner") not in (None, auth.uid):
+                raise PermissionDenied(
+                    "documents are always created for the caller; owner is not allowed here"
+                )
+            obj = validate.document(event.get("obj"), "obj", self.limits.max_depth)
+            if op == "put" or "id" in obj:
+                doc_id = validate.doc_id(obj.get("id"), "obj.id", self.limits.max_id_length)
+            else:
+                doc_id = random_id("", 20)
+            fields = {k: v for k, v in obj.items() if k not in SYSTEM_FIELDS}
+            schema = self._schema(name, col)
+            if schema is not None:
+                schema.validate(doc_id, fields)
+            key = Key(name, auth.uid, doc_id)
+            create = self._rule(col, "create", auth)
+            if op == "insert":
+                return Insert(key, fields, create)
+            return Put(key, fields, create, self._rule(col, "update", auth, required=False))
+        key = self._key(event, name, auth, owner_allowed=True)
+        if op == "remove":
+            return Remove(key, self._rule(col, "delete", auth))
+        # update
+        patch = parse_patch(event)
+        version = event.get("ifVersion")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            raise InvalidArgument("ifVersion must be a positive integer")
+        schema = self._schema(name, col)
+
+        def apply(old: dict[str, Any]) -> Mapping[str, Any]:
+            new = patch.apply(old)
+            if schema is not None:
+                schema.validate(key.id, new)
+            return new
+
+        return Update(key, apply, self._rule(col, "update", auth), version)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _collection(self, event: Mapping[str, Any], default: object) -> tuple[str, CollectionConfig]:
+        fallback = default if isinstance(default, str) else self.default_collection
+        name = validate.collection(event, fallback)
+        return name, self.config.collection(name)
+
+    def _rule(
+        self, col: CollectionConfig, op: str, auth: AuthInfo | None, *, required: bool = True
+    ) -> Filter:
+        f = col.rule(op).compile(auth)
+        if f == FALSE and required:
+            if auth is None:
+                raise Unauthenticated(f"log in to {_VERB[op]} documents here")
+            raise PermissionDenied(f"{_VERB[op]} is not allowed on this collection")
+        return f
+
+    def _key(self, event: Mapping[str, Any], name: str, auth: AuthInfo | None, *, owner_allowed: bool) -> Key:
+        doc_id = validate.doc_id(event.get("id"), "id", self.limits.max_id_length)
+        owner = event.get("owner")
+        if owner is None:
+            if auth is None:
+                raise Unauthenticated("log in, or name the document's owner")
+            return Key(name, auth.uid, doc_id)
+        if not owner_allowed or not isinstance(owner, str) or not owner or len(owner) > 64:
+            raise InvalidArgument("owner must be a user id")
+        return Key(name, owner, doc_id)
+
+    def _owner(self, event: Mapping[str, Any], auth: AuthInfo | None) -> Filter:
+        owner = event.get("owner")
+        if owner is None:
+            return TRUE
+        if not isinstance(owner, str) or not owner or len(owner) > 64:
+            raise InvalidArgument("owner must be a user id")
+        return Cmp(("uid",), "eq", owner)
+
+    def _schema(self, name: str, col: CollectionConfig) -> Schema | None:
+        if name not in self._schemas:
+            self._schemas[name] = Schema(col.schema) if col.schema is not None else None
+        return self._schemas[name]
+
+
+_VERB = {"read": "read", "create": "create", "update": "update", "delete": "delete"}
+
+
+def _fingerprint(collection: str, order: Sequence[OrderKey]) -> str:
+    text = collection + "|" + ";".join(".".join(k.path) + ("-" if k.descending else "+") for k in order)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _result(op: WriteOp, value: Any) -> Any:
+    if isinstance(op, Insert | Update):
+        return orjson.Fragment(value)
+    if isinstance(op, Get):
+        return None if value is None else orjson.Fragment(value)
+    return None

@@ -3,15 +3,34 @@
 The core talks to storage only through this; backends never see HTTP or events.
 Documents travel as raw JSON bytes (the whole document, system fields included) so a
 read can be passed to the client without decoding and re-encoding it.
+
+Permission rules arrive as :mod:`~minibase.data.filters` trees already combined with the
+client's ``where``; SQL backends compile them with :mod:`minibase.data.sql`, so a rule is
+part of the one indexed query. Writes are batches of :class:`WriteOp` applied atomically.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...auth.providers.base import Identity
+from ..filters import TRUE, Filter, OrderKey
+
+__all__ = [
+    "Get",
+    "Insert",
+    "Key",
+    "Put",
+    "Remove",
+    "SessionRecord",
+    "Store",
+    "Update",
+    "UserRecord",
+    "WriteOp",
+    "make_document",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +51,88 @@ class UserRecord:
     uid: str
     created: float
     disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A document's address: ids are unique per owner within a collection (as the seed)."""
+
+    collection: str
+    uid: str
+    id: str
+
+
+# --------------------------------------------------------------------------- writes
+# Rules are filters the stored document must match: for an existing document before the
+# write (update, delete), for a new one after it is written (create). A document that
+# exists but fails the rule is treated as absent, so a refused write never reveals it.
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    """A read inside a batch: the document, or None if absent or not allowed."""
+
+    key: Key
+    rule: Filter = TRUE
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Upsert (the seed's ``put``): ``update_rule`` if it exists, else ``create_rule``."""
+
+    key: Key
+    fields: Mapping[str, Any]
+    create_rule: Filter = TRUE
+    update_rule: Filter = TRUE
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Create; Conflict if the key exists. Returns the new document."""
+
+    key: Key
+    fields: Mapping[str, Any]
+    rule: Filter = TRUE
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Change an existing document; NotFound if absent or not allowed by ``rule``.
+
+    ``apply`` gets the current document (system fields included) and returns the new user
+    fields (it validates them; its errors abort the batch). ``if_version`` mismatch →
+    Conflict. Returns the new document.
+    """
+
+    key: Key
+    apply: Callable[[dict[str, Any]], Mapping[str, Any]]
+    rule: Filter = TRUE
+    if_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """Delete if present and allowed; returns whether a document was deleted."""
+
+    key: Key
+    rule: Filter = TRUE
+
+
+WriteOp = Get | Put | Insert | Update | Remove
+
+
+def make_document(
+    key: Key, fields: Mapping[str, Any], version: int, created: str, updated: str
+) -> dict[str, Any]:
+    """The stored document: user fields plus the system fields only the server sets."""
+    return {
+        "id": key.id,
+        **fields,
+        "uid": key.uid,
+        "_version": version,
+        "_created": created,
+        "_updated": updated,
+    }
 
 
 class Store(Protocol):
@@ -61,17 +162,33 @@ class Store(Protocol):
 
     async def revoke_user_sessions(self, uid: str, now: float) -> int: ...
 
-    # documents (owner-scoped, seed ops)
-    async def put_document(
-        self, collection: str, uid: str, doc_id: str, obj: Mapping[str, Any], now_iso: str
-    ) -> None: ...
-
-    async def get_document(self, collection: str, uid: str, doc_id: str) -> bytes | None: ...
-
-    async def list_documents(
-        self, collection: str, uid: str, after_id: str | None, limit: int
-    ) -> list[tuple[str, bytes]]:
-        """Up to ``limit`` (id, document) pairs with id > after_id, in id order."""
+    # documents
+    async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
+        """The document if it exists and matches ``rule``."""
         ...
 
-    async def remove_document(self, collection: str, uid: str, doc_id: str) -> bool: ...
+    async def query(
+        self,
+        collection: str,
+        where: Filter,
+        order: Sequence[OrderKey],
+        limit: int,
+        after: Sequence[Any] | None,
+    ) -> list[tuple[list[Any], bytes]]:
+        """Up to ``limit`` matching documents in ``order`` (then uid, id), strictly after
+        the position ``after``; each row is (its position, document). A position is opaque
+        to callers except that it round-trips through JSON."""
+        ...
+
+    async def count(self, collection: str, where: Filter) -> int: ...
+
+    async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
+        """Apply ``ops`` atomically, in order; one result per op. On the first failing op
+        nothing is written and its MinibaseError is raised with ``details["index"]``."""
+        ...
+
+    async def ensure_indexes(
+        self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
+    ) -> None:
+        """Create the declared indexes (idempotent; safe with several instances)."""
+        ...

@@ -10,14 +10,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ...auth.providers.base import Identity
-from .base import SessionRecord, UserRecord
+from ...errors import Conflict, MinibaseError, NotFound, PermissionDenied
+from ..filters import FALSE, TRUE, Filter, OrderKey
+from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl
+from .base import Get, Insert, Key, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
 from .sqlite_writer import SQLiteWriter
 
 __all__ = ["SQLiteStore"]
@@ -229,60 +232,142 @@ class SQLiteStore:
 
     # -------------------------------------------------------------------- documents
 
-    async def put_document(
-        self, collection: str, uid: str, doc_id: str, obj: Mapping[str, Any], now_iso: str
+    async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
+        if rule == FALSE:
+            return None
+        if rule == TRUE:
+            row = self._reader().execute(_GET_DOC, (key.collection, key.uid, key.id)).fetchone()
+        else:
+            params = Params(SQLITE)
+            cond = compile_filter(rule, SQLITE, params)
+            sql = f"{_GET_DOC} AND ({cond})"
+            row = self._reader().execute(sql, (key.collection, key.uid, key.id, *params.values)).fetchone()
+        return row[0].encode() if row else None
+
+    async def query(
+        self,
+        collection: str,
+        where: Filter,
+        order: Sequence[OrderKey],
+        limit: int,
+        after: Sequence[Any] | None,
+    ) -> list[tuple[list[Any], bytes]]:
+        sql, params = compile_query(SQLITE, collection, where, order, limit, after)
+        rows = self._reader().execute(sql, params).fetchall()
+        return [(list(r[:-1]), r[-1].encode()) for r in rows]
+
+    async def count(self, collection: str, where: Filter) -> int:
+        sql, params = compile_count(SQLITE, collection, where)
+        n: int = self._reader().execute(sql, params).fetchone()[0]
+        return n
+
+    async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
+        def job(conn: sqlite3.Connection) -> list[Any]:
+            results = []
+            for i, op in enumerate(ops):
+                try:
+                    results.append(_apply(conn, op, now_iso))
+                except MinibaseError as e:
+                    if len(ops) > 1:
+                        e.details.setdefault("index", i)
+                    raise
+            return results
+
+        return await self._writer.run(job)
+
+    async def ensure_indexes(
+        self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
     ) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
-                "SELECT version, created FROM documents WHERE collection = ? AND uid = ? AND id = ?",
-                (collection, uid, doc_id),
-            ).fetchone()
-            version, created = (row[0] + 1, row[1]) if row else (1, now_iso)
-            doc = {
-                "id": doc_id,
-                **obj,
-                "uid": uid,
-                "_version": version,
-                "_created": created,
-                "_updated": now_iso,
-            }
-            body = orjson.dumps(doc).decode()
-            conn.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (collection, uid, doc_id, version, created, now_iso, body),
-            )
+            for paths in indexes:
+                for owner in {owner_first, True}:
+                    name = _index_name(collection, paths, owner)
+                    conn.execute(index_ddl(SQLITE, collection, name, paths, owner_first=owner))
+            # Without statistics the planner may prefer the primary key over a new index;
+            # analysis_limit bounds the cost on a large database.
+            conn.execute("PRAGMA analysis_limit=1000")
+            conn.execute("PRAGMA optimize")
 
         await self._writer.run(job)
 
-    async def get_document(self, collection: str, uid: str, doc_id: str) -> bytes | None:
-        row = (
-            self._reader()
-            .execute(
-                "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?",
-                (collection, uid, doc_id),
-            )
-            .fetchone()
-        )
+
+_GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
+_ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
+
+
+def _index_name(collection: str, paths: Sequence[tuple[str, ...]], owner: bool) -> str:
+    import hashlib
+
+    text = collection + "|" + ",".join(".".join(p) for p in paths) + ("|owner" if owner else "")
+    return "ix_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
+    """Whether the stored document ``key`` matches ``rule`` (the one SQL compiler decides)."""
+    if rule == TRUE:
+        return True
+    if rule == FALSE:
+        return False
+    params = Params(SQLITE)
+    cond = compile_filter(rule, SQLITE, params)
+    sql = f"SELECT 1 FROM documents WHERE collection = ? AND uid = ? AND id = ? AND ({cond})"  # noqa: S608 (compiled: values are bound)
+    return conn.execute(sql, (key.collection, key.uid, key.id, *params.values)).fetchone() is not None
+
+
+def _store(
+    conn: sqlite3.Connection, key: Key, fields: Mapping[str, Any], version: int, created: str, now_iso: str
+) -> str:
+    body = orjson.dumps(make_document(key, fields, version, created, now_iso)).decode()
+    conn.execute(
+        "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (key.collection, key.uid, key.id, version, created, now_iso, body),
+    )
+    return body
+
+
+def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str) -> Any:
+    key = op.key
+    if isinstance(op, Get):
+        if not _matches_or_absent(conn, key, op.rule):
+            return None
+        row = conn.execute(_GET_DOC, (key.collection, key.uid, key.id)).fetchone()
         return row[0].encode() if row else None
-
-    async def list_documents(
-        self, collection: str, uid: str, after_id: str | None, limit: int
-    ) -> list[tuple[str, bytes]]:
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT id, body FROM documents WHERE collection = ? AND uid = ? AND id > ? ORDER BY id LIMIT ?",
-                (collection, uid, after_id or "", limit),
-            )
-            .fetchall()
+    if isinstance(op, Remove):
+        if op.rule != TRUE and not _matches(conn, key, op.rule):
+            return False
+        cur = conn.execute(
+            "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?",
+            (key.collection, key.uid, key.id),
         )
-        return [(r[0], r[1].encode()) for r in rows]
-
-    async def remove_document(self, collection: str, uid: str, doc_id: str) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?", (collection, uid, doc_id)
+        return cur.rowcount > 0
+    row = conn.execute(_ROW, (key.collection, key.uid, key.id)).fetchone()
+    if isinstance(op, Update):
+        if row is None or not _matches(conn, key, op.rule):
+            raise NotFound(f"no document '{key.id[:64]}' you may update")
+        if op.if_version is not None and op.if_version != row[0]:
+            raise Conflict(
+                f"version mismatch: the document is at version {row[0]}, not {op.if_version}", version=row[0]
             )
-            return cur.rowcount > 0
+        fields = op.apply(orjson.loads(row[2]))
+        return _store(conn, key, fields, row[0] + 1, row[1], now_iso).encode()
+    if isinstance(op, Insert):
+        if row is not None:
+            raise Conflict(f"a document '{key.id[:64]}' already exists")
+        body = _store(conn, key, op.fields, 1, now_iso, now_iso)
+        if not _matches(conn, key, op.rule):
+            raise PermissionDenied("the create rule does not allow this document")
+        return body.encode()
+    # Put: upsert
+    if row is not None:
+        if not _matches(conn, key, op.update_rule):
+            raise PermissionDenied("the update rule does not allow changing this document")
+        _store(conn, key, op.fields, row[0] + 1, row[1], now_iso)
+        return None
+    _store(conn, key, op.fields, 1, now_iso, now_iso)
+    if not _matches(conn, key, op.create_rule):
+        raise PermissionDenied("the create rule does not allow this document")
+    return None
 
-        return await self._writer.run(job)
+
+def _matches_or_absent(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
+    return rule == TRUE or _matches(conn, key, rule)

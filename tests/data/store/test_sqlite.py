@@ -13,6 +13,8 @@ import orjson
 import pytest
 
 from minibase.auth.providers.base import Identity
+from minibase.data.filters import TRUE
+from minibase.data.store.base import Key, Put
 from minibase.data.store.sqlite import SQLiteStore
 
 
@@ -30,7 +32,7 @@ def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
 
 def test_wal_and_full_sync(tmp_path: Path) -> None:
     async def body(store: SQLiteStore) -> None:
-        await store.put_document("c", "u", "a", {"x": 1}, "t")
+        await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
 
     run(tmp_path / "db", body)
     conn = sqlite3.connect(tmp_path / "db")
@@ -39,7 +41,7 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
 
 def test_acknowledged_writes_are_visible_to_a_new_process_view(tmp_path: Path) -> None:
     async def body(store: SQLiteStore) -> None:
-        await asyncio.gather(*(store.put_document("c", "u", f"d{i}", {"i": i}, "t") for i in range(300)))
+        await asyncio.gather(*(store.write([Put(Key("c", "u", f"d{i}"), {"i": i})], "t") for i in range(300)))
         # Read by an independent connection while the store is still open.
         n = sqlite3.connect(tmp_path / "db").execute("SELECT count(*) FROM documents").fetchone()[0]
         assert n == 300
@@ -54,14 +56,14 @@ def test_one_failing_job_does_not_undo_its_group(tmp_path: Path) -> None:
             raise ValueError("boom")
 
         results = await asyncio.gather(
-            *(store.put_document("c", "u", f"d{i}", {}, "t") for i in range(50)),
+            *(store.write([Put(Key("c", "u", f"d{i}"), {})], "t") for i in range(50)),
             store._writer.run(bad),
-            *(store.put_document("c", "u", f"e{i}", {}, "t") for i in range(50)),
+            *(store.write([Put(Key("c", "u", f"e{i}"), {})], "t") for i in range(50)),
             return_exceptions=True,
         )
         errors = [r for r in results if isinstance(r, Exception)]
         assert len(errors) == 1 and str(errors[0]) == "boom"
-        assert len(await store.list_documents("c", "u", None, 1000)) == 100
+        assert len(await store.query("c", TRUE, (), 1000, None)) == 100
         assert await store.get_user("u_bad") is None  # the failed job's own write rolled back
 
     run(tmp_path / "db", body)
@@ -69,8 +71,8 @@ def test_one_failing_job_does_not_undo_its_group(tmp_path: Path) -> None:
 
 def test_concurrent_upserts_count_every_version(tmp_path: Path) -> None:
     async def body(store: SQLiteStore) -> None:
-        await asyncio.gather(*(store.put_document("c", "u", "same", {"n": i}, "t") for i in range(200)))
-        doc = orjson.loads(await store.get_document("c", "u", "same") or b"null")
+        await asyncio.gather(*(store.write([Put(Key("c", "u", "same"), {"n": i})], "t") for i in range(200)))
+        doc = orjson.loads(await store.get_document(Key("c", "u", "same")) or b"null")
         assert doc["_version"] == 200
 
     run(tmp_path / "db", body)
@@ -88,10 +90,10 @@ def test_identity_race_yields_one_user(tmp_path: Path) -> None:
 
 def test_data_survives_restart(tmp_path: Path) -> None:
     async def write(store: SQLiteStore) -> None:
-        await store.put_document("c", "u", "a", {"keep": True}, "t")
+        await store.write([Put(Key("c", "u", "a"), {"keep": True})], "t")
 
     async def read(store: SQLiteStore) -> Any:
-        return await store.get_document("c", "u", "a")
+        return await store.get_document(Key("c", "u", "a"))
 
     run(tmp_path / "db", write)
     assert orjson.loads(run(tmp_path / "db", read))["keep"] is True
@@ -120,6 +122,6 @@ def test_closed_store_refuses_writes(tmp_path: Path) -> None:
         await store.open()
         await store.close()
         with pytest.raises(RuntimeError):
-            await store.put_document("c", "u", "a", {}, "t")
+            await store.write([Put(Key("c", "u", "a"), {})], "t")
 
     asyncio.run(main())

@@ -1,0 +1,137 @@
+"""The ``update`` operators: set, unset, inc, push, pull over dotted paths.
+
+Parsed and checked once per request (:func:`parse_patch`), then applied to the stored
+document inside the write transaction (:meth:`Patch.apply`), so concurrent updates of
+different fields never lose each other's changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidArgument
+
+__all__ = ["Patch", "SYSTEM_FIELDS", "parse_patch"]
+
+SYSTEM_FIELDS = frozenset({"id", "uid", "_version", "_created", "_updated"})
+_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_OPS = ("set", "unset", "inc", "push", "pull")
+MAX_PATHS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    kind: str
+    path: tuple[str, ...]
+    value: Any = None
+
+
+def _path(text: object, op: str) -> tuple[str, ...]:
+    if not isinstance(text, str) or not text:
+        raise InvalidArgument(f"{op}: field paths must be non-empty strings")
+    parts = tuple(text.split("."))
+    if len(parts) > 8 or not all(_SEGMENT.match(p) for p in parts):
+        raise InvalidArgument(f"{op}: {text[:80]!r} is not a field path (a.b.c of [A-Za-z0-9_], ≤ 8 levels)")
+    if parts[0] in SYSTEM_FIELDS:
+        raise InvalidArgument(f"{op}: {parts[0]!r} is set by the server")
+    return parts
+
+
+def parse_patch(event: Mapping[str, Any]) -> Patch:
+    ops: list[_Op] = []
+    for kind in _OPS:
+        spec = event.get(kind)
+        if spec is None:
+            continue
+        if kind == "unset" and isinstance(spec, list):
+            spec = dict.fromkeys(spec, True)
+        if not isinstance(spec, dict):
+            raise InvalidArgument(
+                f"{kind} must be an object of field paths" + (" (or a list)" if kind == "unset" else "")
+            )
+        for key, value in spec.items():
+            path = _path(key, kind)
+            if kind == "inc" and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            ):
+                raise InvalidArgument(f"inc: {key!r} needs a number")
+            if kind == "push" and isinstance(value, dict) and "$each" in value:
+                each = value["$each"]
+                if not isinstance(each, list) or len(value) != 1:
+                    raise InvalidArgument(f"push: {key!r}: $each needs a list")
+                value = _Each(each)
+            ops.append(_Op(kind, path, value))
+    if not ops:
+        raise InvalidArgument("update needs at least one of: set, unset, inc, push, pull")
+    if len(ops) > MAX_PATHS:
+        raise InvalidArgument(f"update touches more than {MAX_PATHS} fields")
+    paths = sorted(op.path for op in ops)
+    for a, b in itertools.pairwise(paths):
+        if b[: len(a)] == a:
+            raise InvalidArgument(f"update touches {'.'.join(a)!r} twice (or a field and its parent)")
+    return Patch(tuple(ops))
+
+
+@dataclass(frozen=True, slots=True)
+class _Each:
+    items: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    ops: tuple[_Op, ...]
+
+    def apply(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The new user fields (system fields dropped) after applying the operators."""
+        out = {k: copy.deepcopy(v) for k, v in doc.items() if k not in SYSTEM_FIELDS}
+        for op in self.ops:
+            parent = _parent(out, op.path, create=op.kind != "unset")
+            if parent is None:
+                continue  # unset of a path whose parent is missing: nothing to do
+            leaf = op.path[-1]
+            if op.kind == "set":
+                parent[leaf] = copy.deepcopy(op.value)
+            elif op.kind == "unset":
+                parent.pop(leaf, None)
+            elif op.kind == "inc":
+                cur = parent.get(leaf, 0)
+                if isinstance(cur, bool) or not isinstance(cur, int | float):
+                    raise InvalidArgument(f"inc: {'.'.join(op.path)!r} is not a number")
+                parent[leaf] = cur + op.value
+            else:
+                cur = parent.get(leaf, [])
+                if not isinstance(cur, list):
+                    raise InvalidArgument(f"{op.kind}: {'.'.join(op.path)!r} is not an array")
+                if op.kind == "push":
+                    items = op.value.items if isinstance(op.value, _Each) else [op.value]
+                    parent[leaf] = cur + copy.deepcopy(items)
+                else:
+                    parent[leaf] = [x for x in cur if not _same(x, op.value)]
+        return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON equality: true is not 1, and 1 == 1.0 (as JSON numbers are).
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def _parent(doc: dict[str, Any], path: tuple[str, ...], *, create: bool) -> dict[str, Any] | None:
+    node = doc
+    for i, seg in enumerate(path[:-1]):
+        child = node.get(seg)
+        if child is None:
+            if not create:
+                return None
+            child = node[seg] = {}
+        elif not isinstance(child, dict):
+            raise InvalidArgument(f"{'.'.join(path[: i + 1])!r} is not an object")
+        node = child
+    return node

@@ -1,0 +1,628 @@
+"""The shared-database backend: PostgreSQL through an asyncpg connection pool.
+
+The same logical tables as the SQLite store; documents keep their JSON in a ``jsonb``
+column and are returned as the bytes of its text form (``jsonb`` normalizes key order
+and whitespace). Filters, rules, queries and indexes are compiled by
+:mod:`minibase.data.sql`, so a rule is part of the one query it restricts.
+
+Schema changes are versioned in ``schema_migrations`` and applied under a transaction-
+scoped advisory lock, so several instances may start at once. A lost database answers
+requests with ``Internal("the database is unavailable")``; the pool reconnects on its own
+once the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from ...auth.providers.base import Identity
+from ...errors import Conflict, Internal, InvalidArgument, MinibaseError, NotFound, PermissionDenied
+from ..filters import FALSE, TRUE, Filter, OrderKey
+from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl
+from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_(xact_)lock keys: "minibase" / "minibasi" in ASCII, as signed 64-bit ints.
+_MIGRATION_LOCK = int.from_bytes(b"minibase", "big")
+_INDEX_LOCK = int.from_bytes(b"minibasi", "big")
+
+# Versioned schema changes, applied in order and recorded in schema_migrations.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE users (
+            uid TEXT PRIMARY KEY,
+            created DOUBLE PRECISION NOT NULL,
+            disabled BOOLEAN NOT NULL DEFAULT false
+        );
+        CREATE TABLE identities (
+            provider TEXT NOT NULL,
+            app_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            uid TEXT NOT NULL REFERENCES users(uid),
+            unionid TEXT,
+            created DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (provider, app_id, subject)
+        );
+        CREATE INDEX identities_uid ON identities(uid);
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            token_hash BYTEA NOT NULL UNIQUE,
+            uid TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            last_used DOUBLE PRECISION NOT NULL,
+            expires_max DOUBLE PRECISION NOT NULL,
+            revoked DOUBLE PRECISION
+        );
+        CREATE INDEX sessions_uid ON sessions(uid);
+        CREATE TABLE documents (
+            -- "C": byte order, as the query compiler sorts keys, so the primary key
+            -- serves ORDER BY uid, id and cursors without a sort.
+            collection TEXT COLLATE "C" NOT NULL,
+            uid TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            version INTEGER NOT NULL,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            body JSONB NOT NULL,
+            PRIMARY KEY (collection, uid, id)
+        );
+        """,
+    ),
+]
+
+# Errors that mean "no usable connection to the server", as opposed to a refused statement.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError is an OSError)
+    asyncio.TimeoutError,  # connect timeout, acquire timeout
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError
+    asyncpg.exceptions.AdminShutdownError,  # 57P01
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up / shutting down
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+)
+# Whole-transaction failures that a retry of the batch may get past.
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+_WRITE_ATTEMPTS = 3
+_PUT_ATTEMPTS = 5  # a put racing creations and deletions of its key
+
+_CONNECT_TIMEOUT = 5.0  # seconds to establish one connection
+_ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a free pooled connection
+
+_KEY = "collection = $1 AND uid = $2 AND id = $3"
+
+_SESSION_SELECT = (
+    "SELECT s.id, s.token_hash, s.uid, s.provider, s.created, s.last_used, s.expires_max,"
+    " s.revoked IS NOT NULL, coalesce(u.disabled, true)"
+    " FROM sessions s LEFT JOIN users u ON u.uid = s.uid"
+)
+_SESSION_BY_ID = _SESSION_SELECT + " WHERE s.id = $1"
+_SESSION_BY_HASH = _SESSION_SELECT + " WHERE s.token_hash = $1"
+
+_GET = f"SELECT body::text FROM documents WHERE {_KEY}"  # noqa: S608
+_INSERT = (
+    "INSERT INTO documents (collection, uid, id, version, created, updated, body)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) ON CONFLICT DO NOTHING RETURNING body::text"
+)
+_UPDATE = f"UPDATE documents SET version = $4, updated = $5, body = $6::text::jsonb WHERE {_KEY} RETURNING body::text"  # noqa: S608
+_DELETE = f"DELETE FROM documents WHERE {_KEY}"  # noqa: S608
+
+
+def _session(row: asyncpg.Record | None) -> SessionRecord | None:
+    if row is None:
+        return None
+    return SessionRecord(
+        row[0], bytes(row[1]), row[2], row[3], row[4], row[5], row[6], bool(row[7]), bool(row[8])
+    )
+
+
+def _rowcount(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 3`` or ``DELETE 0``."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+# ``numeric`` travels as text, as int or float, never Decimal. Every number in a body was
+# written by orjson (an int, or a float in its shortest round-trip form), so the text
+# PostgreSQL returns parses back to the very same Python number and a bound float is sent
+# as that same text: filters on floats match exactly and cursor positions continue exactly.
+# (asyncpg's default codec would bind 0.1 as 0.1000000000000000055511151231257827…)
+
+
+def _encode_numeric(value: Any) -> str:
+    if isinstance(value, bool):  # not a number here; the compiler binds int(b) anyway
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip form; 'nan'/'inf' are refused by the server
+    return str(value)  # int, Decimal, str
+
+
+def _decode_numeric(text: str) -> int | float:
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return float(text)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=_encode_numeric, decoder=_decode_numeric, format="text"
+    )
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _position_value(v: Any) -> Any:
+    """A sort-column value as the compiler accepts it back in a cursor position: an int
+    within 64 bits (larger ones become float: orjson and the compiler stop at 64 bits)."""
+    if isinstance(v, int) and not _INT64[0] <= v <= _INT64[1]:
+        return float(v)
+    return v
+
+
+def _body(doc: dict[str, Any]) -> str:
+    return orjson.dumps(doc).decode()
+
+
+class _Rule:
+    """A compiled rule whose placeholders continue after the statement's own ``$1..$n``."""
+
+    __slots__ = ("args", "sql")
+
+    def __init__(self, rule: Filter, *args: Any) -> None:
+        params = Params(POSTGRES)
+        for a in args:
+            params.add(a)
+        self.sql = f"({compile_filter(rule, POSTGRES, params)})"  # never NULL
+        self.args: list[Any] = list(params.values)
+
+
+class _Unavailable(Internal):
+    """Internal("the database is unavailable"): what a client sees when the server is gone."""
+
+    def __init__(self, retry: bool) -> None:
+        super().__init__("the database is unavailable")
+        # Whether the request may be retried on a fresh connection: false when the pool
+        # could not even connect (retrying at once would only fail again).
+        self.retry = retry
+
+
+class _Progress:
+    """How far a request got: past ``began`` the server may have applied something."""
+
+    __slots__ = ("began",)
+
+    def __init__(self) -> None:
+        self.began = False
+
+
+T = TypeVar("T")
+
+
+def _is_lost(conn: asyncpg.Connection) -> bool:
+    """Whether an acquired connection has closed (the pool detaches a closed one at once,
+    and then even asking raises)."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+class PostgresStore:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float | None = 30.0
+    ) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        # A statement (or a server that stopped answering without closing the connection)
+        # fails after this many seconds instead of holding a request forever.
+        self.command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    # ------------------------------------------------------------------ connections
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            await self._migrate()
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                timeout=_CONNECT_TIMEOUT,
+                command_timeout=self.command_timeout,
+                init=_init_connection,
+            )
+        except _UNAVAILABLE as e:
+            log.warning("cannot reach the database: %s", e)
+            raise Internal("the database is unavailable") from e
+
+    async def _migrate(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(self.url, timeout=_CONNECT_TIMEOUT)
+        try:
+            async with conn.transaction():
+                # Held until commit: concurrent instances migrate one after the other.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+                )
+                done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                for version, sql in MIGRATIONS:
+                    if version in done:
+                        continue
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version, time.time())
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; losing the server raises :class:`_Unavailable` (an
+        ``Internal`` without a traceback for clients). A broken connection is closed, and
+        the pool opens a new one on next use."""
+        pool = self._pool
+        if pool is None:
+            raise RuntimeError("the store is not open")
+        acquired = False
+        try:
+            async with pool.acquire(timeout=_ACQUIRE_TIMEOUT) as conn:
+                acquired = True
+                try:
+                    yield conn
+                except asyncpg.InterfaceError as e:
+                    # "connection is closed": lost mid-request (checked while still ours).
+                    if not _is_lost(conn):
+                        raise
+                    log.warning("the database connection was lost: %s", e)
+                    raise _Unavailable(retry=True) from e
+        except MinibaseError:
+            raise
+        except _UNAVAILABLE as e:
+            log.warning("the database is unavailable: %s", e)
+            # A pooled connection that turns out dead is typically one left over from before
+            # a server restart, closed by the server while idle: worth one retry. A failed
+            # connect, a timeout: not.
+            raise _Unavailable(retry=acquired and not isinstance(e, TimeoutError)) from e
+
+    async def _run(
+        self, fn: Callable[[asyncpg.Connection, _Progress], Awaitable[T]], *, idempotent: bool
+    ) -> T:
+        """``fn`` on a pooled connection, retried once on a fresh connection if the first
+        one turns out dead, provided that cannot apply anything twice: ``idempotent`` work
+        (reads, and writes whose repetition changes nothing), or work whose transaction
+        had not begun (``fn`` marks ``progress.began`` once it has)."""
+        progress = _Progress()
+        try:
+            async with self._conn() as conn:
+                return await fn(conn, progress)
+        except _Unavailable as e:
+            if not e.retry or (progress.began and not idempotent):
+                raise
+        async with self._conn() as conn:
+            return await fn(conn, _Progress())
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> asyncpg.Record | None:
+            return await conn.fetchrow(sql, *args)
+
+        return await self._run(fn, idempotent=True)
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> Any:
+            return await conn.fetchval(sql, *args)
+
+        return await self._run(fn, idempotent=True)
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        """An idempotent statement (doing it twice leaves what doing it once does)."""
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> str:
+            return await conn.execute(sql, *args)  # type: ignore[no-any-return]
+
+        return await self._run(fn, idempotent=True)
+
+    # ------------------------------------------------------------ users, identities
+
+    async def upsert_identity(self, identity: Identity, new_uid: str, now: float) -> tuple[str, bool]:
+        key = (identity.provider, identity.app_id, identity.subject)
+        select = "SELECT uid FROM identities WHERE provider = $1 AND app_id = $2 AND subject = $3"
+
+        async def fn(conn: asyncpg.Connection, progress: _Progress) -> tuple[str, bool]:
+            uid: str | None = await conn.fetchval(select, *key)
+            if uid is not None:
+                return uid, False
+            async with conn.transaction():
+                progress.began = True
+                await conn.execute("INSERT INTO users (uid, created) VALUES ($1, $2)", new_uid, now)
+                got = await conn.fetchval(
+                    "INSERT INTO identities (provider, app_id, subject, uid, unionid, created)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING uid",
+                    *key,
+                    new_uid,
+                    identity.unionid,
+                    now,
+                )
+                if got is None:
+                    # A concurrent first login won (ON CONFLICT waited for it to commit):
+                    # drop our user again and answer with theirs.
+                    await conn.execute("DELETE FROM users WHERE uid = $1", new_uid)
+            if got is not None:
+                return new_uid, True
+            uid = await conn.fetchval(select, *key)
+            if uid is None:  # pragma: no cover - the winning row cannot vanish
+                raise Internal("identity lookup failed")
+            return uid, False
+
+        return await self._run(fn, idempotent=False)
+
+    async def get_user(self, uid: str) -> UserRecord | None:
+        row = await self._fetchrow("SELECT uid, created, disabled FROM users WHERE uid = $1", uid)
+        return UserRecord(row[0], row[1], bool(row[2])) if row else None
+
+    async def set_user_disabled(self, uid: str, disabled: bool) -> bool:
+        status = await self._execute("UPDATE users SET disabled = $1 WHERE uid = $2", disabled, uid)
+        return _rowcount(status) > 0
+
+    # --------------------------------------------------------------------- sessions
+
+    async def create_session(self, record: SessionRecord) -> None:
+        r = record
+
+        async def fn(conn: asyncpg.Connection, progress: _Progress) -> None:
+            # In a transaction of its own only so that a dead pooled connection is found
+            # out at BEGIN, where a retry cannot insert the session twice.
+            async with conn.transaction():
+                progress.began = True
+                await conn.execute(
+                    "INSERT INTO sessions (id, token_hash, uid, provider, created, last_used, expires_max)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    r.id,
+                    r.token_hash,
+                    r.uid,
+                    r.provider,
+                    r.created,
+                    r.last_used,
+                    r.expires_max,
+                )
+
+        await self._run(fn, idempotent=False)
+
+    async def session_by_id(self, session_ref: str) -> SessionRecord | None:
+        return _session(await self._fetchrow(_SESSION_BY_ID, session_ref))
+
+    async def session_by_hash(self, token_hash: bytes) -> SessionRecord | None:
+        return _session(await self._fetchrow(_SESSION_BY_HASH, token_hash))
+
+    async def touch_session(self, session_ref: str, now: float) -> None:
+        await self._execute(
+            "UPDATE sessions SET last_used = greatest(last_used, $1) WHERE id = $2", now, session_ref
+        )
+
+    async def revoke_session(self, session_ref: str, now: float) -> bool:
+        status = await self._execute(
+            "UPDATE sessions SET revoked = $1 WHERE id = $2 AND revoked IS NULL", now, session_ref
+        )
+        return _rowcount(status) > 0
+
+    async def revoke_user_sessions(self, uid: str, now: float) -> int:
+        status = await self._execute(
+            "UPDATE sessions SET revoked = $1 WHERE uid = $2 AND revoked IS NULL", now, uid
+        )
+        return _rowcount(status)
+
+    # -------------------------------------------------------------------- documents
+
+    async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
+        if rule == FALSE:
+            return None
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> bytes | None:
+            return await self._get(conn, key, rule)
+
+        return await self._run(fn, idempotent=True)
+
+    async def query(
+        self,
+        collection: str,
+        where: Filter,
+        order: Sequence[OrderKey],
+        limit: int,
+        after: Sequence[Any] | None,
+    ) -> list[tuple[list[Any], bytes]]:
+        sql, args = compile_query(POSTGRES, collection, where, order, limit, after)
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)  # type: ignore[no-any-return]
+
+        rows = await self._run(fn, idempotent=True)
+        out: list[tuple[list[Any], bytes]] = []
+        for row in rows:
+            *position, body = row
+            out.append(([_position_value(v) for v in position], _text_bytes(body)))
+        return out
+
+    async def count(self, collection: str, where: Filter) -> int:
+        sql, args = compile_count(POSTGRES, collection, where)
+        return int(await self._fetchval(sql, *args))
+
+    async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
+        async def fn(conn: asyncpg.Connection, progress: _Progress) -> list[Any]:
+            async with conn.transaction():
+                progress.began = True
+                results: list[Any] = []
+                for i, op in enumerate(ops):
+                    try:
+                        results.append(await self._apply(conn, op, now_iso))
+                    except MinibaseError as e:
+                        if len(ops) > 1:  # as the SQLite store: only batches name the op
+                            e.details.setdefault("index", i)
+                        raise
+                    except asyncpg.exceptions.UntranslatableCharacterError as e:
+                        # jsonb cannot hold \u0000 in strings.
+                        err = InvalidArgument("strings may not contain the character \\u0000")
+                        if len(ops) > 1:
+                            err.details["index"] = i
+                        raise err from e
+                return results
+
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return await self._run(fn, idempotent=False)
+            except _RETRYABLE:
+                # Deadlock or serialization failure: the transaction was rolled back whole.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise Conflict("the write collided with concurrent writes: try again") from None
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def ensure_indexes(
+        self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
+    ) -> None:
+        if not indexes:
+            return
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> None:
+            # A session-level lock (released on unlock or disconnect): instances creating
+            # the same indexes take turns, so IF NOT EXISTS never races in the catalog.
+            await conn.execute("SELECT pg_advisory_lock($1)", _INDEX_LOCK)
+            try:
+                for paths in indexes:
+                    # As the SQLite store: the declared shape, plus the owner-first one that
+                    # owner-scoped reads use.
+                    for owner in {owner_first, True}:
+                        name = _index_name(collection, paths, owner)
+                        await conn.execute(index_ddl(POSTGRES, collection, name, paths, owner_first=owner))
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _INDEX_LOCK)
+
+        await self._run(fn, idempotent=True)  # IF NOT EXISTS
+
+    # ------------------------------------------------------------------- write ops
+
+    async def _apply(self, conn: asyncpg.Connection, op: WriteOp, now_iso: str) -> Any:
+        if isinstance(op, Get):
+            return await self._get(conn, op.key, op.rule)
+        if isinstance(op, Insert):
+            return await self._insert(conn, op, now_iso)
+        if isinstance(op, Update):
+            return await self._update(conn, op, now_iso)
+        if isinstance(op, Remove):
+            return await self._remove(conn, op)
+        if isinstance(op, Put):
+            await self._put(conn, op, now_iso)
+            return None
+        raise TypeError(f"unknown write op {op!r}")  # pragma: no cover
+
+    async def _get(self, conn: asyncpg.Connection, key: Key, rule: Filter) -> bytes | None:
+        k = (key.collection, key.uid, key.id)
+        if rule == FALSE:
+            return None
+        if rule == TRUE:
+            body = await conn.fetchval(_GET, *k)
+        else:
+            r = _Rule(rule, *k)
+            body = await conn.fetchval(f"{_GET} AND {r.sql}", *r.args)
+        return None if body is None else _text_bytes(body)
+
+    async def _create(
+        self, conn: asyncpg.Connection, key: Key, fields: Any, rule: Filter, now_iso: str
+    ) -> bytes | None:
+        """Insert a new document; None if the key exists. The new document must match
+        ``rule`` (checked on the inserted row itself), else PermissionDenied."""
+        doc = make_document(key, fields, 1, now_iso, now_iso)
+        k = (key.collection, key.uid, key.id)
+        if rule == TRUE:
+            body = await conn.fetchval(_INSERT, *k, 1, now_iso, now_iso, _body(doc))
+            return None if body is None else _text_bytes(body)
+        r = _Rule(rule, *k, 1, now_iso, now_iso, _body(doc))
+        row = await conn.fetchrow(f"{_INSERT}, {r.sql}", *r.args)
+        if row is None:
+            return None
+        if not row[1]:
+            raise PermissionDenied("the create rule does not allow this document")
+        return _text_bytes(row[0])
+
+    async def _insert(self, conn: asyncpg.Connection, op: Insert, now_iso: str) -> bytes:
+        body = await self._create(conn, op.key, op.fields, op.rule, now_iso)
+        if body is None:
+            raise Conflict(f"a document '{op.key.id[:64]}' already exists")
+        return body
+
+    async def _put(self, conn: asyncpg.Connection, op: Put, now_iso: str) -> None:
+        k = (op.key.collection, op.key.uid, op.key.id)
+        r = _Rule(op.update_rule, *k)
+        select = f"SELECT version, created, {r.sql} FROM documents WHERE {_KEY} FOR UPDATE"  # noqa: S608
+        for _ in range(_PUT_ATTEMPTS):
+            row = await conn.fetchrow(select, *r.args)
+            if row is not None:
+                if not row[2]:
+                    raise PermissionDenied("the update rule does not allow changing this document")
+                version = row[0] + 1
+                doc = make_document(op.key, op.fields, version, row[1], now_iso)
+                await conn.execute(_UPDATE, *k, version, now_iso, _body(doc))
+                return
+            if await self._create(conn, op.key, op.fields, op.create_rule, now_iso) is not None:
+                return
+            # Created concurrently between our SELECT and INSERT: now it exists, update it.
+        raise Conflict("the document kept changing concurrently: try again")
+
+    async def _update(self, conn: asyncpg.Connection, op: Update, now_iso: str) -> bytes:
+        k = (op.key.collection, op.key.uid, op.key.id)
+        r = _Rule(op.rule, *k)
+        row = await conn.fetchrow(
+            f"SELECT version, created, body::text FROM documents WHERE {_KEY} AND {r.sql} FOR UPDATE",  # noqa: S608
+            *r.args,
+        )
+        if row is None:
+            raise NotFound(f"no document '{op.key.id[:64]}' you may update")
+        version, created, old = row[0], row[1], orjson.loads(row[2])
+        if op.if_version is not None and op.if_version != version:
+            raise Conflict(
+                f"version mismatch: the document is at version {version}, not {op.if_version}",
+                version=version,
+            )
+        fields = op.apply(old)
+        doc = make_document(op.key, fields, version + 1, created, now_iso)
+        body = await conn.fetchval(_UPDATE, *k, version + 1, now_iso, _body(doc))
+        return _text_bytes(body)
+
+    async def _remove(self, conn: asyncpg.Connection, op: Remove) -> bool:
+        k = (op.key.collection, op.key.uid, op.key.id)
+        if op.rule == TRUE:
+            status = await conn.execute(_DELETE, *k)
+        else:
+            r = _Rule(op.rule, *k)
+            status = await conn.execute(f"{_DELETE} AND {r.sql}", *r.args)
+        return _rowcount(status) > 0
+
+
+def _text_bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _index_name(collection: str, paths: Sequence[tuple[str, ...]], owner: bool) -> str:
+    """The SQLite store's index names (a stable hash, within identifier limits)."""
+    text = collection + "|" + ",".join(".".join(p) for p in paths) + ("|owner" if owner else "")
+    return "ix_" + hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,631 @@
+"""The PostgreSQL store against a real server: migrations, users and sessions, atomic write
+batches with rules, compiled queries, indexes, and recovery from a lost server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from minibase.auth.credentials import CredentialMinter
+from minibase.auth.providers.base import Identity
+from minibase.auth.sessions import Sessions
+from minibase.config import parse_config
+from minibase.data.filters import TRUE, Cmp, Exists, OrderKey
+from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update, WriteOp
+from minibase.data.store.postgres import PostgresStore
+from minibase.errors import Conflict, Internal, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from tests.pg import PgServer, start_server
+
+T0 = "2026-01-01T00:00:00.000Z"
+T1 = "2026-01-02T00:00:00.000Z"
+DAY = 86400.0
+
+
+def run(url: str, body: Callable[[PostgresStore], Awaitable[Any]], **kw: Any) -> Any:
+    async def main() -> Any:
+        store = PostgresStore(url, **kw)
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+def doc(raw: bytes | None) -> Any:
+    return None if raw is None else orjson.loads(raw)
+
+
+K = Key("notes", "u1", "a")
+
+
+def key(i: str, uid: str = "u1") -> Key:
+    return Key("notes", uid, i)
+
+
+# ------------------------------------------------------------------------ migrations
+
+
+def test_migrations_are_idempotent(pg_url: str) -> None:
+    run(pg_url, lambda s: asyncio.sleep(0))
+    run(pg_url, lambda s: asyncio.sleep(0))
+    rows = asyncio.run(sql(pg_url, "SELECT version FROM schema_migrations"))
+    assert [r[0] for r in rows] == [1]
+    cols = asyncio.run(
+        sql(
+            pg_url,
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'documents' ORDER BY ordinal_position",
+        )
+    )
+    assert [tuple(c) for c in cols] == [
+        ("collection", "text"),
+        ("uid", "text"),
+        ("id", "text"),
+        ("version", "integer"),
+        ("created", "text"),
+        ("updated", "text"),
+        ("body", "jsonb"),
+    ]
+
+
+def test_concurrent_opens_migrate_once(pg_url: str) -> None:
+    async def main() -> None:
+        stores = [PostgresStore(pg_url, min_size=1, max_size=2) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            # Every instance works on the one schema.
+            await asyncio.gather(
+                *(s.write([Insert(key(f"d{i}"), {"i": i})], T0) for i, s in enumerate(stores))
+            )
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    asyncio.run(main())
+    rows = asyncio.run(sql(pg_url, "SELECT version FROM schema_migrations"))
+    assert [r[0] for r in rows] == [1]
+    assert asyncio.run(sql(pg_url, "SELECT count(*) FROM documents"))[0][0] == 4
+
+
+def test_unreachable_database_at_open_is_internal() -> None:
+    async def main() -> None:
+        store = PostgresStore(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x")
+        with pytest.raises(Internal, match="the database is unavailable"):
+            await store.open()
+
+    asyncio.run(main())
+
+
+def test_closed_store_refuses_requests(pg_url: str) -> None:
+    async def main() -> None:
+        store = PostgresStore(pg_url)
+        await store.open()
+        await store.close()
+        await store.close()  # idempotent
+        with pytest.raises(RuntimeError):
+            await store.get_document(K)
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------- users, identities
+
+
+def test_identities_map_to_one_user(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        ident = Identity("alipay", "app", "sub", unionid="un")
+        assert await store.upsert_identity(ident, "u_1", 10.0) == ("u_1", True)
+        assert await store.upsert_identity(ident, "u_2", 11.0) == ("u_1", False)
+        assert await store.upsert_identity(Identity("alipay", "app2", "sub"), "u_3", 12.0) == ("u_3", True)
+        user = await store.get_user("u_1")
+        assert user is not None and (user.uid, user.created, user.disabled) == ("u_1", 10.0, False)
+        assert await store.get_user("u_2") is None
+
+    run(pg_url, body)
+
+
+def test_identity_race_yields_one_user(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        ident = Identity("alipay", "app", "sub")
+        got = await asyncio.gather(*(store.upsert_identity(ident, f"u_{i}", 0) for i in range(20)))
+        assert len({uid for uid, _ in got}) == 1
+        assert sum(1 for _, new in got if new) == 1
+
+    run(pg_url, body, max_size=10)
+    # The losers' users were rolled back: no orphans.
+    assert asyncio.run(sql(pg_url, "SELECT count(*) FROM users"))[0][0] == 1
+
+
+def test_disable_user(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        uid, _ = await store.upsert_identity(Identity("dev", "dev", "a"), "u_a", 0)
+        assert await store.set_user_disabled(uid, True) is True
+        user = await store.get_user(uid)
+        assert user is not None and user.disabled
+        assert await store.set_user_disabled("u_nobody", True) is False
+        await store.create_session(SessionRecord("s1", b"h" * 32, uid, "dev", 1.0, 1.0, 9.0))
+        rec = await store.session_by_id("s1")
+        assert rec is not None and rec.user_disabled
+        assert await store.set_user_disabled(uid, False) is True
+        rec = await store.session_by_id("s1")
+        assert rec is not None and not rec.user_disabled
+
+    run(pg_url, body)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_session_records(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        uid, _ = await store.upsert_identity(Identity("dev", "dev", "a"), "u_a", 0)
+        rec = SessionRecord("s1", bytes(range(32)), uid, "dev", 100.0, 100.5, 1000.25)
+        await store.create_session(rec)
+        assert await store.session_by_id("s1") == rec
+        assert await store.session_by_hash(bytes(range(32))) == rec
+        assert await store.session_by_hash(b"\x00" * 32) is None
+        assert await store.session_by_id("nope") is None
+        with pytest.raises(asyncpg.UniqueViolationError):  # token_hash is unique
+            await store.create_session(SessionRecord("s2", bytes(range(32)), uid, "dev", 1, 1, 2))
+
+        await store.touch_session("s1", 200.0)
+        await store.touch_session("s1", 150.0)  # never moves back
+        got = await store.session_by_id("s1")
+        assert got is not None and got.last_used == 200.0
+
+        assert await store.revoke_session("s1", 300.0) is True
+        assert await store.revoke_session("s1", 301.0) is False
+        got = await store.session_by_hash(bytes(range(32)))
+        assert got is not None and got.revoked and not got.user_disabled
+
+        # A session whose user is gone counts as disabled.
+        await store.create_session(SessionRecord("s3", b"x" * 32, "u_gone", "dev", 1, 1, 2))
+        got = await store.session_by_id("s3")
+        assert got is not None and got.user_disabled
+
+    run(pg_url, body)
+
+
+def test_revoke_user_sessions(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        for i in range(3):
+            await store.create_session(SessionRecord(f"a{i}", bytes([i]) * 32, "u_a", "dev", 1, 1, 9))
+        await store.create_session(SessionRecord("b", b"b" * 32, "u_b", "dev", 1, 1, 9))
+        await store.revoke_session("a0", 5)
+        assert await store.revoke_user_sessions("u_a", 6) == 2
+        assert await store.revoke_user_sessions("u_a", 7) == 0
+        b = await store.session_by_id("b")
+        assert b is not None and not b.revoked
+
+    run(pg_url, body)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def test_session_lifetimes(pg_url: str) -> None:
+    """The Sessions layer over this store, as tests/auth/test_sessions.py does over SQLite."""
+    config = parse_config({"auth": {"dev": {"enabled": True}}})
+    clock = Clock()
+
+    async def body(store: PostgresStore) -> None:
+        s = Sessions(store, config.auth, CredentialMinter(["k" * 32], 900), clock)
+        uid, _ = await store.upsert_identity(Identity("dev", "dev", "a"), "u_a", 0)
+        sid = (await s.create(uid, "dev", True))["sessionId"]
+        raw = await sql(pg_url, "SELECT * FROM sessions")
+        assert sid not in repr(raw) and sid.encode() not in repr(raw).encode()
+
+        for _ in range(5):  # used every 20 days: alive after 100 days with a 30-day idle limit
+            clock.advance(20 * DAY)
+            await s.by_sid(sid)
+        clock.advance(31 * DAY)
+        with pytest.raises(Unauthenticated, match="expired"):
+            await s.by_sid(sid)
+
+        other = (await s.create(uid, "dev", False))["sessionId"]
+        await s.logout(other)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await s.by_sid(other)
+        await s.logout("never-issued")
+        with pytest.raises(Unauthenticated, match="unknown"):
+            await s.by_sid("never-issued")
+
+    run(pg_url, body)
+
+
+# ------------------------------------------------------------------------- write ops
+
+
+def test_insert_get_and_system_fields(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        [raw] = await store.write(
+            [Insert(K, {"title": "milk", "n": 1.5, "tags": ["a"], "o": {"x": None}})], T0
+        )
+        d = doc(raw)
+        assert d == {
+            "id": "a",
+            "title": "milk",
+            "n": 1.5,
+            "tags": ["a"],
+            "o": {"x": None},
+            "uid": "u1",
+            "_version": 1,
+            "_created": T0,
+            "_updated": T0,
+        }
+        assert doc(await store.get_document(K)) == d
+        assert await store.get_document(key("a", uid="u2")) is None
+        assert await store.get_document(Key("other", "u1", "a")) is None
+        rows = await sql(pg_url, "SELECT version, created, updated FROM documents")
+        assert [tuple(r) for r in rows] == [(1, T0, T0)]
+
+    run(pg_url, body)
+
+
+def test_insert_conflict(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"v": 1})], T0)
+        with pytest.raises(Conflict) as e:
+            await store.write([Insert(K, {"v": 2})], T1)
+        assert "index" not in e.value.details  # as SQLite: only a batch of several names the op
+        assert doc(await store.get_document(K))["v"] == 1
+
+    run(pg_url, body)
+
+
+def test_batch_is_all_or_nothing(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(key("x"), {"v": 0})], T0)
+        ops: list[WriteOp] = [
+            Insert(key("a"), {"v": 1}),
+            Put(key("b"), {"v": 2}),
+            Update(key("x"), lambda old: {"v": old["v"] + 1}),
+            Remove(key("x")),
+            Insert(key("a"), {"v": 3}),  # conflicts with op 0 of this very batch
+        ]
+        with pytest.raises(Conflict) as e:
+            await store.write(ops, T1)
+        assert e.value.details["index"] == 4
+        assert await store.get_document(key("a")) is None
+        assert await store.get_document(key("b")) is None
+        assert doc(await store.get_document(key("x"))) == {
+            "id": "x",
+            "v": 0,
+            "uid": "u1",
+            "_version": 1,
+            "_created": T0,
+            "_updated": T0,
+        }
+        # The same batch without the bad op applies, in order, reading its own writes.
+        results = await store.write([*ops[:4], Get(key("a")), Get(key("x"))], T1)
+        assert doc(results[0])["v"] == 1
+        assert results[1] is None
+        assert doc(results[2])["v"] == 1 and doc(results[2])["_version"] == 2
+        assert results[3] is True
+        assert doc(results[4]) == doc(results[0])
+        assert results[5] is None
+
+    run(pg_url, body)
+
+
+def test_errors_from_apply_abort_the_batch(pg_url: str) -> None:
+    def bad(old: dict[str, Any]) -> dict[str, Any]:
+        raise InvalidArgument("bad field", path="x")
+
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"v": 0})], T0)
+        with pytest.raises(InvalidArgument) as e:
+            await store.write([Insert(key("b"), {}), Update(K, bad)], T1)
+        assert e.value.details == {"path": "x", "index": 1}
+        assert await store.get_document(key("b")) is None
+
+    run(pg_url, body)
+
+
+def test_update(pg_url: str) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def inc(old: dict[str, Any]) -> dict[str, Any]:
+        seen.append(old)
+        return {k: v for k, v in old.items() if not k.startswith("_") and k not in ("id", "uid")} | {
+            "n": old["n"] + 1
+        }
+
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"n": 1, "s": "x"})], T0)
+        [raw] = await store.write([Update(K, inc, if_version=1)], T1)
+        assert doc(raw) == {
+            "id": "a",
+            "n": 2,
+            "s": "x",
+            "uid": "u1",
+            "_version": 2,
+            "_created": T0,
+            "_updated": T1,
+        }
+        assert seen[0]["_version"] == 1 and seen[0]["n"] == 1
+        assert doc(await store.get_document(K)) == doc(raw)
+
+        with pytest.raises(Conflict) as c:
+            await store.write([Get(K), Update(K, inc, if_version=1)], T1)
+        assert c.value.details == {"version": 2, "index": 1}
+        with pytest.raises(NotFound) as nf:
+            await store.write([Update(key("missing"), inc)], T1)
+        assert "index" not in nf.value.details
+        # Refused by the rule reads as absent.
+        with pytest.raises(NotFound):
+            await store.write([Update(K, inc, rule=Cmp(("n",), "gt", 5))], T1)
+        [raw] = await store.write([Update(K, inc, rule=Cmp(("n",), "lt", 5))], T1)
+        assert doc(raw)["n"] == 3
+
+    run(pg_url, body)
+
+
+def test_put_upserts_under_rules(pg_url: str) -> None:
+    mine = Cmp(("owner",), "eq", "me")
+
+    async def body(store: PostgresStore) -> None:
+        assert await store.write([Put(K, {"owner": "me", "v": 1}, create_rule=mine)], T0) == [None]
+        assert await store.write([Put(K, {"owner": "me", "v": 2}, update_rule=mine)], T1) == [None]
+        d = doc(await store.get_document(K))
+        assert (d["v"], d["_version"], d["_created"], d["_updated"]) == (2, 2, T0, T1)
+
+        # The create rule is checked on the new document: refused, nothing stored.
+        with pytest.raises(PermissionDenied) as e:
+            await store.write([Put(key("b"), {}), Put(key("c"), {"owner": "you"}, create_rule=mine)], T0)
+        assert e.value.details["index"] == 1
+        assert await store.get_document(key("b")) is None
+        assert await store.get_document(key("c")) is None
+
+        # The update rule is checked on the stored document, before the write.
+        await store.write([Put(key("d"), {"owner": "you"})], T0)
+        with pytest.raises(PermissionDenied):
+            await store.write([Put(key("d"), {"owner": "me"}, update_rule=mine)], T1)
+        assert doc(await store.get_document(key("d")))["owner"] == "you"
+
+    run(pg_url, body)
+
+
+def test_insert_create_rule(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        with pytest.raises(PermissionDenied) as e:
+            await store.write([Insert(K, {"n": 1}, rule=Cmp(("n",), "gte", 2))], T0)
+        assert "index" not in e.value.details
+        assert await store.get_document(K) is None
+        [raw] = await store.write([Insert(K, {"n": 2}, rule=Cmp(("n",), "gte", 2))], T0)
+        assert doc(raw)["n"] == 2
+
+    run(pg_url, body)
+
+
+def test_get_and_remove_under_rules(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"public": True}), Insert(key("b"), {})], T0)
+        visible = Cmp(("public",), "eq", True)
+        assert await store.get_document(K, visible) is not None
+        assert await store.get_document(key("b"), visible) is None
+        assert await store.write([Get(key("b"), visible), Get(key("b"))], T0) == [
+            None,
+            await store.get_document(key("b")),
+        ]
+        assert await store.write([Remove(key("b"), visible)], T0) == [False]
+        assert await store.get_document(key("b")) is not None
+        assert await store.write([Remove(key("b")), Remove(key("b")), Remove(K, TRUE)], T0) == [
+            True,
+            False,
+            True,
+        ]
+        assert await store.count("notes", TRUE) == 0
+
+    run(pg_url, body)
+
+
+def test_concurrent_upserts_count_every_version(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        # Half race to create the key, all then update it.
+        await asyncio.gather(*(store.write([Put(K, {"n": i})], T0) for i in range(60)))
+        d = doc(await store.get_document(K))
+        assert d["_version"] == 60
+
+    run(pg_url, body, max_size=10)
+
+
+def test_nul_characters_are_invalid_argument(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        with pytest.raises(InvalidArgument) as e:
+            await store.write([Insert(key("b"), {}), Insert(K, {"s": "a\x00b"})], T0)
+        assert e.value.details["index"] == 1
+        assert await store.get_document(key("b")) is None
+
+    run(pg_url, body)
+
+
+# ------------------------------------------------------------------- queries, indexes
+
+
+def test_query_and_count(pg_url: str) -> None:
+    async def body(store: PostgresStore) -> None:
+        values: list[Any] = [3, 0.1, 2**62, -2, 2.25, "x", True, None, 7, 0.1, 1e300, 0.1]
+        await store.write([Insert(key(f"d{i:02}"), {"n": v}) for i, v in enumerate(values)], T0)
+        await store.write([Insert(key("m"), {}), Insert(key("o", uid="u2"), {"n": 4})], T0)
+
+        assert await store.count("notes", TRUE) == 14
+        assert await store.count("notes", Exists(("n",))) == 13
+        assert await store.count("notes", Cmp(("n",), "gt", 2)) == 6
+        assert await store.count("notes", Cmp(("n",), "eq", 0.1)) == 3  # floats bind exactly
+        assert await store.count("notes", Cmp(("n",), "eq", 2**62)) == 1
+        assert await store.count("notes", Cmp(("uid",), "eq", "u2")) == 1
+        assert await store.count("other", TRUE) == 0
+
+        rows = await store.query(
+            "notes", Cmp(("n",), "gte", 2.25), [OrderKey(("n",), descending=True)], 100, None
+        )
+        assert [doc(b)["id"] for _, b in rows] == ["d10", "d02", "d08", "o", "d00", "d04"]
+
+        # Keyset pages of 2 (so a page boundary falls inside the run of equal 0.1s): positions
+        # round-trip through JSON, as cursors carry them, and pages continue exactly.
+        for desc in (False, True):
+            order = [OrderKey(("n",), descending=desc)]
+            everything = await store.query("notes", TRUE, order, 100, None)
+            assert len(everything) == 14
+            paged: list[str] = []
+            after: list[Any] | None = None
+            while True:
+                page = await store.query("notes", TRUE, order, 2, after)
+                paged += [doc(b)["id"] for _, b in page]
+                if len(page) < 2:
+                    break
+                after = orjson.loads(orjson.dumps(page[-1][0]))
+            assert paged == [doc(b)["id"] for _, b in everything]
+        # Type ranks: missing/null, booleans, numbers by value, strings; ties by uid, id.
+        everything = await store.query("notes", TRUE, [OrderKey(("n",))], 100, None)
+        ids = [doc(b)["id"] for _, b in everything]
+        assert ids == [
+            "d07",
+            "m",
+            "d06",
+            "d03",
+            "d01",
+            "d09",
+            "d11",
+            "d04",
+            "d00",
+            "o",
+            "d08",
+            "d02",
+            "d10",
+            "d05",
+        ]
+        # null, missing, true, -2, 0.1 x3, 2.25, 3, 4, 7, 2**62, 1e300, "x"
+
+    run(pg_url, body)
+
+
+def test_ensure_indexes_is_idempotent_and_concurrent(pg_url: str) -> None:
+    indexes = [[("done",), ("n",)], [("title",)]]
+
+    count = "SELECT count(*) FROM pg_indexes WHERE tablename = 'documents'"
+
+    async def main() -> None:
+        stores = [PostgresStore(pg_url, max_size=2) for _ in range(3)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            before = (await sql(pg_url, count))[0][0]
+            await asyncio.gather(*(s.ensure_indexes("todo", indexes, True) for s in stores))
+            await stores[0].ensure_indexes("todo", indexes, True)
+            await stores[0].ensure_indexes("todo", [], False)
+            assert (await sql(pg_url, count))[0][0] == before + 2
+            # Not owner-first: that shape, plus the owner-first one (as the SQLite store).
+            await stores[1].ensure_indexes("todo", indexes, False)
+            assert (await sql(pg_url, count))[0][0] == before + 4
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    asyncio.run(main())
+
+
+# -------------------------------------------------------------------------- recovery
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PgServer]:
+    """A server of this test's own, so stopping it cannot disturb any other test."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def test_recovers_after_the_server_restarts(private_pg: PgServer) -> None:
+    url = private_pg.url_for(private_pg.create_database())
+
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"v": 1})], T0)
+        assert await store.get_document(K) is not None
+
+        private_pg.stop("immediate")
+        requests: list[Callable[[], Awaitable[Any]]] = [
+            lambda: store.get_document(K),
+            lambda: store.write([Put(K, {"v": 2})], T1),
+            lambda: store.session_by_id("s"),
+            lambda: store.create_session(SessionRecord("s", b"h" * 32, "u", "dev", 1, 1, 2)),
+            lambda: store.query("notes", TRUE, [], 10, None),
+        ]
+        for request in requests:  # each fails fast and cleanly while the server is down
+            t = time.monotonic()
+            with pytest.raises(Internal, match=r"^the database is unavailable$") as e:
+                await request()
+            assert e.value.code == "Internal" and e.value.details == {}
+            assert time.monotonic() - t < 5
+
+        private_pg.start()
+        # The same store, not reopened: the pool has replaced its dead connections.
+        assert doc(await store.get_document(K))["v"] == 1
+        await store.write([Put(K, {"v": 3})], T1)
+        assert doc(await store.get_document(K))["v"] == 3
+
+        # Restarted while the pool sat idle (its connections closed under it, unnoticed):
+        # the very next requests, reads and writes alike, still succeed.
+        for request in (
+            lambda: store.get_document(K),
+            lambda: store.write([Put(K, {"v": 4})], T1),
+            lambda: store.create_session(SessionRecord("s2", b"i" * 32, "u", "dev", 1, 1, 2)),
+            lambda: store.count("notes", TRUE),
+        ):
+            private_pg.stop("immediate")
+            private_pg.start()
+            await request()
+        assert doc(await store.get_document(K))["_version"] == 3
+        assert await store.session_by_id("s2") is not None
+
+    run(url, body, min_size=2, max_size=4)
+
+
+def test_server_lost_in_the_middle_of_a_batch(private_pg: PgServer) -> None:
+    url = private_pg.url_for(private_pg.create_database())
+
+    def crash(old: dict[str, Any]) -> dict[str, Any]:
+        private_pg.stop("immediate")  # after the batch's first write, before its commit
+        return {"v": 2}
+
+    async def body(store: PostgresStore) -> None:
+        await store.write([Insert(K, {"v": 1})], T0)
+        with pytest.raises(Internal, match=r"^the database is unavailable$"):
+            await store.write([Insert(key("b"), {}), Update(K, crash)], T1)
+        private_pg.start()
+        assert await store.get_document(key("b")) is None  # nothing of the batch applied
+        assert doc(await store.get_document(K))["v"] == 1
+
+    run(url, body)

@@ -1,0 +1,404 @@
+"""The SQL compiler against the reference evaluator, on a real database.
+
+The differential check is written against a tiny :class:`Backend` protocol so that other
+dialects plug in by adding a fixture param (PostgreSQL: load into a jsonb ``documents``
+table, and make ``execute`` return JSON-safe position values, e.g. Decimal → int/float).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minibase.data import cursor
+from minibase.data.filters import (
+    FALSE,
+    TRUE,
+    And,
+    Cmp,
+    Contains,
+    Exists,
+    Filter,
+    In,
+    Not,
+    Or,
+    OrderKey,
+    Path,
+    Prefix,
+    Scalar,
+)
+from minibase.data.query import parse_where
+from minibase.data.sql import (
+    POSTGRES,
+    SQLITE,
+    Dialect,
+    Params,
+    compile_count,
+    compile_filter,
+    compile_query,
+    index_ddl,
+)
+from minibase.errors import InvalidArgument
+from tests.data.reference import sorted_docs
+
+COLLECTION = "t"
+
+# (collection, document); the document holds its own "id" and "uid", as stored.
+Row = tuple[str, dict[str, Any]]
+
+
+class Backend(Protocol):
+    dialect: Dialect
+
+    def load(self, rows: Sequence[Row]) -> None:
+        """Replace the ``documents`` table's contents."""
+
+    def execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Rows as tuples; position values must survive a JSON round trip."""
+
+
+class SQLiteBackend:
+    dialect = SQLITE
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect(":memory:", isolation_level=None)
+        self.conn.execute(
+            "CREATE TABLE documents (collection TEXT, uid TEXT, id TEXT, version INTEGER, created TEXT,"
+            " updated TEXT, body TEXT, PRIMARY KEY (collection, uid, id))"
+        )
+
+    def load(self, rows: Sequence[Row]) -> None:
+        self.conn.execute("DELETE FROM documents")
+        self.conn.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, 1, '', '', ?)",
+            [(col, doc["uid"], doc["id"], orjson.dumps(doc).decode()) for col, doc in rows],
+        )
+
+    def execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    b = SQLiteBackend()
+    yield b
+    b.conn.close()
+
+
+def fetch_pages(
+    backend: Backend, where: Filter, order: Sequence[OrderKey], limit: int
+) -> list[tuple[str, str]]:
+    """(uid, id) of every match, page by page through cursors (JSON round-tripped)."""
+    width = 3 * len(order) + 2
+    out: list[tuple[str, str]] = []
+    after: list[Any] | None = None
+    for _ in range(1000):
+        sql, params = compile_query(backend.dialect, COLLECTION, where, order, limit, after)
+        check_placeholders(backend.dialect, sql, params)
+        rows = backend.execute(sql, params)
+        assert len(rows) <= limit
+        for row in rows:
+            assert len(row) == width + 1
+            out.append((row[width - 2], row[width - 1]))
+        if len(rows) < limit:
+            return out
+        after = cursor.decode(cursor.encode(list(rows[-1][:width])))
+    raise AssertionError("paging did not end")
+
+
+def check_differential(
+    backend: Backend, rows: Sequence[Row], where: Filter, order: Sequence[OrderKey], limit: int
+) -> None:
+    backend.load(rows)
+    docs = [doc for col, doc in rows if col == COLLECTION]
+    expected = [(d["uid"], d["id"]) for d in sorted_docs(docs, where, order)]
+    assert fetch_pages(backend, where, order, limit) == expected
+    sql, params = compile_count(backend.dialect, COLLECTION, where)
+    check_placeholders(backend.dialect, sql, params)
+    assert backend.execute(sql, params) == [(len(expected),)]
+
+
+def check_placeholders(dialect: Dialect, sql: str, params: Sequence[object]) -> None:
+    if dialect is SQLITE:
+        assert sql.count("?") == len(params)
+    else:
+        assert sorted({int(n) for n in re.findall(r"\$(\d+)", sql)}) == list(range(1, len(params) + 1))
+
+
+# --------------------------------------------------------------- generated data
+
+STRINGS = [
+    "",
+    "a",
+    "A",
+    "ab",
+    "b",
+    "é",
+    "😀",
+    "\U0010ffff",
+    "a\U0010ffff",
+    "\ud7ff",
+    "\ud7ffz",
+    "\ue000",
+    "1",
+]
+SCALARS: st.SearchStrategy[Scalar] = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([2**53 + 1, 2**63 - 1, -(2**63)]),
+    # Exactly representable, so every JSON parser reads them back bit for bit.
+    st.sampled_from([-1.5, -0.0, 0.0, 0.25, 1.0, 3.0, 1e20]),
+    st.sampled_from(STRINGS),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["a", "b"]), c, max_size=2),
+    max_leaves=5,
+)
+FIELDS = st.dictionaries(st.sampled_from(["a", "b", "n", "o"]), VALUES, max_size=4)
+ROWS: st.SearchStrategy[list[Row]] = st.lists(
+    st.tuples(
+        st.sampled_from([COLLECTION, COLLECTION, "other"]),
+        st.sampled_from(["u1", "u2", "ü"]),
+        st.sampled_from(["a", "b", "c", "B", "é", "😀", "a1"]),
+        FIELDS,
+    ),
+    max_size=12,
+    unique_by=lambda r: r[:3],
+).map(lambda rs: [(col, {**fields, "id": id_, "uid": uid}) for col, uid, id_, fields in rs])
+
+PATHS: st.SearchStrategy[Path] = st.sampled_from(
+    [("a",), ("b",), ("n",), ("o",), ("o", "a"), ("o", "b"), ("a", "b"), ("id",), ("uid",), ("zz",)]
+)
+LEAVES: st.SearchStrategy[Filter] = st.one_of(
+    st.builds(Cmp, PATHS, st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"]), SCALARS),
+    st.builds(In, PATHS, st.lists(SCALARS, max_size=4).map(tuple)),
+    st.builds(Exists, PATHS, st.booleans()),
+    st.builds(Prefix, PATHS, st.sampled_from(STRINGS)),
+    st.builds(Contains, PATHS, SCALARS),
+    st.sampled_from([TRUE, FALSE]),
+)
+FILTERS: st.SearchStrategy[Filter] = st.recursive(
+    LEAVES,
+    lambda c: st.one_of(
+        st.builds(And, st.lists(c, max_size=3).map(tuple)),
+        st.builds(Or, st.lists(c, max_size=3).map(tuple)),
+        st.builds(Not, c),
+    ),
+    max_leaves=6,
+)
+ORDERS = st.lists(st.builds(OrderKey, PATHS, st.booleans()), max_size=3, unique_by=lambda k: k.path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ROWS, FILTERS, ORDERS, st.integers(1, 4))
+def test_matches_reference(
+    backend: Backend, rows: list[Row], where: Filter, order: list[OrderKey], limit: int
+) -> None:
+    check_differential(backend, rows, where, order, limit)
+
+
+CLIENT_WHERE = st.dictionaries(
+    st.sampled_from(["a", "n", "o.a", "id", "$or", "$and"]),
+    st.one_of(
+        SCALARS,
+        st.dictionaries(
+            st.sampled_from(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"]),
+            st.one_of(SCALARS, st.lists(SCALARS, max_size=3)),
+            max_size=2,
+        ),
+        st.lists(st.dictionaries(st.sampled_from(["a", "n"]), SCALARS, max_size=2), max_size=2),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ROWS, CLIENT_WHERE)
+def test_parsed_client_where_matches_reference(backend: Backend, rows: list[Row], where: Any) -> None:
+    try:
+        f = parse_where(where)
+    except InvalidArgument:
+        return
+    check_differential(backend, rows, f, [OrderKey(("n",), True)], 3)
+
+
+# ------------------------------------------------------------------ unit checks
+
+
+def test_folding_drops_parameters_of_dropped_parts() -> None:
+    # Or(...) is TRUE (ne on a key column with a number), so the bound 1 must go too.
+    f = And((Or((Cmp(("a",), "eq", 1), Cmp(("id",), "ne", 5))), Cmp(("b",), "eq", "x")))
+    for dialect in (SQLITE, POSTGRES):
+        p = Params(dialect)
+        sql = compile_filter(f, dialect, p)
+        assert p.values == ["x"]
+        check_placeholders(dialect, sql, p.values)
+        p = Params(dialect)
+        assert compile_filter(And((Cmp(("a",), "eq", 1), Contains(("id",), 1))), dialect, p) == "1=0"
+        assert p.values == []
+
+
+def test_where_values_are_never_in_sql_text() -> None:
+    evil = "x' OR 1=1 --"
+    f = Or((Cmp(("a",), "eq", evil), Prefix(("b",), evil), In(("id",), (evil, "y")), Contains(("c",), evil)))
+    for dialect in (SQLITE, POSTGRES):
+        sql, params = compile_query(dialect, evil, f, [OrderKey(("a",))], 10, None)
+        assert evil not in sql
+        assert params.count(evil) == 5
+
+
+@pytest.mark.parametrize("path", [("a'",), ("a.b",), ("",), ("1a",), ("a",) * 9, ("a b",), (), ("a}",)])
+def test_compiler_refuses_unchecked_paths(path: Path) -> None:
+    for dialect in (SQLITE, POSTGRES):
+        with pytest.raises(InvalidArgument):
+            compile_filter(Exists(path), dialect, Params(dialect))
+
+
+def test_postgres_sql_shape() -> None:
+    f = And((Cmp(("a", "b"), "gte", 2), Prefix(("t",), "ab"), Exists(("x",))))
+    sql, params = compile_query(POSTGRES, "t", f, [OrderKey(("a", "b"), True)], 5, [2, 3, "", "u", "i"])
+    check_placeholders(POSTGRES, sql, params)
+    assert "body #> '{a,b}'" in sql
+    assert "jsonb_typeof(body #> '{a,b}')" in sql
+    assert ' COLLATE "C"' in sql
+    assert params[0] == "t"
+    assert params[-1] == 5
+    assert "ab" in params and "ac" in params
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        [],
+        [2, 1, "", "u"],
+        [2, 1, "", "u", "i", "x"],
+        [True, 1, "", "u", "i"],
+        [2, "1", "", "u", "i"],
+        [2, 1, 5, "u", "i"],
+        [2, 1, "", None, "i"],
+        [2, 2**64, "", "u", "i"],
+        [2, float("inf"), "", "u", "i"],
+        [2, 1, "", "u", "i\ud800"],
+        [2, 1, "", "u", {"i": 1}],
+        "21ui",
+    ],
+)
+def test_bad_cursor_positions(after: Any) -> None:
+    with pytest.raises(InvalidArgument, match="cursor"):
+        compile_query(SQLITE, "t", TRUE, [OrderKey(("n",))], 10, after)
+
+
+def test_cursor_positions_per_dialect() -> None:
+    # jsonb numbers are numeric: an integral 1e30 comes back as a big int, fine to bind there.
+    big = [2, 10**30, "", "u", "i\x00"]
+    compile_query(POSTGRES, "t", TRUE, [OrderKey(("n",))], 10, big)
+    with pytest.raises(InvalidArgument, match="cursor"):
+        compile_query(SQLITE, "t", TRUE, [OrderKey(("n",))], 10, big)
+
+
+def test_mixed_directions_page_through(backend: Backend) -> None:
+    rows: list[Row] = [
+        (COLLECTION, {"id": f"d{i}", "uid": f"u{i % 2}", "n": i % 3, "s": "xyz"[i % 3 - 1]})
+        for i in range(20)
+    ]
+    order = [OrderKey(("n",), True), OrderKey(("s",)), OrderKey(("id",), True)]
+    for limit in (1, 3, 7, 50):
+        check_differential(backend, rows, TRUE, order, limit)
+
+
+# ---------------------------------------------------------------------- indexes
+
+
+def _plan(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> str:
+    return " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+@pytest.fixture
+def indexed() -> Iterator[sqlite3.Connection]:
+    """The store's own table shape (WITHOUT ROWID), with statistics as ANALYZE leaves them."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute(
+        "CREATE TABLE documents (collection TEXT NOT NULL, uid TEXT NOT NULL, id TEXT NOT NULL,"
+        " version INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL, body TEXT NOT NULL,"
+        " PRIMARY KEY (collection, uid, id)) WITHOUT ROWID"
+    )
+    conn.execute(index_ddl(SQLITE, COLLECTION, "ix_n", [("n",)], owner_first=False))
+    conn.execute(index_ddl(SQLITE, COLLECTION, "ix_owner_ob", [("o", "b")], owner_first=True))
+    # IF NOT EXISTS: creating it again is harmless.
+    conn.execute(index_ddl(SQLITE, COLLECTION, "ix_n", [("n",)], owner_first=False))
+    docs = [{"id": f"d{i}", "uid": f"u{i % 20}", "n": i, "o": {"b": str(i)}} for i in range(400)]
+    conn.executemany(
+        "INSERT INTO documents VALUES (?, ?, ?, 1, '', '', ?)",
+        [(c, d["uid"], d["id"], orjson.dumps(d).decode()) for c in (COLLECTION, "other") for d in docs],
+    )
+    conn.execute("ANALYZE")
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize("value", [7, "7", True])
+def test_index_serves_equality(indexed: sqlite3.Connection, value: Scalar) -> None:
+    sql, params = compile_query(SQLITE, COLLECTION, Cmp(("n",), "eq", value), [], 10, None)
+    assert "USING INDEX ix_n (collection=? AND <expr>=? AND <expr>=?" in _plan(indexed, sql, params)
+
+
+def _no_full_sort(plan: str, desc: bool) -> None:
+    # Descending keys still break ties by uid, id ascending: the index gives the key
+    # order and SQLite sorts only runs of equal keys ("RIGHT PART"), never everything.
+    if desc:
+        assert "TEMP B-TREE FOR ORDER BY" not in plan
+    else:
+        assert "TEMP B-TREE" not in plan
+
+
+def test_index_serves_order_by_and_cursor(indexed: sqlite3.Connection) -> None:
+    for desc in (False, True):
+        order = [OrderKey(("n",), desc)]
+        sql, params = compile_query(SQLITE, COLLECTION, TRUE, order, 10, None)
+        plan = _plan(indexed, sql, params)
+        assert "USING INDEX ix_n (collection=?)" in plan
+        _no_full_sort(plan, desc)
+        rows = indexed.execute(sql, params).fetchall()
+        assert [r[1] for r in rows] == (list(range(10)) if not desc else list(range(399, 389, -1)))
+        sql, params = compile_query(SQLITE, COLLECTION, TRUE, order, 10, list(rows[-1][:5]))
+        plan = _plan(indexed, sql, params)
+        assert "USING INDEX ix_n (collection=? AND <expr>" in plan
+        _no_full_sort(plan, desc)
+
+
+def test_owner_first_index_serves_owner_queries(indexed: sqlite3.Connection) -> None:
+    owner = Cmp(("uid",), "eq", "u3")
+    sql, params = compile_query(SQLITE, COLLECTION, And((owner, Prefix(("o", "b"), "1"))), [], 10, None)
+    assert (
+        "USING INDEX ix_owner_ob (collection=? AND uid=? AND <expr>=? AND <expr>=? AND <expr>>? AND <expr><?)"
+        in (_plan(indexed, sql, params))
+    )
+    sql, params = compile_query(SQLITE, COLLECTION, owner, [OrderKey(("o", "b"), True)], 10, None)
+    plan = _plan(indexed, sql, params)
+    assert "USING INDEX ix_owner_ob (collection=? AND uid=?)" in plan
+    _no_full_sort(plan, True)
+    got = [r[4] for r in indexed.execute(sql, params)]
+    assert got == sorted((f"d{i}" for i in range(3, 400, 20)), key=lambda s: s[1:], reverse=True)[:10]
+
+
+def test_index_ddl_validates_names() -> None:
+    with pytest.raises(ValueError, match="index name"):
+        index_ddl(SQLITE, COLLECTION, 'x"; DROP TABLE documents; --', [("n",)], owner_first=False)
+    with pytest.raises(ValueError, match="collection"):
+        index_ddl(SQLITE, "no'pe", "ix", [("n",)], owner_first=False)
+    with pytest.raises(ValueError, match="at least one path"):
+        index_ddl(SQLITE, COLLECTION, "ix", [], owner_first=False)
+    with pytest.raises(InvalidArgument):
+        index_ddl(POSTGRES, COLLECTION, "ix", [("n'",)], owner_first=False)
+    ddl = index_ddl(POSTGRES, COLLECTION, "ix", [("a", "b"), ("id",)], owner_first=True)
+    assert ddl.startswith('CREATE INDEX IF NOT EXISTS "ix" ON documents (collection, uid, (CASE')
+    assert ddl.endswith('id COLLATE "C", id COLLATE "C")')
