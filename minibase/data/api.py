@@ -24,7 +24,7 @@ from ..results import Page
 from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
-from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, conj
+from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, bind_owner, conj
 from .patch import SYSTEM_FIELDS, parse_patch
 from .query import parse_fields, parse_order_by, parse_where, project
 from .rules import AuthInfo
@@ -51,7 +51,10 @@ class DataFunction:
         if op == "get":
             name, col = self._collection(event, None)
             key = self._key(event, name, auth, owner_allowed=True)
-            raw = await self.store.get_document(key, self._rule(col, "read", auth))
+            rule = bind_owner(self._rule(col, "read", auth), key.uid)
+            if rule == FALSE:
+                return None
+            raw = await self.store.get_document(key, rule)
             return self._doc(raw, event)
         if op == "query" or op == "list":
             return await self._query(event, auth, seed=op == "list")
@@ -139,7 +142,8 @@ class DataFunction:
         op = event["op"]
         name, col = self._collection(event, default)
         if op == "get":
-            return Get(self._key(event, name, auth, owner_allowed=True), self._rule(col, "read", auth))
+            key = self._key(event, name, auth, owner_allowed=True)
+            return Get(key, bind_owner(self._rule(col, "read", auth), key.uid))
         if auth is None:
             raise Unauthenticated("log in to write documents")
         if op in ("put", "insert"):
@@ -157,13 +161,13 @@ class DataFunction:
             if schema is not None:
                 schema.validate(doc_id, fields)
             key = Key(name, auth.uid, doc_id)
-            create = self._rule(col, "create", auth)
+            create = bind_owner(self._rule(col, "create", auth), key.uid)
             if op == "insert":
                 return Insert(key, fields, create)
-            return Put(key, fields, create, self._rule(col, "update", auth, required=False))
+            return Put(key, fields, create, bind_owner(self._rule(col, "update", auth, required=False), key.uid))
         key = self._key(event, name, auth, owner_allowed=True)
         if op == "remove":
-            return Remove(key, self._rule(col, "delete", auth))
+            return Remove(key, bind_owner(self._rule(col, "delete", auth), key.uid))
         # update
         patch = parse_patch(event)
         version = event.get("ifVersion")
@@ -177,7 +181,7 @@ class DataFunction:
                 schema.validate(key.id, new)
             return new
 
-        return Update(key, apply, self._rule(col, "update", auth), version)
+        return Update(key, apply, bind_owner(self._rule(col, "update", auth), key.uid), version)
 
     # ---------------------------------------------------------------- helpers
 

@@ -45,6 +45,7 @@ __all__ = [
     "Prefix",
     "Scalar",
     "TRUE",
+    "bind_owner",
     "conj",
     "disj",
 ]
@@ -147,3 +148,31 @@ def disj(*items: Filter) -> Filter:
     if not out:
         return FALSE
     return out[0] if len(out) == 1 else Or(tuple(out))
+
+
+def bind_owner(f: Filter, uid: str) -> Filter:
+    """``f`` for a document known to be owned by ``uid``: owner tests become constants.
+
+    Key-addressed operations know the owner, so the ``owner`` rule folds to TRUE (a plain
+    primary-key read) or FALSE (refused before touching the database).
+    """
+    if isinstance(f, Cmp) and f.path == ("uid",):
+        if f.op == "eq":
+            return TRUE if f.value == uid else FALSE
+        if f.op == "ne":
+            return FALSE if f.value == uid else TRUE
+        return f
+    if isinstance(f, In) and f.path == ("uid",):
+        return TRUE if uid in f.values else FALSE
+    if isinstance(f, And):
+        return conj(*(bind_owner(i, uid) for i in f.items))
+    if isinstance(f, Or):
+        return disj(*(bind_owner(i, uid) for i in f.items))
+    if isinstance(f, Not):
+        inner = bind_owner(f.item, uid)
+        if inner == TRUE:
+            return FALSE
+        if inner == FALSE:
+            return TRUE
+        return Not(inner)
+    return f
