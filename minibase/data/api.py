@@ -164,7 +164,9 @@ class DataFunction:
             create = bind_owner(self._rule(col, "create", auth), key.uid)
             if op == "insert":
                 return Insert(key, fields, create)
-            return Put(key, fields, create, bind_owner(self._rule(col, "update", auth, required=False), key.uid))
+            return Put(
+                key, fields, create, bind_owner(self._rule(col, "update", auth, required=False), key.uid)
+            )
         key = self._key(event, name, auth, owner_allowed=True)
         if op == "remove":
             return Remove(key, bind_owner(self._rule(col, "delete", auth), key.uid))
