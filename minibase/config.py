@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseConfig",
     "DouyinConfig",
     "FilesConfig",
+    "FunctionsConfig",
     "LimitsConfig",
     "WechatConfig",
     "load_config",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RULE_PRESETS = ("owner", "authenticated", "public", "none")
 
@@ -124,6 +126,19 @@ class CollectionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionsConfig:
+    """The developer's own functions: a module to import, and their time limits."""
+
+    module: str | None = None  # dotted module name, imported from the config's folder
+    path: Path | None = None  # the folder put on sys.path for it (the config's folder)
+    timeout: float = 10.0
+    timeouts: Mapping[str, float] = field(default_factory=dict)  # per function
+
+    def timeout_for(self, name: str) -> float:
+        return self.timeouts.get(name, self.timeout)
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsConfig:
     max_body: int = 1024 * 1024  # bytes of one request body
     max_depth: int = 32  # nesting of JSON objects/arrays in an event
@@ -137,6 +152,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     collections: Mapping[str, CollectionConfig] = field(default_factory=dict)
     data_dir: Path = Path("data")
     source: Path | None = None  # the file this came from, for messages
@@ -329,8 +345,28 @@ def parse_config(
             indexes=r.indexes(ctab, f"{key}.indexes"),
         )
 
+    fn = r.table(raw, "functions")
+    _only(fn, "functions", {"module", "timeout", "timeouts"})
+    module = fn.get("module")
+    if module is not None and (not isinstance(module, str) or not _MODULE_RE.match(module)):
+        raise ConfigError("functions.module", "expected a dotted Python module name, e.g. 'functions'")
+    timeouts_raw = r.table(fn, "functions.timeouts")
+    functions = FunctionsConfig(
+        module=module,
+        path=Path(base_dir) if module else None,
+        timeout=r.duration(fn, "functions.timeout", 10),
+        timeouts={k: r.duration(timeouts_raw, f"functions.timeouts.{k}", 10) for k in timeouts_raw},
+    )
+    for k, v in [
+        ("functions.timeout", functions.timeout),
+        *((f"functions.timeouts.{n}", t) for n, t in functions.timeouts.items()),
+    ]:
+        if not 0 < v <= 900:
+            raise ConfigError(k, "must be between 0 and 15 minutes")
+
     return Config(
         app=app,
+        functions=functions,
         auth=auth,
         database=DatabaseConfig(url=db_url),
         files=FilesConfig(url=files_url),
