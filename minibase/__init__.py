@@ -12,6 +12,7 @@ from .config import Config, load_config
 from .errors import (
     ConfigError,
     Conflict,
+    DeadlineExceeded,
     Internal,
     InvalidArgument,
     MethodNotAllowed,
@@ -28,6 +29,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .app import create_app
     from .core import Minibase
+    from .functions import Context, function
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "Conflict",
+    "Context",
+    "DeadlineExceeded",
     "Internal",
     "InvalidArgument",
     "MethodNotAllowed",
@@ -48,6 +52,7 @@ __all__ = [
     "Unauthenticated",
     "ValidationFailed",
     "create_app",
+    "function",
     "load_config",
 ]
 
@@ -61,4 +66,8 @@ def __getattr__(name: str) -> Any:
         from .core import Minibase
 
         return Minibase
+    if name in ("function", "Context"):
+        from . import functions
+
+        return getattr(functions, name)
     raise AttributeError(f"module 'minibase' has no attribute {name!r}")

@@ -202,7 +202,7 @@ class MinibaseApp:
             req = _Request(scope)
             event = await self._read(req, receive)
             caller = await self._caller(req)
-            body = _render(await self.core.invoke(name, event, caller))
+            body = _render(await self.core.invoke(name, event, caller, rid))
         except MinibaseError as e:
             return await self._error(send, e, rid)
         except Exception:
@@ -230,7 +230,7 @@ class MinibaseApp:
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too
             return await self._gateway_error(send, GatewayError(e.code, e.message, e.status), rid)
         try:
-            body = _render(await self.core.invoke(name, event, caller))
+            body = _render(await self.core.invoke(name, event, caller, rid))
         except MinibaseError as e:
             return await self._error(send, e, rid, 200, _HANDLED)
         except Exception:

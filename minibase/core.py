@@ -6,9 +6,12 @@ on :class:`Minibase`; no business logic lives in them, and nothing here knows HT
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import orjson
 
 from .auth import gateway
 from .auth.credentials import CredentialMinter
@@ -20,12 +23,17 @@ from .data.api import DataFunction
 from .data.store.base import Store
 from .errors import (
     ConfigError,
+    DeadlineExceeded,
     GatewayError,
+    Internal,
     InvalidArgument,
+    MinibaseError,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
+from .functions.context import Context
+from .functions.registry import FunctionSpec, Registry, run_with_timeout
 from .util.timefmt import now as wall_clock
 
 log = logging.getLogger("minibase")
@@ -55,6 +63,7 @@ class Minibase:
         self.sessions = Sessions(self.store, config.auth, self.minter, clock)
         self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
         self._db = DataFunction(config, self.store)
+        self.functions = Registry.load(config.functions)
 
     async def start(self) -> None:
         await self.store.open()
@@ -94,15 +103,16 @@ class Minibase:
     # --------------------------------------------------------------- functions
 
     def has_function(self, name: str) -> bool:
-        return name in BUILTINS
+        return name in BUILTINS or name in self.functions
 
-    async def invoke(self, function: str, event: Any, caller: Caller | None) -> Any:
+    async def invoke(self, function: str, event: Any, caller: Caller | None, request_id: str = "") -> Any:
         """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent)."""
         if not isinstance(event, dict):
             raise InvalidArgument("the event must be a JSON object")
         if function == "session":
             return await self._login(event)
-        if not self.has_function(function):
+        spec = self.functions.get(function)
+        if spec is None and function not in BUILTINS:
             raise NotFound(f"no function named '{function[:64]}'")
         sid = event.get("sid")
         if caller is None:
@@ -112,10 +122,48 @@ class Minibase:
                 caller = await self.caller_from_session_id(sid)
             elif sid is not None:
                 raise Unauthenticated("sid must be a sessionId")
-            # else: an anonymous call; the collection's rules decide (e.g. public reads).
+            # else: an anonymous call; rules (or the function) decide.
         elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
             raise PermissionDenied("sid does not match the session these credentials belong to")
-        return await self._db(caller, event)
+        if spec is not None:
+            return await self._run_developer_function(spec, event, caller, request_id)
+        return await self._builtin(function, event, caller)
+
+    async def _builtin(self, function: str, event: dict[str, Any], caller: Caller | None) -> Any:
+        if function == "db":
+            return await self._db(caller, event)
+        raise NotFound(f"no function named '{function[:64]}'")
+
+    async def _run_developer_function(
+        self, spec: FunctionSpec, event: dict[str, Any], caller: Caller | None, request_id: str
+    ) -> Any:
+        if caller is None and not spec.public:
+            raise Unauthenticated(f"log in to call {spec.name}")
+        event = {k: v for k, v in event.items() if k != "sid"}  # a secret the function needn't see
+        ctx = Context(
+            caller=caller,
+            config=self.config,
+            request_id=request_id,
+            invoke=self._builtin,
+            loop=asyncio.get_running_loop(),
+            function=spec.name,
+        )
+        timeout = spec.timeout or self.config.functions.timeout_for(spec.name)
+        try:
+            result = await run_with_timeout(spec, ctx, event, timeout)
+        except MinibaseError:
+            raise
+        except TimeoutError:
+            raise DeadlineExceeded(f"{spec.name} did not finish within {timeout:g} s") from None
+        except Exception:
+            log.exception("function %s failed (request %s)", spec.name, request_id)
+            raise Internal() from None
+        try:
+            orjson.dumps(result)
+        except TypeError:
+            log.error("function %s returned a value that is not JSON (request %s)", spec.name, request_id)
+            raise Internal() from None
+        return result
 
 
 def _open_store(config: Config) -> Store:

@@ -14,6 +14,7 @@
     ├── ValidationFailed           ValidationFailed  422
     ├── RateLimited                RateLimited       429
     ├── ProviderError              ProviderError     502
+    ├── DeadlineExceeded           DeadlineExceeded  504 (a function ran past its time limit)
     └── Internal                   Internal          500
 
 ``ConfigError`` is separate: it is raised at start, never during a request.
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ConfigError",
     "Conflict",
+    "DeadlineExceeded",
     "GatewayError",
     "Internal",
     "InvalidArgument",
@@ -136,6 +138,12 @@ class ProviderError(MinibaseError):
     code = "ProviderError"
     status = 502
     default_message = "the login provider failed"
+
+
+class DeadlineExceeded(MinibaseError):
+    code = "DeadlineExceeded"
+    status = 504
+    default_message = "the function did not finish in time"
 
 
 class Internal(MinibaseError):
