@@ -24,7 +24,17 @@ import orjson
 
 from .auth import fc_signature
 
-__all__ = ["Client", "ClientError", "Credentials"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "Collection",
+    "Credentials",
+    "Database",
+    "Document",
+    "Files",
+    "Query",
+]
 
 FC_API = "/2016-08-15"
 REFRESH_MARGIN = 60.0  # seconds before Expiration at which credentials are renewed
@@ -94,7 +104,71 @@ def _raise_for(resp: httpx.Response) -> Any:
     return body
 
 
-class Client:
+class _Base:
+    """State and request building shared by :class:`Client` and :class:`AsyncClient`."""
+
+    def __init__(self, endpoint: str, service: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.service = service
+        self.session_id: str | None = None
+        self.credentials: Credentials | None = None
+        self.uid: str | None = None
+        self.user: dict[str, Any] | None = None
+        self.db = Database(self)
+        self.files = Files(self)
+
+    @property
+    def session_path(self) -> str:
+        return f"{FC_API}/proxy/{self.service}/session/"
+
+    def _login_event(self, auth_code: str, provider: str | None) -> dict[str, Any]:
+        event: dict[str, Any] = {"authCode": auth_code}
+        if provider:
+            event["provider"] = provider
+        return event
+
+    def _remember(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.session_id = body["sessionId"]
+        self.credentials = Credentials.from_wire(body["sts"])
+        self.user = body["user"]
+        self.uid = body["user"]["uid"]
+        return body
+
+    def _forget(self) -> None:
+        self.session_id = self.credentials = self.uid = self.user = None
+
+    def _sid(self) -> str:
+        if not self.session_id:
+            raise ClientError("Unauthenticated", "log in first", 401, None)
+        return self.session_id
+
+    def _needs_refresh(self) -> bool:
+        return self.credentials is None or self.credentials.expiration - time.time() < REFRESH_MARGIN
+
+    def _signed(self, function: str, event: dict[str, Any]) -> tuple[str, bytes, dict[str, str]]:
+        assert self.credentials is not None
+        path = f"{FC_API}/services/{self.service}/functions/{function}/invocations"
+        body = orjson.dumps(event)
+        return path, body, signed_headers(self.credentials, "POST", path, body)
+
+    def _data(self, function: str, event: dict[str, Any]) -> Any:  # pragma: no cover - overridden
+        """The answer's ``data`` (a coroutine in the async client)."""
+        raise NotImplementedError
+
+    def _page(self, function: str, event: dict[str, Any]) -> Any:  # pragma: no cover - overridden
+        """The whole answer, ``{"data", "next"}`` (a coroutine in the async client)."""
+        raise NotImplementedError
+
+
+def _nodelay() -> list[tuple[int, int, int]]:
+    # Without TCP_NODELAY a keep-alive request whose headers and body leave in two writes
+    # waits ~40 ms for the server's delayed ACK (Nagle).
+    return [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+class Client(_Base):
+    """A synchronous client. ``Client(endpoint, service).login(auth_code="dev:alice")``."""
+
     def __init__(
         self,
         endpoint: str,
@@ -103,16 +177,9 @@ class Client:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.service = service
-        if transport is None:
-            # Without TCP_NODELAY a keep-alive request whose headers and body leave in two
-            # writes waits ~40 ms for the server's delayed ACK (Nagle).
-            transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        super().__init__(endpoint, service)
+        transport = transport or httpx.HTTPTransport(socket_options=_nodelay())
         self.http = httpx.Client(base_url=self.endpoint, timeout=timeout, transport=transport)
-        self.session_id: str | None = None
-        self.credentials: Credentials | None = None
-        self.uid: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -123,64 +190,250 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ session
-
     def _session_call(self, event: dict[str, Any]) -> dict[str, Any]:
-        resp = self.http.post(
-            f"{FC_API}/proxy/{self.service}/session/",
-            content=orjson.dumps(event),
-            headers={"content-type": "application/json"},
-        )
+        resp = self.http.post(self.session_path, content=orjson.dumps(event), headers=_JSON)
         return _raise_for(resp)  # type: ignore[no-any-return]
 
     def login(self, auth_code: str, provider: str | None = None) -> dict[str, Any]:
-        event: dict[str, Any] = {"authCode": auth_code}
-        if provider:
-            event["provider"] = provider
-        body = self._session_call(event)
-        self.session_id = body["sessionId"]
-        self.credentials = Credentials.from_wire(body["sts"])
-        self.uid = body["user"]["uid"]
-        return body
+        return self._remember(self._session_call(self._login_event(auth_code, provider)))
 
     def refresh(self) -> dict[str, Any]:
-        body = self._session_call({"op": "refresh", "sessionId": self._sid()})
-        self.credentials = Credentials.from_wire(body["sts"])
-        return body
+        return self._remember(self._session_call({"op": "refresh", "sessionId": self._sid()}))
 
     def logout(self) -> None:
         self._session_call({"op": "logout", "sessionId": self._sid()})
-        self.session_id = self.credentials = None
-
-    def _sid(self) -> str:
-        if not self.session_id:
-            raise ClientError("Unauthenticated", "log in first", 401, None)
-        return self.session_id
-
-    # ---------------------------------------------------------------- functions
+        self._forget()
 
     def invoke(self, function: str, event: dict[str, Any] | None = None) -> Any:
         """Call ``function`` through the FC Invoke API; returns the whole answer body."""
         event = {"sid": self._sid(), **(event or {})}
-        if self.credentials is None or self.credentials.expiration - time.time() < REFRESH_MARGIN:
+        if self._needs_refresh():
             self.refresh()
         try:
             return self._invoke_once(function, event)
         except ClientError as e:
             if not e.code.startswith("InvalidSecurityToken"):
                 raise
-            self.refresh()
+            self.refresh()  # once, on an expiry the clock did not predict
             return self._invoke_once(function, event)
 
     def _invoke_once(self, function: str, event: dict[str, Any]) -> Any:
-        assert self.credentials is not None
-        path = f"{FC_API}/services/{self.service}/functions/{function}/invocations"
-        body = orjson.dumps(event)
-        resp = self.http.post(
-            path, content=body, headers=signed_headers(self.credentials, "POST", path, body)
-        )
-        return _raise_for(resp)
+        path, body, headers = self._signed(function, event)
+        return _raise_for(self.http.post(path, content=body, headers=headers))
 
-    def db(self, op: str, **event: Any) -> Any:
-        """``db`` function shortcut returning ``data`` (use :meth:`invoke` for ``next``)."""
-        return self.invoke("db", {"op": op, **event}).get("data")
+    def call_function(self, name: str, data: dict[str, Any] | None = None) -> Any:
+        """Call one of the developer's functions; returns its ``data``."""
+        return self.invoke(name, data).get("data")
+
+    def _data(self, function: str, event: dict[str, Any]) -> Any:
+        return self.invoke(function, event).get("data")
+
+    def _page(self, function: str, event: dict[str, Any]) -> Any:
+        return self.invoke(function, event)
+
+    def put_bytes(self, url: str, method: str, headers: dict[str, str], content: bytes) -> None:
+        """Send bytes to a signed upload URL (from ``files.upload_url``)."""
+        resp = httpx.request(method, url, headers=headers, content=content, timeout=self.http.timeout)
+        if resp.status_code >= 300:
+            _raise_for(resp)
+
+
+class AsyncClient(_Base):
+    """The same surface as :class:`Client`, with coroutines: ``await mb.login(...)``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        service: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(endpoint, service)
+        transport = transport or httpx.AsyncHTTPTransport(socket_options=_nodelay())
+        self.http = httpx.AsyncClient(base_url=self.endpoint, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _session_call(self, event: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.http.post(self.session_path, content=orjson.dumps(event), headers=_JSON)
+        return _raise_for(resp)  # type: ignore[no-any-return]
+
+    async def login(self, auth_code: str, provider: str | None = None) -> dict[str, Any]:
+        return self._remember(await self._session_call(self._login_event(auth_code, provider)))
+
+    async def refresh(self) -> dict[str, Any]:
+        return self._remember(await self._session_call({"op": "refresh", "sessionId": self._sid()}))
+
+    async def logout(self) -> None:
+        await self._session_call({"op": "logout", "sessionId": self._sid()})
+        self._forget()
+
+    async def invoke(self, function: str, event: dict[str, Any] | None = None) -> Any:
+        event = {"sid": self._sid(), **(event or {})}
+        if self._needs_refresh():
+            await self.refresh()
+        try:
+            return await self._invoke_once(function, event)
+        except ClientError as e:
+            if not e.code.startswith("InvalidSecurityToken"):
+                raise
+            await self.refresh()
+            return await self._invoke_once(function, event)
+
+    async def _invoke_once(self, function: str, event: dict[str, Any]) -> Any:
+        path, body, headers = self._signed(function, event)
+        return _raise_for(await self.http.post(path, content=body, headers=headers))
+
+    async def call_function(self, name: str, data: dict[str, Any] | None = None) -> Any:
+        return (await self.invoke(name, data)).get("data")
+
+    async def _data(self, function: str, event: dict[str, Any]) -> Any:
+        return (await self.invoke(function, event)).get("data")
+
+    async def _page(self, function: str, event: dict[str, Any]) -> Any:
+        return await self.invoke(function, event)
+
+    async def put_bytes(self, url: str, method: str, headers: dict[str, str], content: bytes) -> None:
+        async with httpx.AsyncClient(timeout=self.http.timeout) as h:
+            resp = await h.request(method, url, headers=headers, content=content)
+        if resp.status_code >= 300:
+            _raise_for(resp)
+
+
+_JSON = {"content-type": "application/json"}
+
+
+# ----------------------------------------------------------------- data builders
+# They only build events; the client runs them (sync: values, async: coroutines).
+
+
+class Database:
+    """``mb.db``: ``mb.db.collection("todo_list")``, ``mb.db.batch([...])``, or the raw
+    ``mb.db("query", collection=..., where=...)`` returning ``data``."""
+
+    def __init__(self, client: _Base) -> None:
+        self._client = client
+
+    def __call__(self, op: str, **event: Any) -> Any:
+        return self._client._data("db", {"op": op, **event})
+
+    def collection(self, name: str) -> Collection:
+        return Collection(self._client, name)
+
+    def batch(self, ops: list[dict[str, Any]], collection: str | None = None) -> Any:
+        event: dict[str, Any] = {"op": "batch", "ops": ops}
+        if collection:
+            event["collection"] = collection
+        return self._client._data("db", event)
+
+
+class Query:
+    def __init__(self, client: _Base, collection: str, event: dict[str, Any] | None = None) -> None:
+        self._client = client
+        self.collection = collection
+        self.event: dict[str, Any] = event or {}
+
+    def _with(self, **kw: Any) -> Query:
+        return Query(self._client, self.collection, {**self.event, **kw})
+
+    def where(self, where: dict[str, Any]) -> Query:
+        return self._with(where=where)
+
+    def order_by(self, field: str, direction: str = "asc") -> Query:
+        return self._with(orderBy=[*self.event.get("orderBy", []), [field, direction]])
+
+    def limit(self, n: int) -> Query:
+        return self._with(limit=n)
+
+    def fields(self, fields: list[str]) -> Query:
+        return self._with(fields=fields)
+
+    def owner(self, uid: str) -> Query:
+        return self._with(owner=uid)
+
+    def get(self, cursor: str | None = None) -> Any:
+        """``{"data": [...], "next": cursor-or-None}``."""
+        event = {"op": "query", "collection": self.collection, **self.event}
+        if cursor:
+            event["cursor"] = cursor
+        return self._client._page("db", event)
+
+    def count(self) -> Any:
+        return self._client._data(
+            "db", {"op": "count", "collection": self.collection, **_only(self.event, "where", "owner")}
+        )
+
+
+class Collection(Query):
+    def __init__(self, client: _Base, name: str) -> None:
+        super().__init__(client, name)
+
+    def doc(self, id: str, owner: str | None = None) -> Document:
+        return Document(self._client, self.collection, id, owner)
+
+    def add(self, obj: dict[str, Any]) -> Any:
+        return self._client._data("db", {"op": "insert", "collection": self.collection, "obj": obj})
+
+
+class Document:
+    def __init__(self, client: _Base, collection: str, id: str, owner: str | None) -> None:
+        self._client = client
+        self._base: dict[str, Any] = {"collection": collection, "id": id}
+        if owner:
+            self._base["owner"] = owner
+
+    def get(self) -> Any:
+        return self._client._data("db", {"op": "get", **self._base})
+
+    def set(self, obj: dict[str, Any]) -> Any:
+        return self._client._data(
+            "db",
+            {"op": "put", "collection": self._base["collection"], "obj": {**obj, "id": self._base["id"]}},
+        )
+
+    def update(self, **ops: Any) -> Any:
+        """``update(set={...}, inc={...}, unset=[...], push={...}, pull={...}, ifVersion=n)``."""
+        return self._client._data("db", {"op": "update", **self._base, **ops})
+
+    def remove(self) -> Any:
+        return self._client._data("db", {"op": "remove", **self._base})
+
+
+class Files:
+    """``mb.files``: signed URLs for uploads and downloads, stat, list, remove."""
+
+    def __init__(self, client: _Base) -> None:
+        self._client = client
+
+    def upload_url(self, path: str, content_type: str, size: int) -> Any:
+        return self._client._data(
+            "files", {"op": "uploadUrl", "path": path, "contentType": content_type, "size": size}
+        )
+
+    def download_url(self, path: str) -> Any:
+        return self._client._data("files", {"op": "downloadUrl", "path": path})
+
+    def stat(self, path: str) -> Any:
+        return self._client._data("files", {"op": "stat", "path": path})
+
+    def list(self, prefix: str | None = None, limit: int | None = None, cursor: str | None = None) -> Any:
+        event: dict[str, Any] = {"op": "list"}
+        for k, v in (("prefix", prefix), ("limit", limit), ("cursor", cursor)):
+            if v is not None:
+                event[k] = v
+        return self._client._page("files", event)
+
+    def remove(self, path: str) -> Any:
+        return self._client._data("files", {"op": "remove", "path": path})
+
+
+def _only(event: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k in keys}
