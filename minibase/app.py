@@ -246,6 +246,16 @@ def _starlette(core: Minibase) -> Starlette:
     async def healthz(request: Request) -> Response:
         return _json({"data": {"ok": True}})
 
+    spec: list[bytes] = []
+
+    async def openapi(request: Request) -> Response:
+        if not spec:  # built on first request: it is not needed to serve anything else
+            from .openapi import build_openapi
+
+            doc = build_openapi(core.config.app.service, sorted(core.functions.specs))
+            spec.append(orjson.dumps(doc))
+        return Response(spec[0], media_type="application/json")
+
     async def http_error(request: Request, exc: Exception) -> Response:
         rid = os.urandom(8).hex()
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -280,6 +290,7 @@ def _starlette(core: Minibase) -> Starlette:
         Route("/invoke/{function}", not_here, methods=post_only),
         Route(FC_API + "/services/{service}/functions/{function}/invocations", not_here, methods=post_only),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,
