@@ -1,0 +1,334 @@
+// Type declarations for minibase-client (hand-written; index.d.cts is generated from this).
+
+export type Platform = 'alipay' | 'wechat' | 'douyin' | 'web'
+
+/** A Blob or File (declared structurally so no DOM lib is needed). */
+export interface BlobLike {
+  readonly size: number
+  readonly type: string
+  arrayBuffer(): Promise<ArrayBuffer>
+}
+
+/** The fetch function (declared structurally so no DOM lib is needed). */
+export type FetchLike = (url: string, init?: any) => Promise<any>
+
+/** Invoke credentials as the `session` function returns them (`sts`). */
+export interface Credentials {
+  AccessKeyId: string
+  AccessKeySecret: string
+  SecurityToken: string
+  /** RFC 3339 UTC, e.g. "2026-11-25T12:00:00Z". */
+  Expiration: string
+}
+
+export interface User {
+  uid: string
+  provider: string
+  isNew: boolean
+}
+
+/** What is kept in storage under `storageKey` (as a JSON string). */
+export interface StoredSession {
+  sessionId: string
+  sts: Credentials
+  user: User | null
+  expiresAt: string | null
+}
+
+// ------------------------------------------------------------------ transports
+
+export interface TransportRequest {
+  url: string
+  method: string
+  headers: Record<string, string>
+  /** A string (JSON events) or bytes (uploads); Blobs only through fetch. */
+  body?: string | ArrayBuffer | ArrayBufferView | BlobLike
+  /** Milliseconds. */
+  timeout?: number
+}
+
+export interface TransportResponse {
+  status: number
+  /** Lower-cased names. */
+  headers: Record<string, string>
+  /** The raw response text. */
+  data: string
+}
+
+export interface Transport {
+  name: string
+  /** Whether the host may send a `Date` header (else the SDK signs `x-fc-date`). */
+  setsDate: boolean
+  request(req: TransportRequest): Promise<TransportResponse>
+}
+
+/** The subset of `my` / `wx` / `tt` the SDK uses. */
+export interface HostApi {
+  request(options: Record<string, unknown>): unknown
+  [name: string]: any
+}
+
+export function alipayTransport(api?: HostApi): Transport
+export function wechatTransport(api?: HostApi): Transport
+export function douyinTransport(api?: HostApi): Transport
+export function fetchTransport(fetchImpl?: FetchLike): Transport
+export function transportFor(platform: Platform, api?: HostApi | null): Transport
+export function detectPlatform(): Platform
+export function hostApi(platform: Platform): HostApi | null
+
+// --------------------------------------------------------------------- storage
+
+export interface Storage {
+  name?: string
+  get(key: string): string | null | Promise<string | null>
+  set(key: string, value: string): void | Promise<void>
+  remove(key: string): void | Promise<void>
+}
+
+export function alipayStorage(api: HostApi): Storage
+export function wechatStorage(api: HostApi): Storage
+export function douyinStorage(api: HostApi): Storage
+export function webStorage(storage: { getItem(k: string): string | null; setItem(k: string, v: string): void; removeItem(k: string): void }): Storage
+export function memoryStorage(initial?: Record<string, string>): Storage
+export function storageFor(platform: Platform, api?: HostApi | null): Storage
+
+// ---------------------------------------------------------------------- errors
+
+export const CODE_STATUS: Readonly<Record<string, number>>
+
+export class MinibaseError extends Error {
+  constructor(code: string, message: string, status?: number, requestId?: string | null, details?: Record<string, unknown>)
+  /**
+   * A stable code: `InvalidArgument`, `Unauthenticated`, `PermissionDenied`, `NotFound`,
+   * `Conflict`, `PayloadTooLarge`, `ValidationFailed`, `RateLimited`, `ProviderError`,
+   * `Internal`; FC gateway codes such as `SignatureNotMatch` or
+   * `InvalidSecurityToken.Expired`; or `NetworkError` (no answer, status 0).
+   */
+  code: string
+  /** HTTP status of the error (0 when there was no HTTP answer). */
+  status: number
+  requestId: string | null
+  /** Extra fields of the error body, e.g. `retryAfter`, `index` (batch), `path`. */
+  details: Record<string, unknown>
+}
+
+export function isCredentialsError(err: unknown): boolean
+/** The JSON body of a normalised response, or throws MinibaseError for error answers. */
+export function parseResponse(res: TransportResponse): any
+
+// ----------------------------------------------------------------------- retry
+
+export interface RetryOptions {
+  maxRetries?: number
+  baseDelay?: number
+  maxDelay?: number
+  sleep?: (ms: number) => Promise<void>
+  random?: () => number
+  now?: () => number
+  onRetry?: (err: MinibaseError, attempt: number, delayMs: number) => void
+}
+export function isRetryable(err: unknown): boolean
+export function backoffDelay(attempt: number, options?: RetryOptions): number
+export function parseRetryAfter(value: unknown, nowMs?: number): number | null
+export function withRetry<T>(fn: (attempt: number) => Promise<T>, options?: RetryOptions): Promise<T>
+
+// --------------------------------------------------------------------- signing
+
+export type SignQuery = Record<string, string | string[]>
+export function formatHttpDate(ms: number): string
+export function canonicalResource(path: string, query?: SignQuery | null): string
+export function stringToSign(method: string, path: string, headers: Record<string, string>, query?: SignQuery | null): string
+export function signString(secret: string, string: string): string
+export function signStringAsync(secret: string, string: string, options?: { webCrypto?: boolean }): Promise<string>
+export function authorization(args: {
+  accessKeyId: string
+  accessKeySecret: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  query?: SignQuery | null
+}): string
+export function signRequest(
+  credentials: Pick<Credentials, 'AccessKeyId' | 'AccessKeySecret'> & { SecurityToken?: string },
+  request: { method?: string; path: string; headers?: Record<string, string>; query?: SignQuery | null },
+  options?: { dateHeader?: 'date' | 'x-fc-date'; now?: number; webCrypto?: boolean },
+): Promise<Record<string, string>>
+
+export type BytesLike = string | ArrayBuffer | ArrayBufferView
+export function sha256(input: BytesLike): Uint8Array
+export function hmacSha256(key: BytesLike, data: BytesLike): Uint8Array
+export function base64Encode(input: BytesLike): string
+export function hex(input: BytesLike): string
+export function utf8Encode(text: string): Uint8Array
+export function utf8Decode(bytes: ArrayBuffer | ArrayBufferView): string
+
+// ----------------------------------------------------------------------- db
+
+export type Doc<T = Record<string, unknown>> = T & {
+  id: string
+  uid: string
+  _version: number
+  _created: string
+  _updated: string
+}
+
+export interface Page<T> {
+  data: T[]
+  /** The cursor of the next page; null on the last page. */
+  next: string | null
+}
+
+export type Where = Record<string, unknown>
+
+export interface UpdateSpec {
+  set?: Record<string, unknown>
+  unset?: Record<string, unknown> | string[]
+  inc?: Record<string, number>
+  push?: Record<string, unknown>
+  pull?: Record<string, unknown>
+  ifVersion?: number
+}
+
+export type DbOp =
+  | { op: 'put'; collection?: string; obj: Record<string, unknown> & { id: string } }
+  | { op: 'insert'; collection?: string; obj: Record<string, unknown> }
+  | ({ op: 'update'; collection?: string; id: string; owner?: string } & UpdateSpec)
+  | { op: 'remove'; collection?: string; id: string; owner?: string }
+  | { op: 'get'; collection?: string; id: string; owner?: string }
+
+export class DocumentRef<T = Record<string, unknown>> {
+  readonly collection: string
+  readonly id: string
+  readonly owner: string | null
+  get(options?: { fields?: string[] }): Promise<Doc<T> | null>
+  /** Create or replace (op `put`). */
+  set(obj: Partial<T> & Record<string, unknown>): Promise<null>
+  update(patch: UpdateSpec): Promise<Doc<T>>
+  remove(): Promise<null>
+}
+
+export class Query<T = Record<string, unknown>> {
+  readonly collection: string
+  where(filter: Where): Query<T>
+  orderBy(field: string, direction?: 'asc' | 'desc'): Query<T>
+  limit(n: number): Query<T>
+  fields(list: string[]): Query<T>
+  startAfter(cursor: string | null): Query<T>
+  owner(uid: string): Query<T>
+  get(options?: { cursor?: string | null }): Promise<Page<Doc<T>>>
+  count(): Promise<number>
+}
+
+export class Collection<T = Record<string, unknown>> extends Query<T> {
+  doc(id: string, options?: { owner?: string }): DocumentRef<T>
+  /** Insert (op `insert`) → the created document. */
+  add(obj: Partial<T> & Record<string, unknown>): Promise<Doc<T>>
+}
+
+export class Database {
+  collection<T = Record<string, unknown>>(name: string): Collection<T>
+  batch(ops: DbOp[], options?: { collection?: string }): Promise<unknown[]>
+}
+
+// ---------------------------------------------------------------------- files
+
+export interface FileStat {
+  path: string
+  size: number
+  contentType: string
+  updated: string
+}
+
+export class Files {
+  /**
+   * Upload bytes, a Blob (web) or, in mini-programs, a local file path (string or
+   * `{filePath}`).
+   */
+  upload(
+    path: string,
+    content: ArrayBuffer | ArrayBufferView | BlobLike | string | { filePath: string },
+    options?: { contentType?: string },
+  ): Promise<{ path: string; size: number; contentType: string }>
+  downloadUrl(path: string): Promise<{ url: string; expiresAt: string }>
+  stat(path: string): Promise<FileStat | null>
+  list(options?: { prefix?: string; limit?: number; cursor?: string | null }): Promise<Page<FileStat>>
+  remove(path: string): Promise<null>
+}
+
+// --------------------------------------------------------------------- client
+
+export interface ClientOptions {
+  /** e.g. "https://api.example.com" (a path prefix is kept and signed). */
+  endpoint: string
+  /** The FC service name ([app].service in minibase.toml). */
+  service: string
+  /** Default: detected from the globals `my`, `tt`, `wx`, else 'web'. */
+  platform?: Platform
+  /** The host API object (`my` / `wx` / `tt`); default: the global for `platform`. */
+  host?: HostApi
+  /** Default: the platform's request API, else fetch. A bare function is taken as `request`. */
+  transport?: Transport | ((req: TransportRequest) => Promise<TransportResponse>)
+  /** Default: the platform's sync storage, else localStorage, else memory. */
+  storage?: Storage
+  /** Default "minibase:<service>:session". */
+  storageKey?: string
+  /** Seconds before `Expiration` at which credentials are refreshed (default 60). */
+  refreshMargin?: number
+  /** Request timeout in ms (default 20000). */
+  timeout?: number
+  /** Default 'date' where the transport can send Date, else 'x-fc-date'. */
+  dateHeader?: 'date' | 'x-fc-date'
+  /** Use WebCrypto for HMAC when present (default true). */
+  webCrypto?: boolean
+  /** Retries for network errors and RateLimited (default 3). */
+  maxRetries?: number
+  /** ms, default 200. */
+  retryBaseDelay?: number
+  /** ms, default 30000; a longer Retry-After is not waited for. */
+  retryMaxDelay?: number
+  /** Clock (ms since the epoch), for tests. */
+  now?: () => number
+  /** Sleep, for tests. */
+  sleep?: (ms: number) => Promise<void>
+  /** Jitter source in [0, 1), for tests. */
+  random?: () => number
+}
+
+export interface LoginOptions {
+  /** A code to send as is (e.g. 'dev:alice'); without it the host's code step runs. */
+  authCode?: string
+  /** Provider name; default: the platform's when the host code step runs, else none. */
+  provider?: string
+  /** Alipay scopes (default 'auth_base'). */
+  scopes?: string
+}
+
+export class MinibaseClient {
+  constructor(options: ClientOptions)
+  readonly endpoint: string
+  readonly service: string
+  readonly platform: Platform
+  readonly transport: Transport
+  readonly storage: Storage
+  readonly storageKey: string
+  readonly db: Database
+  readonly files: Files
+  /** Resolves once the stored session has been read (sync storage: immediately). */
+  readonly ready: Promise<void>
+  /** Server time − local time in ms, learnt from a RequestTimeTooSkewed answer. */
+  clockOffset: number
+  readonly user: User | null
+  readonly isLoggedIn: boolean
+  serverNow(): number
+  login(options?: LoginOptions): Promise<User>
+  refresh(): Promise<void>
+  logout(): Promise<void>
+  /** The whole answer body: `{data, next?}`. */
+  invoke<T = any>(name: string, event?: Record<string, unknown>): Promise<{ data: T; next?: string | null }>
+  /** The answer's `data`. */
+  callFunction<T = any>(name: string, data?: Record<string, unknown>): Promise<T>
+}
+
+export function createClient(options: ClientOptions): MinibaseClient
+
+export const FC_API: '/2016-08-15'

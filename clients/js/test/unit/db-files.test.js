@@ -1,0 +1,163 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createClient, memoryStorage } from '../../src/index.js'
+import { fakeHost, fakeServer } from '../helpers.js'
+
+async function setup(client = {}) {
+  const server = fakeServer()
+  const events = []
+  const answers = []
+  server.functions.db = server.functions.files = (e) => {
+    events.push(e)
+    return answers.length ? answers.shift() : { data: null }
+  }
+  const mb = createClient({ endpoint: 'https://api.example.com', service: 'svc', storage: memoryStorage(), transport: server.transport(), ...client })
+  await mb.login({ authCode: 'dev:alice' })
+  return { mb, server, events, answers }
+}
+
+test('doc(id): get / set (put) / update / remove send the DESIGN event shapes', async () => {
+  const { mb, events, answers } = await setup()
+  const todos = mb.db.collection('todo_list')
+  answers.push({ data: { id: 'a', title: 't' } }, { data: null }, { data: { id: 'a', _version: 2 } }, { data: null }, { data: { id: 'a' } })
+  assert.deepEqual(await todos.doc('a').get(), { id: 'a', title: 't' })
+  assert.equal(await todos.doc('a').set({ title: 't', id: 'ignored' }), null)
+  assert.deepEqual(await todos.doc('a').update({ set: { done: true }, inc: { n: 1 }, unset: ['x'], push: { tags: 'a' }, pull: { tags: 'b' }, ifVersion: 1, junk: 1 }), { id: 'a', _version: 2 })
+  assert.equal(await todos.doc('a').remove(), null)
+  await todos.doc('a', { owner: 'u_bob' }).get({ fields: ['title'] })
+  assert.deepEqual(events, [
+    { op: 'get', collection: 'todo_list', id: 'a' },
+    { op: 'put', collection: 'todo_list', obj: { title: 't', id: 'a' } },
+    { op: 'update', collection: 'todo_list', id: 'a', set: { done: true }, unset: ['x'], inc: { n: 1 }, push: { tags: 'a' }, pull: { tags: 'b' }, ifVersion: 1 },
+    { op: 'remove', collection: 'todo_list', id: 'a' },
+    { op: 'get', collection: 'todo_list', id: 'a', owner: 'u_bob', fields: ['title'] },
+  ])
+  assert.throws(() => todos.doc(''), (e) => e.code === 'InvalidArgument')
+  assert.throws(() => mb.db.collection(''), (e) => e.code === 'InvalidArgument')
+})
+
+test('add → insert; where/orderBy/limit/fields/startAfter → query; count; immutable builders', async () => {
+  const { mb, events, answers } = await setup()
+  const todos = mb.db.collection('todo_list')
+  answers.push({ data: { id: 'gen', title: 'x' } })
+  assert.deepEqual(await todos.add({ title: 'x' }), { id: 'gen', title: 'x' })
+  const q = todos.where({ done: false }).where({ n: { $gte: 3 } }).orderBy('n', 'desc').orderBy('title').limit(20).fields(['title', 'n'])
+  answers.push({ data: [{ id: 'a' }], next: 'CUR1' }, { data: [{ id: 'b' }], next: null }, { data: [], next: null }, { data: 7 })
+  assert.deepEqual(await q.get(), { data: [{ id: 'a' }], next: 'CUR1' })
+  assert.deepEqual(await q.get({ cursor: 'CUR1' }), { data: [{ id: 'b' }], next: null })
+  assert.deepEqual(await q.startAfter('CUR2').get(), { data: [], next: null })
+  assert.equal(await q.count(), 7)
+  const base = {
+    op: 'query',
+    collection: 'todo_list',
+    where: { $and: [{ done: false }, { n: { $gte: 3 } }] },
+    orderBy: [['n', 'desc'], ['title', 'asc']],
+    limit: 20,
+    fields: ['title', 'n'],
+  }
+  assert.deepEqual(events, [
+    { op: 'insert', collection: 'todo_list', obj: { title: 'x' } },
+    base,
+    { ...base, cursor: 'CUR1' },
+    { ...base, cursor: 'CUR2' },
+    { op: 'count', collection: 'todo_list', where: base.where },
+  ])
+  events.length = 0
+  answers.push({ data: [] }, { data: 0 })
+  assert.deepEqual(await todos.get(), { data: [], next: null }, 'a bare collection is a query over everything')
+  await todos.owner('u_bob').count()
+  assert.deepEqual(events, [{ op: 'query', collection: 'todo_list' }, { op: 'count', collection: 'todo_list', owner: 'u_bob' }])
+  assert.throws(() => todos.orderBy('n', 'down'), (e) => e.code === 'InvalidArgument')
+  assert.equal(typeof todos.where({}).doc, 'undefined', 'where() gives a Query, not a Collection')
+})
+
+test('batch sends {op: batch, ops, collection?} and returns the results array', async () => {
+  const { mb, events, answers } = await setup()
+  answers.push({ data: [{ id: 'x' }, null] })
+  const ops = [{ op: 'insert', collection: 'todo_list', obj: { id: 'x' } }, { op: 'remove', id: 'b' }]
+  assert.deepEqual(await mb.db.batch(ops, { collection: 'todo_list' }), [{ id: 'x' }, null])
+  assert.deepEqual(events, [{ op: 'batch', ops, collection: 'todo_list' }])
+  await assert.rejects(mb.db.batch([]), (e) => e.code === 'InvalidArgument')
+})
+
+test('files.upload: uploadUrl, then PUT of the bytes with exactly the returned method and headers', async () => {
+  const { mb, server, events, answers } = await setup()
+  answers.push({ data: { url: '/files/users/u/a.txt?Expires=1&Signature=s', method: 'PUT', headers: { 'Content-Type': 'text/plain', 'x-extra': '1' }, expiresAt: 'z' } })
+  const puts = []
+  const t = mb.transport.request
+  mb.transport.request = async (req) => {
+    if (req.method === 'PUT') {
+      puts.push(req)
+      return { status: 200, headers: {}, data: '' }
+    }
+    return t(req)
+  }
+  const bytes = new TextEncoder().encode('hello')
+  assert.deepEqual(await mb.files.upload('a.txt', bytes, { contentType: 'text/plain' }), { path: 'a.txt', size: 5, contentType: 'text/plain' })
+  assert.deepEqual(events, [{ op: 'uploadUrl', path: 'a.txt', contentType: 'text/plain', size: 5 }])
+  assert.equal(puts.length, 1)
+  assert.equal(puts[0].url, 'https://api.example.com/files/users/u/a.txt?Expires=1&Signature=s')
+  assert.deepEqual(puts[0].headers, { 'Content-Type': 'text/plain', 'x-extra': '1' })
+  assert.equal(puts[0].body, bytes)
+  assert.equal(puts[0].headers.authorization, undefined, 'the signed URL is the credential')
+
+  // A Blob: size and type from the Blob; absolute URLs are used as given.
+  answers.push({ data: { url: 'https://bucket.example.com/k?sig', method: 'PUT', headers: { 'content-type': 'image/png' } } })
+  const blob = new Blob([new Uint8Array([1, 2, 3])], { type: 'image/png' })
+  assert.deepEqual(await mb.files.upload('p.png', blob), { path: 'p.png', size: 3, contentType: 'image/png' })
+  assert.equal(puts[1].url, 'https://bucket.example.com/k?sig')
+  assert.equal(puts[1].body, blob)
+
+  // A failed PUT is an error with the body's code.
+  answers.push({ data: { url: '/files/x', method: 'PUT', headers: {} } })
+  mb.transport.request = async (req) => (req.method === 'PUT' ? { status: 403, headers: {}, data: '{"error":{"code":"PermissionDenied","message":"expired link"}}' } : t(req))
+  await assert.rejects(mb.files.upload('x', new Uint8Array(1)), (e) => e.code === 'PermissionDenied' && e.status === 403)
+  await assert.rejects(mb.files.upload('x', 'not-a-file-on-the-web'), (e) => e.code === 'InvalidArgument')
+  await assert.rejects(mb.files.upload('x', 42), (e) => e.code === 'InvalidArgument')
+  assert.ok(server)
+})
+
+test('files in a mini-program: a string is a local file path read with getFileSystemManager', async () => {
+  const host = fakeHost('wechat', (opts) => {
+    if (opts.method === 'PUT') return { statusCode: 200, header: {}, data: '' }
+    return null
+  })
+  const server = fakeServer()
+  const events = []
+  server.functions.files = (e) => (events.push(e), { data: { url: 'https://oss.example.com/u/pic.jpg?sig', method: 'PUT', headers: { 'Content-Type': 'image/jpeg' } } })
+  const fileBytes = new Uint8Array([7, 7, 7, 7]).buffer
+  host.files = { 'wxfile://tmp/pic.jpg': fileBytes }
+  // Session calls go through the fake server, the PUT through the fake wx.request.
+  const wxT = (await import('../../src/index.js')).wechatTransport(host)
+  const transport = { name: 'wechat', setsDate: true, request: (req) => (req.method === 'PUT' ? wxT.request(req) : server.handle(req)) }
+  const mb = createClient({ endpoint: 'https://api.example.com', service: 'svc', platform: 'wechat', host, transport })
+  await mb.login({ authCode: 'dev:alice' })
+  assert.deepEqual(await mb.files.upload('pic.jpg', 'wxfile://tmp/pic.jpg', { contentType: 'image/jpeg' }), { path: 'pic.jpg', size: 4, contentType: 'image/jpeg' })
+  assert.deepEqual(events, [{ op: 'uploadUrl', path: 'pic.jpg', contentType: 'image/jpeg', size: 4 }])
+  const put = host.calls.at(-1)
+  assert.equal(put.method, 'PUT')
+  assert.equal(put.url, 'https://oss.example.com/u/pic.jpg?sig')
+  assert.deepEqual(put.header, { 'Content-Type': 'image/jpeg' })
+  assert.equal(put.data, fileBytes)
+  await assert.rejects(mb.files.upload('x', { filePath: 'wxfile://missing' }), (e) => e.code === 'InvalidArgument' && /no such file/.test(e.message))
+})
+
+test('files.downloadUrl / stat / list / remove event shapes', async () => {
+  const { mb, events, answers } = await setup()
+  answers.push(
+    { data: { url: '/files/users/u/a.txt?Signature=s', expiresAt: 'e' } },
+    { data: { path: 'a.txt', size: 5, contentType: 'text/plain', updated: 't' } },
+    { data: [{ path: 'a.txt' }], next: 'N' },
+    { data: null },
+  )
+  assert.deepEqual(await mb.files.downloadUrl('a.txt'), { url: 'https://api.example.com/files/users/u/a.txt?Signature=s', expiresAt: 'e' })
+  assert.equal((await mb.files.stat('a.txt')).size, 5)
+  assert.deepEqual(await mb.files.list({ prefix: 'a', limit: 10, cursor: 'C' }), { data: [{ path: 'a.txt' }], next: 'N' })
+  assert.equal(await mb.files.remove('a.txt'), null)
+  assert.deepEqual(events, [
+    { op: 'downloadUrl', path: 'a.txt' },
+    { op: 'stat', path: 'a.txt' },
+    { op: 'list', prefix: 'a', limit: 10, cursor: 'C' },
+    { op: 'remove', path: 'a.txt' },
+  ])
+})
