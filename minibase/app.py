@@ -21,8 +21,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth.sessions import Caller
 from .config import Config
@@ -90,8 +90,26 @@ class MinibaseApp:
         self.limit = config.limits.max_body
         self.starlette = _starlette(core)
         self.state = self.starlette.state
+        from .files.store import LocalFileStore
+
+        self.files_app: ASGIApp | None = None
+        if isinstance(core.file_store, LocalFileStore):
+            from .files.http import LocalFilesApp
+
+            self.files_app = LocalFilesApp(core.file_store)
+        origins = config.app.cors_origins
+        self.cors_any = "*" in origins
+        self.cors_origins = frozenset(o.encode() for o in origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.cors_origins:
+            origin = _header(scope, b"origin")
+            if origin is not None and (self.cors_any or origin in self.cors_origins):
+                if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+                    return await _preflight(send, origin)
+                send = _with_cors(send, origin)
+        if scope["type"] == "http" and self.files_app is not None and scope["path"].startswith("/files/"):
+            return await self.files_app(scope, receive, send)
         if scope["type"] == "http" and scope["method"] == "POST":
             parts = scope["path"].split("/")
             # /invoke/{function}
@@ -144,6 +162,13 @@ class MinibaseApp:
             return orjson.loads(req.body)
         except orjson.JSONDecodeError:
             raise InvalidArgument("the request body is not valid JSON") from None
+
+    @staticmethod
+    def _base_url(req: _Request, scope: Scope) -> str:
+        """This server's base URL as the client reached it (for signed file URLs)."""
+        host = req.headers.get("x-forwarded-host") or req.headers.get("host") or "127.0.0.1"
+        scheme = req.headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+        return f"{scheme}://{host}"
 
     async def _caller(self, req: _Request) -> Caller | None:
         auth = req.headers.get("authorization")
@@ -202,7 +227,7 @@ class MinibaseApp:
             req = _Request(scope)
             event = await self._read(req, receive)
             caller = await self._caller(req)
-            body = _render(await self.core.invoke(name, event, caller, rid))
+            body = _render(await self.core.invoke(name, event, caller, rid, self._base_url(req, scope)))
         except MinibaseError as e:
             return await self._error(send, e, rid)
         except Exception:
@@ -230,13 +255,51 @@ class MinibaseApp:
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too
             return await self._gateway_error(send, GatewayError(e.code, e.message, e.status), rid)
         try:
-            body = _render(await self.core.invoke(name, event, caller, rid))
+            body = _render(await self.core.invoke(name, event, caller, rid, self._base_url(req, scope)))
         except MinibaseError as e:
             return await self._error(send, e, rid, 200, _HANDLED)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
             return await self._error(send, Internal(), rid, 200, _HANDLED)
         await self._send(send, 200, body, rid)
+
+
+_CORS_HEADERS = "authorization, content-type, content-md5, date, x-fc-date, x-fc-security-token, x-fc-invocation-type, x-fc-log-type"
+_CORS_EXPOSE = b"date, x-fc-request-id, x-fc-error-type, retry-after"
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return bytes(v)
+    return None
+
+
+async def _preflight(send: Send, origin: bytes) -> None:
+    headers = [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-methods", b"GET, HEAD, POST, PUT"),
+        (b"access-control-allow-headers", _CORS_HEADERS.encode()),
+        (b"access-control-max-age", b"86400"),
+        (b"vary", b"origin"),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _with_cors(send: Send, origin: bytes) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            extra = [
+                (b"access-control-allow-origin", origin),
+                (b"access-control-expose-headers", _CORS_EXPOSE),
+                (b"vary", b"origin"),
+            ]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
 
 
 def _starlette(core: Minibase) -> Starlette:
@@ -282,7 +345,7 @@ def _starlette(core: Minibase) -> Starlette:
         raise HTTPException(404)
 
     post_only = ["POST"]
-    routes = [
+    routes: list[BaseRoute] = [
         # Only reached by other methods (POST is served by MinibaseApp): they give 405.
         Route("/session", not_here, methods=post_only),
         Route(FC_API + "/proxy/{service}/session/", not_here, methods=post_only),
@@ -292,6 +355,13 @@ def _starlette(core: Minibase) -> Starlette:
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+    if core.config.app.web is not None:
+        from starlette.staticfiles import StaticFiles
+
+        # The example's web app (and the SDK it links to) at "/"; after every API route.
+        routes.append(
+            Mount("/", app=StaticFiles(directory=core.config.app.web, html=True, follow_symlink=True))
+        )
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from .data.rules import Rule, RuleError, parse_rule
 from .errors import ConfigError
@@ -27,12 +28,16 @@ __all__ = [
     "Config",
     "DatabaseConfig",
     "DouyinConfig",
+    "FilesArea",
     "FilesConfig",
     "FunctionsConfig",
     "LimitsConfig",
+    "S3Location",
     "WechatConfig",
     "load_config",
     "parse_config",
+    "parse_s3_url",
+    "parse_size",
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -49,6 +54,8 @@ class AppConfig:
     # MAC keys, newest first; the first signs, all verify (rotation). Empty: the server
     # generates one into the data directory on first start.
     secrets: tuple[str, ...] = ()
+    web: Path | None = None  # a folder served at "/" (the example's web app)
+    cors_origins: tuple[str, ...] = ()  # origins allowed to call from a browser; "*" for any
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +111,129 @@ class DatabaseConfig:
     url: str = "sqlite:///minibase.db"
 
 
+MiB = 1024 * 1024
+FILE_RULE_PRESETS = ("public", "authenticated", "owner", "none")
+MAX_FILE_SIZE = 5 * 1024 * MiB  # S3's limit for one PUT
+
+
+@dataclass(frozen=True, slots=True)
+class FilesArea:
+    """A shared area of the file space, ``[files.areas.NAME]``: every path starting with
+    ``prefix`` belongs to it (instead of to the caller's own ``users/<uid>/`` area).
+
+    ``read``/``write`` are presets: ``public`` (anyone, even without logging in),
+    ``authenticated`` (any logged-in user), ``owner`` (the user who uploaded the file;
+    any logged-in user may create a new one) or ``none``. ``max_size``/``content_types``
+    replace the ``[files]`` ones for this area when set.
+    """
+
+    name: str
+    prefix: str
+    read: str = "owner"
+    write: str = "owner"
+    max_size: int | None = None
+    content_types: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    """Where an ``s3://`` (or ``oss://``) ``files.url`` points."""
+
+    provider: str  # "s3" or "oss" (Alibaba OSS through its S3-compatible API)
+    bucket: str
+    prefix: str  # inside the bucket: "" or ending with "/"
+    endpoint: str | None  # None: AWS's own
+    region: str | None
+    path_style: bool
+
+
 @dataclass(frozen=True, slots=True)
 class FilesConfig:
     url: str = "file://files"
+    max_size: int = 10 * MiB  # bytes of one file
+    content_types: tuple[str, ...] = ()  # allowed patterns ("image/*"); empty: any
+    url_ttl: float = 900.0  # seconds a signed URL stays valid
+    base_url: str | None = None  # public base of this server for local URLs; None: the request's
+    areas: Mapping[str, FilesArea] = field(default_factory=dict)
+    # S3 credentials; None: the SDK's default chain (AWS_ACCESS_KEY_ID, ~/.aws, roles, ...).
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    @property
+    def backend(self) -> str:
+        """``"local"`` (``file://``) or ``"s3"`` (``s3://``, ``oss://``)."""
+        return "local" if self.url.startswith("file://") else "s3"
+
+    @property
+    def s3(self) -> S3Location | None:
+        """The parsed bucket location of an ``s3://``/``oss://`` url; None for ``file://``."""
+        return None if self.backend == "local" else parse_s3_url(self.url)
+
+    def area_for(self, path: str) -> FilesArea | None:
+        """The shared area ``path`` (relative, as a client writes it) belongs to, if any."""
+        for area in self.areas.values():
+            if path.startswith(area.prefix):
+                return area
+        return None
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_HOST_URL_RE = re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+(:\d+)?$")
+
+
+def parse_s3_url(url: str, key: str = "files.url") -> S3Location:
+    """``s3://bucket[/prefix]?endpoint=URL&region=R&path_style=true`` (``oss://`` alike)."""
+    parts = urlsplit(url)
+    provider = parts.scheme
+    if provider not in ("s3", "oss"):
+        raise ConfigError(
+            key, "expected file://DIR, s3://bucket?endpoint=...&region=... or oss://bucket?endpoint=..."
+        )
+    bucket = parts.netloc
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise ConfigError(key, f"{bucket!r} is not a bucket name (3-63 of [a-z0-9.-])")
+    prefix = parts.path.strip("/")
+    if prefix:
+        if any(not seg or seg in (".", "..") for seg in prefix.split("/")) or "\\" in prefix:
+            raise ConfigError(key, f"{parts.path!r} is not a key prefix (a/b/c)")
+        prefix += "/"
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in ("endpoint", "region", "path_style"):
+            raise ConfigError(key, f"unknown parameter {name!r} (expected endpoint, region, path_style)")
+        if name in params:
+            raise ConfigError(key, f"parameter {name!r} given twice")
+        params[name] = value
+    endpoint = params.get("endpoint") or None
+    if endpoint is not None:
+        endpoint = endpoint.rstrip("/")
+        if not _HOST_URL_RE.match(endpoint):
+            raise ConfigError(key, f"endpoint {endpoint!r} is not an http(s)://host[:port] URL")
+    region = params.get("region") or None
+    if region is not None and not re.match(r"^[a-z0-9-]{1,64}$", region):
+        raise ConfigError(key, f"region {region!r} is not a region name")
+    style = params.get("path_style", "false").lower()
+    if style not in ("true", "false", "1", "0"):
+        raise ConfigError(key, "path_style must be true or false")
+    if provider == "oss":
+        if endpoint is None:
+            raise ConfigError(key, "oss:// needs ?endpoint=https://oss-REGION.aliyuncs.com")
+        if region is None:
+            # https://oss-cn-hangzhou.aliyuncs.com → oss-cn-hangzhou, as OSS names regions
+            host = urlsplit(endpoint).hostname or ""
+            first = host.split(".", 1)[0]
+            if not first.startswith("oss-"):
+                raise ConfigError(key, "oss:// needs &region=oss-REGION (cannot tell it from the endpoint)")
+            region = first.removesuffix("-internal")
+    return S3Location(
+        provider=provider,
+        bucket=bucket,
+        prefix=prefix,
+        endpoint=endpoint,
+        region=region,
+        path_style=style in ("true", "1"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +298,18 @@ class Config:
         path = Path(rest[1:]) if rest.startswith("/") else Path(rest)
         return path if path.is_absolute() else self.data_dir / path
 
+    @property
+    def files_root(self) -> Path | None:
+        """The directory of a ``file://`` ``files.url``, resolved inside the data dir; else None.
+
+        ``file://files`` → ``<data dir>/files``; ``file:///srv/files`` → ``/srv/files``.
+        """
+        url = self.files.url
+        if not url.startswith("file://"):
+            return None
+        path = Path(url[len("file://") :])
+        return path if path.is_absolute() else self.data_dir / path
+
 
 _DEFAULT_COLLECTION = CollectionConfig()
 
@@ -221,12 +360,26 @@ def parse_config(
     for s in secrets:
         if len(s) < 32:
             raise ConfigError("app.secret", "each secret must be at least 32 characters")
-    _only(a, "app", {"name", "service", "default_collection", "secret"})
+    _only(a, "app", {"name", "service", "default_collection", "secret", "web", "cors_origins"})
+    web = None
+    if "web" in a:
+        web = r.path(r.string(a, "app.web", ""))
+        if not web.is_dir():
+            raise ConfigError("app.web", f"{web} is not a folder")
+    cors = a.get("cors_origins", [])
+    if not isinstance(cors, list) or not all(
+        isinstance(o, str) and (o == "*" or re.match(r"^https?://[^/\s]+$", o)) for o in cors
+    ):
+        raise ConfigError(
+            "app.cors_origins", 'expected a list of origins like "https://example.com", or ["*"]'
+        )
     app = AppConfig(
         name=r.name(a, "app.name", "minibase"),
         service=r.name(a, "app.service", "minibase"),
         default_collection=r.name(a, "app.default_collection", "default"),
         secrets=secrets,
+        web=web,
+        cors_origins=tuple(cors),
     )
 
     au = r.table(raw, "auth")
@@ -315,9 +468,7 @@ def parse_config(
     if not db_url.startswith(("sqlite://", "postgresql://", "postgres://")):
         raise ConfigError("database.url", "expected sqlite:///PATH or postgresql://user@host/db")
 
-    fs = r.table(raw, "files")
-    _only(fs, "files", {"url"})
-    files_url = r.string(fs, "files.url", "file://files")
+    files = _parse_files(r, r.table(raw, "files"))
 
     lim = r.table(raw, "limits")
     _only(lim, "limits", {"max_body", "max_depth", "max_id_length"})
@@ -369,12 +520,168 @@ def parse_config(
         functions=functions,
         auth=auth,
         database=DatabaseConfig(url=db_url),
-        files=FilesConfig(url=files_url),
+        files=files,
         limits=limits,
         collections=cols,
         data_dir=Path(data_dir),
         source=source,
     )
+
+
+_FILES_KEYS = {
+    "url",
+    "max_size",
+    "content_types",
+    "url_ttl",
+    "base_url",
+    "areas",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+}
+_AREA_KEYS = {"prefix", "read", "write", "max_size", "content_types"}
+_AREA_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.~+=@-]+(/[A-Za-z0-9_.~+=@-]+)*/$")
+_MAX_AREAS = 32
+
+
+def _parse_files(r: _Reader, fs: Mapping[str, Any]) -> FilesConfig:
+    _only(fs, "files", _FILES_KEYS)
+    url = r.string(fs, "files.url", "file://files")
+    if url.startswith("file://"):
+        if url == "file://":
+            raise ConfigError("files.url", "file:// needs a directory, e.g. file://files")
+    else:
+        parse_s3_url(url)
+    ttl = r.duration(fs, "files.url_ttl", 900)
+    if not 60 <= ttl <= 7 * 86400:
+        raise ConfigError("files.url_ttl", "must be between 1m and 7d")
+    base_url = None
+    if "base_url" in fs:
+        base_url = r.url(fs, "files.base_url", "")
+        if urlsplit(base_url).query or urlsplit(base_url).fragment:
+            raise ConfigError("files.base_url", "expected a URL without query or fragment")
+    s3_keys = {}
+    for name in ("access_key_id", "secret_access_key", "session_token"):
+        if name in fs:
+            if url.startswith("file://"):
+                raise ConfigError(f"files.{name}", "only for s3:// and oss:// urls")
+            s3_keys[name] = r.string(fs, f"files.{name}", "")
+    if ("access_key_id" in s3_keys) != ("secret_access_key" in s3_keys):
+        missing = "secret_access_key" if "access_key_id" in s3_keys else "access_key_id"
+        raise ConfigError(f"files.{missing}", "access_key_id and secret_access_key go together")
+    if "session_token" in s3_keys and "access_key_id" not in s3_keys:
+        raise ConfigError("files.session_token", "needs access_key_id and secret_access_key")
+
+    areas: dict[str, FilesArea] = {}
+    raw_areas = r.table(fs, "files.areas")
+    if len(raw_areas) > _MAX_AREAS:
+        raise ConfigError("files.areas", f"at most {_MAX_AREAS} areas")
+    for name, at in raw_areas.items():
+        key = f"files.areas.{name}"
+        if not isinstance(at, dict):
+            raise ConfigError(key, "expected a table")
+        if not _NAME_RE.match(name):
+            raise ConfigError(key, "area names are 1-64 of [A-Za-z0-9_-], starting with a letter")
+        _only(at, key, _AREA_KEYS)
+        prefix = r.string(at, f"{key}.prefix", f"{name}/")
+        if not _AREA_PREFIX_RE.match(prefix) or any(s in (".", "..") for s in prefix.split("/")):
+            raise ConfigError(f"{key}.prefix", "expected a folder path ending with '/', e.g. 'public/'")
+        if prefix == "users/" or prefix.startswith("users/"):
+            raise ConfigError(f"{key}.prefix", "users/ is where each user's own files live")
+        for other in areas.values():
+            if prefix.startswith(other.prefix) or other.prefix.startswith(prefix):
+                raise ConfigError(
+                    f"{key}.prefix", f"overlaps files.areas.{other.name}.prefix ({other.prefix!r})"
+                )
+        areas[name] = FilesArea(
+            name=name,
+            prefix=prefix,
+            read=_file_rule(r, at, f"{key}.read"),
+            write=_file_rule(r, at, f"{key}.write"),
+            max_size=_size(r, at, f"{key}.max_size", None),
+            content_types=_content_types(r, at, f"{key}.content_types"),
+        )
+    return FilesConfig(
+        url=url,
+        max_size=_size(r, fs, "files.max_size", 10 * MiB) or 10 * MiB,
+        content_types=_content_types(r, fs, "files.content_types") or (),
+        url_ttl=ttl,
+        base_url=base_url,
+        areas=areas,
+        **s3_keys,
+    )
+
+
+def _file_rule(r: _Reader, t: Mapping[str, Any], key: str) -> str:
+    v = r.string(t, key, "owner")
+    if v not in FILE_RULE_PRESETS:
+        raise ConfigError(key, f"expected one of: {', '.join(FILE_RULE_PRESETS)}")
+    return v
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib|k|m|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "k": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from ``1048576``, ``"10MiB"``, ``"512 KiB"``, ``"1.5MB"``; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like '10MiB' or a number of bytes")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f"expected a size like '10MiB' or a number of bytes, got {value!r}")
+
+
+def _size(r: _Reader, t: Mapping[str, Any], key: str, default: int | None) -> int | None:
+    v = r.value(t, key, None)
+    if v is None:
+        return default
+    try:
+        n = parse_size(v)
+    except ValueError as e:
+        raise ConfigError(key, str(e)) from None
+    if not 1 <= n <= MAX_FILE_SIZE:
+        raise ConfigError(key, "must be between 1 byte and 5GiB")
+    return n
+
+
+_MIME_PART = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE_PATTERN_RE = re.compile(rf"^(\*/\*|{_MIME_PART}/\*|{_MIME_PART}/{_MIME_PART})$")
+
+
+def _content_types(r: _Reader, t: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    v = r.value(t, key, None)
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not v or len(v) > 64:
+        raise ConfigError(
+            key, "expected a non-empty list (at most 64) of types like 'image/*' or 'application/pdf'"
+        )
+    out = []
+    for i, item in enumerate(v):
+        if not isinstance(item, str) or not _CONTENT_TYPE_PATTERN_RE.match(item.strip().lower()):
+            raise ConfigError(
+                f"{key}[{i}]", f"{item!r} is not a content type pattern like 'image/*' or 'text/plain'"
+            )
+        out.append(item.strip().lower())
+    return tuple(out)
 
 
 def _only(table: Mapping[str, Any], key: str, allowed: set[str]) -> None:

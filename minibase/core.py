@@ -38,7 +38,7 @@ from .util.timefmt import now as wall_clock
 
 log = logging.getLogger("minibase")
 
-BUILTINS = ("session", "db")
+BUILTINS = ("session", "db", "files")
 
 
 class Minibase:
@@ -59,6 +59,11 @@ class Minibase:
 
             secrets = (load_or_create(config.data_dir),)
         self.minter = CredentialMinter(secrets, config.auth.credentials_ttl)
+        from .files.api import FilesFunction
+        from .files.store import build_file_store
+
+        self.file_store = build_file_store(config, secrets)
+        self._files = FilesFunction(config, self.file_store)
         self.providers = dict(providers) if providers is not None else build_providers(config.auth)
         self.sessions = Sessions(self.store, config.auth, self.minter, clock)
         self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
@@ -74,6 +79,7 @@ class Minibase:
     async def stop(self) -> None:
         for p in self.providers.values():
             await p.aclose()
+        await self.file_store.close()
         await self.store.close()
 
     # ------------------------------------------------------------------ callers
@@ -105,7 +111,14 @@ class Minibase:
     def has_function(self, name: str) -> bool:
         return name in BUILTINS or name in self.functions
 
-    async def invoke(self, function: str, event: Any, caller: Caller | None, request_id: str = "") -> Any:
+    async def invoke(
+        self,
+        function: str,
+        event: Any,
+        caller: Caller | None,
+        request_id: str = "",
+        base_url: str | None = None,
+    ) -> Any:
         """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent)."""
         if not isinstance(event, dict):
             raise InvalidArgument("the event must be a JSON object")
@@ -126,16 +139,25 @@ class Minibase:
         elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
             raise PermissionDenied("sid does not match the session these credentials belong to")
         if spec is not None:
-            return await self._run_developer_function(spec, event, caller, request_id)
-        return await self._builtin(function, event, caller)
+            return await self._run_developer_function(spec, event, caller, request_id, base_url)
+        return await self._builtin(function, event, caller, base_url)
 
-    async def _builtin(self, function: str, event: dict[str, Any], caller: Caller | None) -> Any:
+    async def _builtin(
+        self, function: str, event: dict[str, Any], caller: Caller | None, base_url: str | None = None
+    ) -> Any:
         if function == "db":
             return await self._db(caller, event)
+        if function == "files":
+            return await self._files(caller, event, base_url=base_url)
         raise NotFound(f"no function named '{function[:64]}'")
 
     async def _run_developer_function(
-        self, spec: FunctionSpec, event: dict[str, Any], caller: Caller | None, request_id: str
+        self,
+        spec: FunctionSpec,
+        event: dict[str, Any],
+        caller: Caller | None,
+        request_id: str,
+        base_url: str | None,
     ) -> Any:
         if caller is None and not spec.public:
             raise Unauthenticated(f"log in to call {spec.name}")
@@ -144,7 +166,7 @@ class Minibase:
             caller=caller,
             config=self.config,
             request_id=request_id,
-            invoke=self._builtin,
+            invoke=lambda fn, ev, who: self._builtin(fn, ev, who, base_url),
             loop=asyncio.get_running_loop(),
             function=spec.name,
         )

@@ -1,0 +1,237 @@
+"""The built-in ``files`` function (DESIGN §2): signed upload/download URLs, stat, list,
+remove.
+
+Bytes never pass through the function: ``uploadUrl`` and ``downloadUrl`` hand out
+expiring signed URLs (``files.url_ttl``, default 15 minutes) that the client uses directly
+against the store (S3/OSS) or minibase's ``/files/...`` routes (local disk).
+
+Who may do what: a caller has full access to their own area (``users/<uid>/``); a shared
+area (``[files.areas.NAME]``) has a ``read`` and a ``write`` preset (``public``,
+``authenticated``, ``owner``, ``none``), where ``owner`` means the user whose upload
+created the file (recorded by the store). ``write`` covers ``uploadUrl`` and ``remove``;
+``read`` covers ``downloadUrl``, ``stat`` and ``list``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..auth.sessions import Caller
+from ..config import Config, FilesArea
+from ..errors import Internal, InvalidArgument, NotFound, PayloadTooLarge, PermissionDenied, Unauthenticated
+from ..results import Page
+from ..util.ids import b64url, b64url_decode
+from ..util.timefmt import now, rfc3339_ms, rfc3339_s
+from .paths import Location, resolve, resolve_prefix
+from .store.base import FileInfo, FileStore
+
+__all__ = ["OPS", "FilesFunction", "content_type_allowed"]
+
+OPS = ("uploadUrl", "downloadUrl", "stat", "list", "remove")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_MAX_SCANS = 10  # store pages read for one filtered (owner-read) listing page
+_CURSOR_PREFIX = "f1."
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+_CONTENT_TYPE_RE = re.compile(
+    rf'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\]*"))*$'
+)
+
+
+def content_type_allowed(content_type: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``content_type`` (parameters ignored) matches one of ``patterns``
+    (``image/*``, ``text/plain``, ``*/*``); an empty tuple allows any."""
+    if not patterns:
+        return True
+    essence = content_type.split(";", 1)[0].strip().lower()
+    major = essence.split("/", 1)[0]
+    return any(p == "*/*" or p == essence or p == f"{major}/*" for p in patterns)
+
+
+class FilesFunction:
+    def __init__(self, config: Config, store: FileStore, *, clock: Callable[[], float] = now) -> None:
+        self.config = config
+        self.files = config.files
+        self.store = store
+        self.clock = clock
+        self.ttl = int(self.files.url_ttl)
+
+    async def __call__(
+        self, caller: Caller | None, event: Mapping[str, Any], *, base_url: str | None = None
+    ) -> Any:
+        """Run one op for ``caller`` (None: not logged in).
+
+        ``base_url`` is this server's public base as the client sees it (e.g.
+        ``http://127.0.0.1:8000``); the local backend builds its URLs on it unless
+        ``files.base_url`` is configured.
+        """
+        op = event.get("op")
+        uid = caller.uid if caller is not None else None
+        if op == "uploadUrl":
+            return await self._upload_url(uid, event, base_url)
+        if op == "downloadUrl":
+            return await self._download_url(uid, event, base_url)
+        if op == "stat":
+            loc = resolve(self.files, event.get("path"), uid)
+            info = await self._readable(loc, uid)
+            return None if info is None else self._stat_object(loc, info)
+        if op == "list":
+            return await self._list(uid, event)
+        if op == "remove":
+            await self._remove(uid, event)
+            return None
+        if op is None:
+            raise InvalidArgument(f"op is required (one of: {', '.join(OPS)})")
+        raise InvalidArgument(f"unknown op {str(op)[:40]!r} (one of: {', '.join(OPS)})")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _base_url(self, given: str | None) -> str | None:
+        base = self.files.base_url or given
+        if base is None and self.store.needs_base_url:
+            raise Internal("the file store needs this server's public URL: set files.base_url")
+        return base
+
+    def _expires(self) -> int:
+        return int(self.clock()) + self.ttl
+
+    @staticmethod
+    def _check_rule(rule: str, uid: str | None, doing: str) -> None:
+        """Area-level check of a preset; ``owner`` is checked per file by the caller."""
+        if rule == "public":
+            return
+        if rule == "none":
+            raise PermissionDenied(f"nobody may {doing} here")
+        if uid is None:
+            raise Unauthenticated(f"log in to {doing} here")
+
+    async def _readable(self, loc: Location, uid: str | None) -> FileInfo | None:
+        """The file's info if the caller may read it (None: there is no such file)."""
+        area = loc.area
+        if area is not None:
+            self._check_rule(area.read, uid, "read files")
+        info = await self.store.stat(loc.key)
+        if info is not None and area is not None and area.read == "owner" and info.uploader != uid:
+            raise PermissionDenied("only the user who uploaded this file may read it")
+        return info
+
+    async def _check_writable(self, loc: Location, uid: str | None) -> None:
+        """Raise unless the caller may write (create, replace or remove) ``loc``."""
+        area = loc.area
+        if area is None:
+            return  # the caller's own area
+        self._check_rule(area.write, uid, "write files")
+        if area.write == "owner":
+            info = await self.store.stat(loc.key)
+            if info is not None and info.uploader != uid:
+                raise PermissionDenied("only the user who uploaded this file may change it")
+
+    def _stat_object(self, loc: Location, info: FileInfo) -> dict[str, Any]:
+        return {
+            "path": loc.client_path(info.key),
+            "size": info.size,
+            "contentType": info.content_type,
+            "updated": rfc3339_ms(info.updated),
+        }
+
+    def _limits(self, area: FilesArea | None) -> tuple[int, tuple[str, ...]]:
+        max_size = self.files.max_size
+        types = self.files.content_types
+        if area is not None:
+            max_size = area.max_size if area.max_size is not None else max_size
+            types = area.content_types if area.content_types is not None else types
+        return max_size, types
+
+    # ---------------------------------------------------------------------- ops
+
+    async def _upload_url(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
+        loc = resolve(self.files, event.get("path"), uid)
+        content_type = event.get("contentType")
+        if not isinstance(content_type, str) or not content_type:
+            raise InvalidArgument("contentType is required (e.g. 'image/jpeg')")
+        if len(content_type) > 255 or not _CONTENT_TYPE_RE.match(content_type):
+            raise InvalidArgument("contentType is not a media type like 'image/jpeg'")
+        size = event.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidArgument("size is required: the file's length in bytes")
+        max_size, types = self._limits(loc.area)
+        if size > max_size:
+            raise PayloadTooLarge(f"files here may be at most {max_size} bytes", maxSize=max_size)
+        if not content_type_allowed(content_type, types):
+            raise InvalidArgument(
+                f"content type {content_type.split(';')[0]!r} is not allowed here (allowed: {', '.join(types)})"
+            )
+        await self._check_writable(loc, uid)
+        expires = self._expires()
+        signed = await self.store.sign_upload(
+            loc.key,
+            content_type=content_type,
+            size=size,
+            uploader=uid,
+            expires=expires,
+            base_url=self._base_url(base_url),
+        )
+        return {
+            "url": signed.url,
+            "method": signed.method,
+            "headers": dict(signed.headers),
+            "expiresAt": rfc3339_s(expires),
+        }
+
+    async def _download_url(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
+        loc = resolve(self.files, event.get("path"), uid)
+        info = await self._readable(loc, uid)
+        if info is None:
+            raise NotFound("no file at that path")
+        expires = self._expires()
+        public = loc.area is not None and loc.area.read == "public"
+        url = await self.store.sign_download(
+            loc.key, expires=expires, public=public, base_url=self._base_url(base_url)
+        )
+        return {"url": url, "expiresAt": rfc3339_s(expires)}
+
+    async def _remove(self, uid: str | None, event: Mapping[str, Any]) -> None:
+        loc = resolve(self.files, event.get("path"), uid)
+        await self._check_writable(loc, uid)
+        await self.store.remove(loc.key)
+
+    async def _list(self, uid: str | None, event: Mapping[str, Any]) -> Page:
+        loc = resolve_prefix(self.files, event.get("prefix"), uid)
+        limit = event.get("limit", DEFAULT_LIMIT)
+        if limit is None:
+            limit = DEFAULT_LIMIT
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidArgument(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        after = self._decode_cursor(event.get("cursor"), loc.key)
+        owner_only = False
+        if loc.area is not None:
+            self._check_rule(loc.area.read, uid, "list files")
+            owner_only = loc.area.read == "owner"
+        out: list[dict[str, Any]] = []
+        for _ in range(_MAX_SCANS):
+            infos, next_after = await self.store.list(loc.key, start_after=after, limit=limit - len(out))
+            if not owner_only:
+                out.extend(self._stat_object(loc, i) for i in infos)
+            else:
+                out.extend(self._stat_object(loc, i) for i in infos if i.uploader == uid)
+            after = next_after
+            if after is None or len(out) >= limit:
+                break
+        return Page(out, None if after is None else _CURSOR_PREFIX + b64url(after.encode()))
+
+    @staticmethod
+    def _decode_cursor(cursor: Any, prefix: str) -> str | None:
+        if cursor is None:
+            return None
+        bad = InvalidArgument("cursor is not one this listing returned")
+        if not isinstance(cursor, str) or not cursor.startswith(_CURSOR_PREFIX):
+            raise bad
+        try:
+            key = b64url_decode(cursor[len(_CURSOR_PREFIX) :]).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise bad from None
+        if not key.startswith(prefix):
+            raise bad
+        return key

@@ -1,0 +1,239 @@
+"""``PUT/GET/HEAD /files/{key}``: the local file backend's signed URLs, as an ASGI app.
+
+Mount it where the store's URLs point (``/files`` by default): either with Starlette's
+``Mount("/files", app)`` or by passing requests whose ``scope["path"]`` is the full
+``/files/{key}``. It holds no business logic: the ``files`` function decided who may do
+what when it signed the URL; this app only checks the signature, the expiry and what the
+URL binds, and moves bytes.
+
+* ``PUT``: ``Content-Type`` must equal the signed one and the body must be exactly the
+  signed size (a larger ``Content-Length`` or body is refused with 413 as soon as it is
+  seen; nothing is stored). The body streams to a temp file that replaces the target
+  only once complete and fsynced. Answers 200 with an ``ETag``.
+* ``GET``/``HEAD``: the bytes with their ``Content-Type``, ``Content-Length``, ``ETag``,
+  ``Last-Modified``, ``Cache-Control`` (``private`` unless the URL was signed for a public
+  area) and, since the files are user content served from the API's origin,
+  ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox``.
+  ``If-None-Match`` answers 304.
+
+Refusals use the error envelope: 403 ``PermissionDenied`` for a missing, forged or
+expired signature or a header that differs from the signed one, 404, 405, 413.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from ..errors import (
+    InvalidArgument,
+    MethodNotAllowed,
+    MinibaseError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    error_body,
+)
+from .paths import check_path
+from .store.local import LocalFileStore
+
+__all__ = ["LocalFilesApp"]
+
+_MAX_QUERY_FIELDS = 16
+
+
+class _Disconnected(Exception):
+    """The client went away mid-upload."""
+
+
+class LocalFilesApp:
+    def __init__(self, store: LocalFileStore, *, mount: str | None = None) -> None:
+        self.store = store
+        self.mount = "/" + (mount if mount is not None else store.mount).strip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # when served on its own
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        rid = os.urandom(8).hex()
+        method = scope["method"]
+        try:
+            key = self._key(scope)
+            if method == "PUT":
+                await self._put(scope, receive, send, key, rid)
+            elif method in ("GET", "HEAD"):
+                await self._get(scope, send, key, rid, head=method == "HEAD")
+            else:
+                raise MethodNotAllowed(f"{method} is not allowed here (PUT, GET, HEAD)")
+        except _Disconnected:
+            return
+        except MinibaseError as e:
+            extra = [(b"allow", b"PUT, GET, HEAD")] if isinstance(e, MethodNotAllowed) else []
+            await _send_error(send, e, rid, extra, close=method == "PUT")
+
+    def _key(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root.endswith(self.mount) and path.startswith(root + "/"):
+            key = path[len(root) + 1 :]  # Starlette's Mount: root_path ends with the mount
+        elif path.startswith(self.mount + "/"):
+            key = path[len(self.mount) + 1 :]
+        else:
+            raise NotFound("no such file")
+        try:
+            return check_path(key, "key")
+        except InvalidArgument:
+            raise NotFound("no such file") from None
+
+    @staticmethod
+    def _query(scope: Scope) -> dict[str, str]:
+        try:
+            pairs = parse_qsl(
+                scope.get("query_string", b"").decode("ascii"),
+                keep_blank_values=True,
+                errors="strict",
+                max_num_fields=_MAX_QUERY_FIELDS,
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise PermissionDenied("the signed URL's query is malformed") from None
+        query: dict[str, str] = {}
+        for name, value in pairs:
+            if name in query:
+                raise PermissionDenied(f"the signed URL has {name} twice")
+            query[name] = value
+        return query
+
+    async def _put(self, scope: Scope, receive: Receive, send: Send, key: str, rid: str) -> None:
+        grant = self.store.verify_upload(key, self._query(scope))
+        headers = _headers(scope)
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if content_type != grant.content_type:
+            raise PermissionDenied(
+                f"Content-Type must be exactly {grant.content_type!r}, as the URL was signed for"
+            )
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise InvalidArgument("Content-Length is not a number")
+            if int(length) > grant.size:
+                raise PayloadTooLarge(
+                    f"the body is larger than the {grant.size} bytes the URL was signed for"
+                )
+            if int(length) < grant.size:
+                raise InvalidArgument(
+                    f"the body has {int(length)} bytes; the URL was signed for {grant.size}"
+                )
+        info = await self.store.write(
+            key,
+            _body(receive),
+            size=grant.size,
+            content_type=grant.content_type,
+            uploader=grant.uploader,
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", b"0"),
+                    (b"etag", (info.etag or '""').encode()),
+                    (b"x-fc-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _get(self, scope: Scope, send: Send, key: str, rid: str, *, head: bool) -> None:
+        grant = self.store.verify_download(key, self._query(scope))
+        opened = await self.store.open(key)
+        if opened is None:
+            raise NotFound("no such file")
+        try:
+            info = opened.info
+            etag = (info.etag or "").encode()
+            max_age = max(0, int(grant.expires - self.store.clock()))
+            common = [
+                (b"etag", etag),
+                (b"last-modified", formatdate(info.updated, usegmt=True).encode()),
+                (b"cache-control", f"{'public' if grant.public else 'private'}, max-age={max_age}".encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"content-security-policy", b"sandbox"),
+                (b"x-fc-request-id", rid.encode()),
+            ]
+            if etag and _matches(_headers(scope).get(b"if-none-match"), etag):
+                await send({"type": "http.response.start", "status": 304, "headers": common})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", info.content_type.encode("latin-1")),
+                        (b"content-length", str(info.size).encode()),
+                        *common,
+                    ],
+                }
+            )
+            if head:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            async for chunk in opened.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            opened.close()
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope.get("headers", ())}
+
+
+def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")]
+    return b"*" in tags or etag in tags
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _send_error(
+    send: Send, e: MinibaseError, rid: str, extra: list[tuple[bytes, bytes]], *, close: bool
+) -> None:
+    body = orjson.dumps(error_body(e, rid))
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-fc-request-id", rid.encode()),
+        *extra,
+    ]
+    if close:
+        # A refused upload's body may still be on its way: don't read it, drop the connection.
+        headers.append((b"connection", b"close"))
+    message: dict[str, Any] = {"type": "http.response.start", "status": e.status, "headers": headers}
+    await send(message)
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,32 @@
+"""File backends: local disk and S3-compatible object storage, behind one protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...config import Config
+from ...errors import ConfigError
+from .base import FileInfo, FileStore, SignedUpload
+from .local import LocalFileStore
+
+__all__ = ["FileInfo", "FileStore", "LocalFileStore", "SignedUpload", "build_file_store"]
+
+
+def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
+    """The store ``files.url`` names. ``secrets`` are the server's MAC secrets (the first
+    signs, all verify): the local backend signs its URLs with a key derived from them."""
+    files = config.files
+    root = config.files_root
+    if root is not None:
+        return LocalFileStore(root, secrets)
+    location = files.s3
+    if location is None:  # pragma: no cover - parse_config refuses other schemes
+        raise ConfigError("files.url", "expected file://, s3:// or oss://")
+    from .s3 import S3FileStore
+
+    return S3FileStore(
+        location,
+        access_key_id=files.access_key_id,
+        secret_access_key=files.secret_access_key,
+        session_token=files.session_token,
+    )

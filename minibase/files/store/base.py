@@ -1,0 +1,79 @@
+"""The small async protocol every file backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["FileInfo", "FileStore", "SignedUpload"]
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What a store knows about one file."""
+
+    key: str
+    size: int
+    content_type: str
+    updated: float  # unix seconds
+    uploader: str | None = None  # uid of the user whose upload URL wrote it
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUpload:
+    """Send the bytes to ``url`` with exactly ``method`` and ``headers``."""
+
+    url: str
+    method: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FileStore(Protocol):
+    """Keys are full storage keys (``users/<uid>/a.png``, ``public/b.png``), already checked.
+
+    Signed URLs are the only way bytes move: ``expires`` is an absolute unix time.
+    ``base_url`` is this server's public base as the client sees it; backends that serve
+    files themselves (local disk) build their URLs on it, others ignore it.
+    """
+
+    kind: str  # "local" or "s3"
+    needs_base_url: bool
+
+    async def sign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+    ) -> SignedUpload:
+        """A URL that accepts exactly ``size`` bytes of ``content_type`` at ``key`` until ``expires``."""
+        ...
+
+    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
+        """A URL that serves ``key`` until ``expires``."""
+        ...
+
+    async def stat(self, key: str) -> FileInfo | None: ...
+
+    async def list(
+        self, prefix: str, *, start_after: str | None, limit: int
+    ) -> tuple[list[FileInfo], str | None]:
+        """Files whose key starts with ``prefix`` and sorts after ``start_after``, in key
+        (UTF-8 byte) order, at most ``limit``; and the key to continue after, or None when
+        there is no more. (That key may be past the last file returned, when some listed
+        entries were skipped.)"""
+        ...
+
+    async def remove(self, key: str) -> None:
+        """Delete ``key``; nothing happens when it does not exist."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,538 @@
+"""Files on local disk, served through minibase's own ``/files/...`` routes (``..http``).
+
+Layout under the root directory::
+
+    <key>                              the bytes, e.g. users/u_abc/photos/cat.jpg
+    <dir>/.~mb-meta/<name>.json        its metadata: content type, uploader, md5, ...
+    <dir>/.~mb-tmp-<random>            an upload in progress (or left by a crash)
+
+Path segments starting with ``.~mb`` are refused by the ``files`` function, so these
+never collide with a client's names. A file named ``a`` and a folder ``a/`` cannot both
+exist on disk (they can in S3): such an upload answers ``Conflict``.
+
+Writes are atomic: the body streams into a temp file in the target's directory, is
+fsynced, then renamed over the target (``os.replace``) and the directories fsynced. A
+crashed or refused upload never leaves a half file under the real name. The metadata file
+records the inode, size and mtime of the bytes it describes; when they do not match (a
+crash between the two renames) it is ignored and the file reads as
+``application/octet-stream``.
+
+Signed URLs: ``{base}/files/{key}?Expires=<unix>&...&Signature=<b64url>``, an
+HMAC-SHA256 with a key derived from the server secret over every bound value::
+
+    PUT: "minibase/files/v1\\nPUT\\n{key}\\n{Expires}\\n{ContentType}\\n{Size}\\n{Uploader}"
+    GET: "minibase/files/v1\\nGET\\n{key}\\n{Expires}\\n{Public}"
+
+Fields never contain a newline (keys and values with control characters are refused
+before the MAC is checked), so the message is unambiguous. The first secret signs, every
+secret verifies (rotation); signatures are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets as _secrets
+import stat as _stat
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, PermissionDenied
+from ...util.ids import b64url, b64url_decode
+from ..paths import RESERVED_SEGMENT_PREFIX, check_path
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload
+
+try:  # cross-process commit lock where the platform has it
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DownloadGrant", "LocalFileStore", "OpenFile", "UploadGrant", "UrlSigner"]
+
+_TMP = RESERVED_SEGMENT_PREFIX + "-tmp-"
+_META_DIR = RESERVED_SEGMENT_PREFIX + "-meta"
+_LOCK_FILE = RESERVED_SEGMENT_PREFIX + "-lock"
+_WRITE_CHUNK = 256 * 1024
+READ_CHUNK = 256 * 1024
+_MESSAGE_VERSION = b"minibase/files/v1"
+_MAX_QUERY_VALUE = 1024
+T = TypeVar("T")
+_UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Signature"))
+_DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Signature"))
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread``, except that a cancelled caller still waits for the thread, so
+    a file descriptor it uses is never closed under it."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+
+
+def _clean(value: str, what: str) -> str:
+    if len(value) > _MAX_QUERY_VALUE or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise PermissionDenied(f"the signed URL's {what} is malformed")
+    return value
+
+
+class UrlSigner:
+    """HMAC-SHA256 over a message; the first secret signs, all verify."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        if not secrets:
+            raise ValueError("at least one secret is needed")
+        self._keys = [hmac.digest(s.encode(), b"minibase/files-url/v1", "sha256") for s in secrets]
+
+    def sign(self, message: bytes) -> str:
+        return b64url(hmac.digest(self._keys[0], message, "sha256"))
+
+    def check(self, message: bytes, signature: str) -> bool:
+        try:
+            given = b64url_decode(signature)
+        except ValueError:
+            return False
+        ok = False
+        for key in self._keys:
+            ok |= hmac.compare_digest(given, hmac.digest(key, message, "sha256"))
+        return ok
+
+
+def upload_message(key: str, expires: int, content_type: str, size: int, uploader: str) -> bytes:
+    fields = (key, str(expires), content_type, str(size), uploader)
+    return b"\n".join((_MESSAGE_VERSION, b"PUT", *(f.encode() for f in fields)))
+
+
+def download_message(key: str, expires: int, public: bool) -> bytes:
+    fields = (key, str(expires), "1" if public else "0")
+    return b"\n".join((_MESSAGE_VERSION, b"GET", *(f.encode() for f in fields)))
+
+
+@dataclass(frozen=True, slots=True)
+class UploadGrant:
+    key: str
+    content_type: str
+    size: int
+    uploader: str | None
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadGrant:
+    key: str
+    public: bool
+    expires: int
+
+
+@dataclass(slots=True)
+class OpenFile:
+    """An open file and what it is; read it with :meth:`read`, then :meth:`close` it."""
+
+    fd: int
+    info: FileInfo
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        left = self.info.size
+        while left > 0:
+            chunk = await in_thread(os.read, self.fd, min(READ_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _int(value: str | None, what: str) -> int:
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        raise PermissionDenied(f"the signed URL's {what} is missing or malformed")
+    return int(value)
+
+
+class LocalFileStore:
+    """A :class:`~.base.FileStore` on a directory; bytes move through :class:`..http.LocalFilesApp`."""
+
+    kind = "local"
+    needs_base_url = True
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        secrets: Sequence[str],
+        *,
+        mount: str = "/files",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.signer = UrlSigner(secrets)
+        self.mount = "/" + mount.strip("/")
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ signing
+
+    def url_for(self, key: str, base_url: str | None) -> str:
+        if not base_url:
+            raise Internal("set files.base_url: the local file backend needs this server's public URL")
+        return f"{base_url.rstrip('/')}{self.mount}/{quote(key, safe='/')}"
+
+    async def sign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+    ) -> SignedUpload:
+        sig = self.signer.sign(upload_message(key, expires, content_type, size, uploader or ""))
+        params = [("Expires", str(expires)), ("ContentType", content_type), ("Size", str(size))]
+        if uploader:
+            params.append(("Uploader", uploader))
+        params.append(("Signature", sig))
+        url = f"{self.url_for(key, base_url)}?{urlencode(params)}"
+        return SignedUpload(url, "PUT", {"Content-Type": content_type})
+
+    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
+        sig = self.signer.sign(download_message(key, expires, public))
+        params = [("Expires", str(expires))]
+        if public:
+            params.append(("Public", "1"))
+        params.append(("Signature", sig))
+        return f"{self.url_for(key, base_url)}?{urlencode(params)}"
+
+    def _check(self, message: bytes, query: Mapping[str, str], expires: int, allowed: frozenset[str]) -> None:
+        for name in query:
+            if name not in allowed:
+                # Everything in the query is covered by the MAC: nothing may be added.
+                raise PermissionDenied(f"the signed URL has an unexpected parameter {name[:40]!r}")
+        signature = query.get("Signature")
+        if not signature:
+            raise PermissionDenied("the URL is not signed")
+        if not self.signer.check(message, signature):
+            raise PermissionDenied("the URL's signature does not match (was it changed?)")
+        if expires < self.clock():
+            raise PermissionDenied("the signed URL has expired: ask for a new one")
+
+    def verify_upload(self, key: str, query: Mapping[str, str]) -> UploadGrant:
+        """The upload a PUT URL allows; :class:`PermissionDenied` when forged or expired."""
+        key = _clean(key, "path")
+        expires = _int(query.get("Expires"), "Expires")
+        size = _int(query.get("Size"), "Size")
+        content_type = _clean(query.get("ContentType", ""), "ContentType")
+        uploader = _clean(query.get("Uploader", ""), "Uploader")
+        self._check(
+            upload_message(key, expires, content_type, size, uploader), query, expires, _UPLOAD_PARAMS
+        )
+        return UploadGrant(key, content_type, size, uploader or None, expires)
+
+    def verify_download(self, key: str, query: Mapping[str, str]) -> DownloadGrant:
+        """The download a GET/HEAD URL allows; :class:`PermissionDenied` when forged or expired."""
+        key = _clean(key, "path")
+        expires = _int(query.get("Expires"), "Expires")
+        public = query.get("Public", "0") == "1"
+        self._check(download_message(key, expires, public), query, expires, _DOWNLOAD_PARAMS)
+        return DownloadGrant(key, public, expires)
+
+    # ------------------------------------------------------------------- paths
+
+    def _path(self, key: str) -> Path:
+        # Keys come from the files function or a signed URL; check again before any disk access.
+        check_path(key, "key")
+        return self.root.joinpath(*key.split("/"))
+
+    @staticmethod
+    def _meta_path(blob: Path) -> Path:
+        return blob.parent / _META_DIR / (blob.name + ".json")
+
+    def _key_of(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # ---------------------------------------------------------------- reading
+
+    def _info(self, key: str, blob: Path, st: os.stat_result) -> FileInfo:
+        meta: dict[str, Any] = {}
+        try:
+            raw = orjson.loads(self._meta_path(blob).read_bytes())
+            if (
+                isinstance(raw, dict)
+                and raw.get("ino") == st.st_ino
+                and raw.get("size") == st.st_size
+                and raw.get("mtime_ns") == st.st_mtime_ns
+            ):
+                meta = raw
+        except (OSError, orjson.JSONDecodeError):
+            pass
+        return FileInfo(
+            key=key,
+            size=st.st_size,
+            content_type=str(meta.get("contentType") or DEFAULT_CONTENT_TYPE),
+            updated=float(meta.get("updated") or st.st_mtime),
+            uploader=meta.get("uploader") or None,
+            etag=f'"{meta["md5"]}"'
+            if meta.get("md5")
+            else f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"',
+        )
+
+    def _stat(self, key: str) -> FileInfo | None:
+        blob = self._path(key)
+        try:
+            st = os.lstat(blob)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not _stat.S_ISREG(st.st_mode):
+            return None
+        return self._info(key, blob, st)
+
+    async def stat(self, key: str) -> FileInfo | None:
+        return await asyncio.to_thread(self._stat, key)
+
+    def _open(self, key: str) -> OpenFile | None:
+        blob = self._path(key)
+        try:
+            fd = os.open(blob, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError:  # e.g. ELOOP: a symlink, which this store never makes
+            return None
+        try:
+            st = os.fstat(fd)
+            if not _stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                return None
+            return OpenFile(fd, self._info(key, blob, st))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    async def open(self, key: str) -> OpenFile | None:
+        """The file at ``key`` opened for reading (consistent even if replaced meanwhile)."""
+        return await in_thread(self._open, key)
+
+    def _walk(
+        self, directory: Path, key_base: str, name_prefix: str, after: str | None
+    ) -> Iterator[tuple[str, Path, os.stat_result]]:
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        items: list[tuple[str, bool, os.DirEntry[str]]] = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith(RESERVED_SEGMENT_PREFIX) or not name.startswith(name_prefix):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                # Every key below starts with "name/": sorting on that keeps key order.
+                items.append((key_base + name + "/", True, entry))
+            elif entry.is_file(follow_symlinks=False):
+                items.append((key_base + name, False, entry))
+        items.sort(key=lambda item: item[0])
+        for key, is_dir, entry in items:
+            if is_dir:
+                if after is not None and after >= key and not after.startswith(key):
+                    continue  # the whole folder sorts before the cursor
+                yield from self._walk(Path(entry.path), key, "", after)
+            elif after is None or key > after:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                yield key, Path(entry.path), st
+
+    def _list(self, prefix: str, start_after: str | None, limit: int) -> tuple[list[FileInfo], str | None]:
+        dir_part, _, name_prefix = prefix.rpartition("/")
+        if dir_part:
+            check_path(dir_part, "prefix")
+        directory = self.root.joinpath(*dir_part.split("/")) if dir_part else self.root
+        out: list[FileInfo] = []
+        for key, path, st in self._walk(
+            directory, dir_part + "/" if dir_part else "", name_prefix, start_after
+        ):
+            if len(out) >= limit:
+                return out, out[-1].key
+            out.append(self._info(key, path, st))
+        return out, None
+
+    async def list(
+        self, prefix: str, *, start_after: str | None, limit: int
+    ) -> tuple[list[FileInfo], str | None]:
+        return await asyncio.to_thread(self._list, prefix, start_after, limit)
+
+    # ---------------------------------------------------------------- writing
+
+    @contextlib.contextmanager
+    def _commit_lock(self) -> Iterator[None]:
+        """Serializes renames and removals, across threads and (with fcntl) processes."""
+        with self._lock:
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _create_temp(self, blob: Path) -> tuple[int, Path]:
+        for _ in range(5):
+            try:
+                blob.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise Conflict("a file exists where this path needs a folder") from None
+            if blob.is_dir():
+                raise Conflict("a folder exists at this path")
+            tmp = blob.parent / f"{_TMP}{_secrets.token_hex(8)}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            except FileNotFoundError:
+                continue  # the folder was pruned by a concurrent remove: make it again
+            return fd, tmp
+        raise Internal("could not create a temporary file")  # pragma: no cover
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    def _commit(
+        self, fd: int, tmp: Path, blob: Path, key: str, content_type: str, uploader: str | None, md5: str
+    ) -> FileInfo:
+        os.fsync(fd)
+        st = os.fstat(fd)
+        updated = self.clock()
+        meta = {
+            "contentType": content_type,
+            "uploader": uploader,
+            "updated": updated,
+            "md5": md5,
+            "size": st.st_size,
+            "ino": st.st_ino,
+            "mtime_ns": st.st_mtime_ns,
+        }
+        meta_tmp = blob.parent / f"{_TMP}{_secrets.token_hex(8)}.json"
+        mfd = os.open(meta_tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            self._write_all(mfd, orjson.dumps(meta))
+            os.fsync(mfd)
+        finally:
+            os.close(mfd)
+        meta_path = self._meta_path(blob)
+        try:
+            with self._commit_lock():
+                if blob.is_dir():
+                    raise Conflict("a folder exists at this path")
+                meta_path.parent.mkdir(exist_ok=True)
+                os.replace(tmp, blob)
+                os.replace(meta_tmp, meta_path)
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+        for directory in (blob.parent, meta_path.parent):
+            _fsync_dir(directory)
+        return FileInfo(key, st.st_size, content_type, updated, uploader, f'"{md5}"')
+
+    async def write(
+        self,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        size: int,
+        content_type: str,
+        uploader: str | None,
+    ) -> FileInfo:
+        """Store exactly ``size`` bytes from ``body`` at ``key``, atomically.
+
+        More bytes: :class:`PayloadTooLarge` as soon as they arrive; fewer:
+        :class:`InvalidArgument`. Either way (and on a disconnect) nothing is stored.
+        """
+        blob = self._path(key)
+        fd, tmp = await in_thread(self._create_temp, blob)
+        committed = False
+        try:
+            received = 0
+            digest = hashlib.md5(usedforsecurity=False)
+            pending: list[bytes] = []
+            buffered = 0
+            async for chunk in body:
+                received += len(chunk)
+                if received > size:
+                    raise PayloadTooLarge(f"the body is larger than the {size} bytes the URL was signed for")
+                digest.update(chunk)
+                pending.append(chunk)
+                buffered += len(chunk)
+                if buffered >= _WRITE_CHUNK:
+                    await in_thread(self._write_all, fd, b"".join(pending))
+                    pending, buffered = [], 0
+            if received != size:
+                raise InvalidArgument(f"the body has {received} bytes; the URL was signed for {size}")
+            if pending:
+                await in_thread(self._write_all, fd, b"".join(pending))
+            info = await in_thread(
+                self._commit, fd, tmp, blob, key, content_type, uploader, digest.hexdigest()
+            )
+            committed = True
+            return info
+        finally:
+            os.close(fd)
+            if not committed:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+    def _remove(self, key: str) -> None:
+        blob = self._path(key)
+        meta = self._meta_path(blob)
+        with self._commit_lock():
+            try:
+                if _stat.S_ISDIR(os.lstat(blob).st_mode):
+                    return  # a folder, not a file
+                blob.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            meta.unlink(missing_ok=True)
+            # Prune folders left empty, up to (not including) the root.
+            for directory in (meta.parent, *blob.parents):
+                if directory == self.root or self.root not in directory.parents:
+                    break
+                try:
+                    directory.rmdir()
+                except OSError:
+                    if directory != meta.parent:
+                        break
+
+    async def remove(self, key: str) -> None:
+        await asyncio.to_thread(self._remove, key)
+
+    async def close(self) -> None:
+        return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse
+        pass
+    finally:
+        os.close(fd)

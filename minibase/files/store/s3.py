@@ -1,0 +1,234 @@
+"""Files in S3-compatible object storage (AWS S3, Alibaba OSS's S3 API, MinIO, ...).
+
+Uses the official AWS SDK (``boto3``, the ``s3`` extra), imported on first use. Its
+calls block, so they run on worker threads (``asyncio.to_thread``); presigning is local
+computation and needs no request.
+
+What a presigned URL binds (SigV4 query signing, ``X-Amz-SignedHeaders``):
+
+* upload (``PUT``): bucket and key, expiry (``X-Amz-Expires``), ``Content-Type``,
+  ``Content-Length`` (so the body must be exactly the declared size: S3 refuses any other
+  length with ``SignatureDoesNotMatch``) and ``x-amz-meta-uploader`` (the uploader's uid,
+  kept as object metadata for ``owner`` rules in shared areas). The client must send
+  those headers exactly as returned.
+* download (``GET``): bucket, key and expiry.
+
+Not bound: the body's content (only its length), and whether an object already exists
+(a second upload URL for the same key overwrites it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ...config import S3Location
+from ...errors import Internal
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload
+
+__all__ = ["S3FileStore"]
+
+log = logging.getLogger("minibase.files.s3")
+T = TypeVar("T")
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+class S3FileStore:
+    kind = "s3"
+    needs_base_url = False
+
+    def __init__(
+        self,
+        location: S3Location,
+        *,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        self.location = location
+        self._credentials = (access_key_id, secret_access_key, session_token)
+        self._concurrency = concurrency
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ client
+
+    def _make_client(self) -> Any:
+        with self._lock:
+            if self._client is not None:
+                return self._client
+            try:
+                import boto3
+                from botocore.config import Config as BotoConfig
+            except ImportError:
+                raise Internal("s3:// files need boto3: pip install 'minibase[s3]'") from None
+            key_id, secret, token = self._credentials
+            session = boto3.session.Session(
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+                region_name=self.location.region or "us-east-1",
+            )
+            config = BotoConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": "path" if self.location.path_style else "virtual"},
+                max_pool_connections=max(10, self._concurrency),
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Newer SDKs add CRC checksums to every request; S3-compatible services
+                # (OSS, older MinIO) may not accept them.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            self._client = session.client("s3", endpoint_url=self.location.endpoint, config=config)
+            return self._client
+
+    async def client(self) -> Any:
+        if self._client is None:
+            await asyncio.to_thread(self._make_client)
+        return self._client
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        client = await self.client()
+        return await asyncio.to_thread(getattr(client, method), **params)
+
+    def _full(self, key: str) -> str:
+        return self.location.prefix + key
+
+    # ------------------------------------------------------------------ signing
+
+    async def sign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+    ) -> SignedUpload:
+        client = await self.client()
+        params: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Key": self._full(key),
+            "ContentType": content_type,
+            "ContentLength": size,
+        }
+        headers = {"Content-Type": content_type}
+        if uploader:
+            params["Metadata"] = {"uploader": uploader}
+            headers["x-amz-meta-uploader"] = uploader
+        url = client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=_expires_in(expires), HttpMethod="PUT"
+        )
+        return SignedUpload(str(url), "PUT", headers)
+
+    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
+        client = await self.client()
+        url = client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.location.bucket, "Key": self._full(key)},
+            ExpiresIn=_expires_in(expires),
+            HttpMethod="GET",
+        )
+        return str(url)
+
+    # ----------------------------------------------------------------- reading
+
+    async def _head(self, key: str) -> FileInfo | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            r = await self._call("head_object", Bucket=self.location.bucket, Key=self._full(key))
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise _failed("head_object", e) from None
+        except BotoCoreError as e:
+            raise _failed("head_object", e) from None
+        metadata = r.get("Metadata") or {}
+        return FileInfo(
+            key=key,
+            size=int(r.get("ContentLength", 0)),
+            content_type=str(r.get("ContentType") or DEFAULT_CONTENT_TYPE),
+            updated=_timestamp(r.get("LastModified")),
+            uploader=metadata.get("uploader") or None,
+            etag=r.get("ETag"),
+        )
+
+    async def stat(self, key: str) -> FileInfo | None:
+        return await self._head(key)
+
+    async def list(
+        self, prefix: str, *, start_after: str | None, limit: int
+    ) -> tuple[list[FileInfo], str | None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        params: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Prefix": self._full(prefix),
+            "MaxKeys": limit,
+        }
+        if start_after is not None:
+            params["StartAfter"] = self._full(start_after)
+        try:
+            r = await self._call("list_objects_v2", **params)
+        except (BotoCoreError, ClientError) as e:
+            raise _failed("list_objects_v2", e) from None
+        strip = len(self.location.prefix)
+        listed = [str(o["Key"])[strip:] for o in r.get("Contents") or ()]
+        keys = [k for k in listed if not k.endswith("/")]  # "folder" markers other tools make
+        # Listing gives neither content type nor metadata: ask for each (a few at a time).
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def head(key: str) -> FileInfo | None:
+            async with gate:
+                return await self._head(key)
+
+        infos = await _gather([head(k) for k in keys])
+        more = bool(r.get("IsTruncated")) and listed
+        return [i for i in infos if i is not None], listed[-1] if more else None
+
+    # ----------------------------------------------------------------- writing
+
+    async def remove(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            await self._call("delete_object", Bucket=self.location.bucket, Key=self._full(key))
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+                return
+            raise _failed("delete_object", e) from None
+        except BotoCoreError as e:
+            raise _failed("delete_object", e) from None
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            await asyncio.to_thread(client.close)
+
+
+def _expires_in(expires: int) -> int:
+    return max(1, min(7 * 86400, expires - int(time.time())))
+
+
+def _timestamp(value: Any) -> float:
+    return value.timestamp() if isinstance(value, datetime) else time.time()
+
+
+def _failed(op: str, e: Exception) -> Internal:
+    # The SDK's messages name the bucket and key, never credentials.
+    log.error("S3 %s failed: %s", op, e)
+    return Internal("the file store failed")
+
+
+async def _gather(aws: list[Awaitable[T]]) -> list[T]:
+    return list(await asyncio.gather(*aws))
