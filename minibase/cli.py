@@ -47,6 +47,47 @@ def cmd_keys_alipay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin(args: argparse.Namespace, action: str) -> int:
+    """Run one store action against the configured database (takes effect on the next request
+    everywhere: sessions and users are checked on every request)."""
+    import asyncio
+
+    from .core import Minibase
+    from .util.timefmt import now
+
+    config = _config(args)
+
+    async def run() -> int:
+        core = Minibase(config)
+        await core.store.open()
+        try:
+            if action == "revoke":
+                n = await core.store.revoke_user_sessions(args.uid, now())
+                print(f"revoked {n} session(s) of {args.uid}")
+                return 0
+            changed = await core.store.set_user_disabled(args.uid, action == "disable")
+            if not changed:
+                print(f"minibase: no user {args.uid}", file=sys.stderr)
+                return 1
+            if action == "disable":
+                await core.store.revoke_user_sessions(args.uid, now())
+            print(f"{action}d user {args.uid}")
+            return 0
+        finally:
+            await core.store.close()
+
+    return asyncio.run(run())
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        default=os.environ.get("MINIBASE_CONFIG", "minibase.toml"),
+        help="path of minibase.toml (default: $MINIBASE_CONFIG or ./minibase.toml)",
+    )
+    p.add_argument("--data", help="data directory (default: $MINIBASE_DATA or ./data beside the config)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minibase", description="A backend for mini-programs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -69,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     ka.add_argument("--out", required=True, help="directory for the PEM files")
     ka.add_argument("--force", action="store_true", help="overwrite existing key files")
     ka.set_defaults(func=cmd_keys_alipay)
+
+    ss = sub.add_parser("sessions", help="manage sessions")
+    ssub = ss.add_subparsers(dest="action", required=True)
+    sr = ssub.add_parser("revoke", help="revoke every session of a user (logs them out everywhere)")
+    sr.add_argument("--uid", required=True)
+    _config_args(sr)
+    sr.set_defaults(func=lambda a: _admin(a, "revoke"))
+
+    us = sub.add_parser("users", help="manage users")
+    usub = us.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("disable", "refuse the user's logins and end their sessions"),
+        ("enable", "allow the user again"),
+    ):
+        u = usub.add_parser(action, help=text)
+        u.add_argument("uid")
+        _config_args(u)
+        u.set_defaults(func=lambda a, action=action: _admin(a, action))
     return p
 
 

@@ -163,3 +163,52 @@ def test_keys_alipay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     # Never silently overwrite a key.
     assert main(["keys", "alipay", "--out", str(tmp_path / "k")]) == 1
     assert "exists" in capsys.readouterr().err
+
+
+def test_admin_commands_take_effect_on_the_next_request(served: Served) -> None:
+    session = f"{served.url}/2016-08-15/proxy/todo-list-svc/session/"
+    login = httpx.post(session, json={"authCode": "dev:mallory"}).json()
+    uid, sid = login["user"]["uid"], login["sessionId"]
+    h = {"authorization": f"Bearer {sid}"}
+    assert httpx.post(served.url + "/invoke/db", json={"op": "list"}, headers=h).status_code == 200
+    out = subprocess.run(
+        [*MINIBASE, "sessions", "revoke", "--uid", uid, "--config", str(EXAMPLE), "--data", str(served.data)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert out.returncode == 0 and "revoked 1 session" in out.stdout, out.stderr
+    assert httpx.post(served.url + "/invoke/db", json={"op": "list"}, headers=h).status_code == 401
+    sid2 = httpx.post(session, json={"authCode": "dev:mallory"}).json()["sessionId"]
+    out = subprocess.run(
+        [*MINIBASE, "users", "disable", uid, "--config", str(EXAMPLE), "--data", str(served.data)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    r = httpx.post(
+        served.url + "/invoke/db", json={"op": "list"}, headers={"authorization": f"Bearer {sid2}"}
+    )
+    assert r.status_code == 401  # its sessions end with it
+    refused = httpx.post(session, json={"authCode": "dev:mallory"})
+    assert refused.status_code == 401 and "disabled" in refused.json()["error"]["message"]
+    out = subprocess.run(
+        [*MINIBASE, "users", "enable", uid, "--config", str(EXAMPLE), "--data", str(served.data)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert out.returncode == 0
+    assert httpx.post(session, json={"authCode": "dev:mallory"}).status_code == 200
+    out = subprocess.run(
+        [*MINIBASE, "users", "disable", "u_nobody", "--config", str(EXAMPLE), "--data", str(served.data)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+    )
+    assert out.returncode == 1 and "no user" in out.stderr
