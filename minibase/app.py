@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .audit import audit
 from .auth.sessions import Caller
 from .config import Config
 from .core import Minibase
@@ -35,6 +36,8 @@ from .errors import (
     MinibaseError,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
     error_body,
 )
 from .results import Page, Spread
@@ -194,12 +197,19 @@ class MinibaseApp:
     async def _error(
         self, send: Send, e: MinibaseError, rid: str, status: int | None = None, *extra: tuple[bytes, bytes]
     ) -> None:
+        if isinstance(e, PermissionDenied | RateLimited):
+            audit(
+                "permission.denied" if isinstance(e, PermissionDenied) else "rate.limited",
+                rid,
+                reason=e.message,
+            )
         retry = e.details.get("retryAfter")
         if retry is not None:
             extra = (*extra, (b"retry-after", str(retry).encode()))
         await self._send(send, status or e.status, orjson.dumps(error_body(e, rid)), rid, *extra)
 
     async def _gateway_error(self, send: Send, e: GatewayError, rid: str) -> None:
+        audit("gateway.refused", rid, reason=e.fc_code, detail=e.message)
         body = {"ErrorCode": e.fc_code, "ErrorMessage": e.message, "RequestId": rid}
         await self._send(send, e.fc_status, orjson.dumps(body), rid)
 
@@ -211,7 +221,7 @@ class MinibaseApp:
             if service is not None and service != self.service:
                 raise NotFound(f"no service named '{service[:64]}'")
             event = await self._read(_Request(scope), receive)
-            body = _render(await self.core.invoke("session", event, None))
+            body = _render(await self.core.invoke("session", event, None, rid))
         except MinibaseError as e:
             return await self._error(send, e, rid)
         except Exception:

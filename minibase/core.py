@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from .audit import audit
 from .auth import gateway
 from .auth.credentials import CredentialMinter
 from .auth.login import LoginFunction
@@ -123,7 +124,7 @@ class Minibase:
         if not isinstance(event, dict):
             raise InvalidArgument("the event must be a JSON object")
         if function == "session":
-            return await self._login(event)
+            return await self._session(event, request_id)
         spec = self.functions.get(function)
         if spec is None and function not in BUILTINS:
             raise NotFound(f"no function named '{function[:64]}'")
@@ -141,6 +142,24 @@ class Minibase:
         if spec is not None:
             return await self._run_developer_function(spec, event, caller, request_id, base_url)
         return await self._builtin(function, event, caller, base_url)
+
+    async def _session(self, event: dict[str, Any], request_id: str) -> Any:
+        op = event.get("op", "login")
+        op = op if op in ("login", "refresh", "logout") else "session"
+        provider = event.get("provider") if isinstance(event.get("provider"), str) else None
+        try:
+            result = await self._login(event)
+        except MinibaseError as e:
+            audit(f"{op}.failure", request_id, reason=e.code, detail=e.message, provider=provider)
+            raise
+        user = getattr(result, "value", {}).get("user") if result is not None else None
+        audit(
+            f"{op}.success",
+            request_id,
+            uid=user["uid"] if user else None,
+            provider=user["provider"] if user else provider,
+        )
+        return result
 
     async def _builtin(
         self, function: str, event: dict[str, Any], caller: Caller | None, base_url: str | None = None
