@@ -1,0 +1,289 @@
+"""The TODO example's web app (examples/todo/web) in a real browser against `minibase serve`.
+
+Headless Chromium from the system (Debian's `chromium`, /usr/bin/chromium) driven by
+Playwright for Python; nothing is downloaded. A missing browser or Playwright is a
+failure, never a skip. Screenshots go to the test's tmp_path and to test-output/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import tomllib
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.examples.conftest import EXAMPLE, ROOT, Served
+
+OUTPUT = ROOT / "test-output"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 5000
+
+
+def png(width: int = 48, height: int = 48) -> bytes:
+    """A small striped RGB PNG, made here so the test needs no image files."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((40 + 4 * x, 120, 220 - 4 * y)) for x in range(width)) for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def server(served: Served) -> tuple[str, Path]:
+    """The example served by `minibase serve`, web app included: (base URL, data dir)."""
+    app = tomllib.loads(EXAMPLE.read_text()).get("app", {})
+    if app.get("web") != "web":
+        pytest.fail(f'{EXAMPLE} has no `web = "web"` in [app]: minibase serve does not serve the web app')
+    return served.url, served.data
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: .venv/bin/pip install playwright (browsers come from apt)")
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is missing ({CHROMIUM}): apt-get install -y chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, server: tuple[str, Path]) -> Iterator[Any]:
+    """Opens the app in a fresh browser context (its own localStorage) per call."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def open_app() -> Any:
+        ctx = browser.new_context(viewport={"width": 900, "height": 640})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(server[0] + "/")
+        return page
+
+    yield open_app
+    for ctx in contexts:
+        ctx.close()
+    assert not problems, problems
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def item(page: Any, title: str) -> Any:
+    return page.get_by_test_id("todo-item").filter(
+        has=page.get_by_test_id("todo-title").get_by_text(title, exact=True)
+    )
+
+
+def idle(page: Any) -> None:
+    """Every request answered, and none failed."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("todo-list")).to_have_attribute("aria-busy", "false")
+    error = page.get_by_test_id("error")
+    if error.is_visible():
+        pytest.fail("the page shows an error: " + page.locator("#error-text").inner_text())
+
+
+def login(page: Any, name: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("login-name").fill(name)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("user-name")).to_have_text(name)
+    expect(page.get_by_test_id("new-todo")).to_be_visible()
+    idle(page)
+
+
+def add(page: Any, title: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("new-todo").fill(title)
+    page.get_by_test_id("new-todo").press("Enter")
+    expect(item(page, title)).to_have_count(1)
+    expect(page.get_by_test_id("new-todo")).to_have_value("")
+    idle(page)
+
+
+def titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.get_by_test_id("todo-title").all_inner_texts()]
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    OUTPUT.mkdir(exist_ok=True)
+    shutil.copyfile(shot, OUTPUT / name)
+
+
+# --------------------------------------------------------------------------------- tests
+
+
+def test_todo_list_in_the_browser(new_page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    login(page, "alice")
+    expect(page.get_by_test_id("empty")).to_have_text("Nothing to do yet. Add your first todo above.")
+
+    # An empty title is refused in the page, with a message.
+    page.get_by_test_id("add-todo").click()
+    expect(page.get_by_test_id("error")).to_contain_text("Type what needs to be done first")
+
+    for title in ("buy milk", "walk dog", "write report"):
+        add(page, title)
+    assert titles(page) == ["buy milk", "walk dog", "write report"]
+    expect(page.get_by_test_id("items-left")).to_have_text("3 items left")
+
+    item(page, "walk dog").get_by_test_id("todo-toggle").check()
+    idle(page)
+    expect(page.get_by_test_id("items-left")).to_have_text("2 items left")
+    item(page, "buy milk").get_by_test_id("todo-delete").click()
+    expect(item(page, "buy milk")).to_have_count(0)
+    idle(page)
+
+    # Reload: still logged in (session in localStorage), state came from the server.
+    page.reload()
+    expect(page.get_by_test_id("todo-item")).to_have_count(2)
+    idle(page)
+    assert titles(page) == ["walk dog", "write report"]
+    expect(item(page, "walk dog").get_by_test_id("todo-toggle")).to_be_checked()
+    expect(item(page, "write report").get_by_test_id("todo-toggle")).not_to_be_checked()
+    expect(page.get_by_test_id("items-left")).to_have_text("1 item left")
+
+    # Edit inline: double-click, Enter saves.
+    item(page, "write report").get_by_test_id("todo-title").dblclick()
+    field = page.get_by_test_id("todo-edit-input").locator("visible=true")
+    expect(field).to_be_focused()
+    field.fill("write the report")
+    field.press("Enter")
+    expect(item(page, "write the report")).to_have_count(1)
+    idle(page)
+    # The Edit button: Escape cancels.
+    item(page, "walk dog").get_by_test_id("todo-edit").click()
+    expect(field).to_be_focused()
+    field.fill("walk the cat")
+    field.press("Escape")
+    expect(field).to_have_count(0)
+    expect(item(page, "walk dog")).to_have_count(1)
+    # An empty title: the server's validation message (the `rename` function) is shown.
+    item(page, "walk dog").get_by_test_id("todo-edit").click()
+    field.fill("   ")
+    field.press("Enter")
+    expect(page.get_by_test_id("error")).to_contain_text("Title must be a non-empty string")
+    field.press("Escape")
+
+    # Filters.
+    page.get_by_test_id("filter-active").click()
+    expect(page.get_by_test_id("todo-title")).to_have_text(["write the report"])
+    page.get_by_test_id("filter-completed").click()
+    expect(page.get_by_test_id("todo-title")).to_have_text(["walk dog"])
+    page.get_by_test_id("filter-all").click()
+    expect(page.get_by_test_id("todo-item")).to_have_count(2)
+
+    page.reload()
+    expect(page.get_by_test_id("todo-title")).to_have_text(["walk dog", "write the report"])
+    idle(page)
+    screenshot(page, tmp_path, "todo.png")
+
+    # Bob, in a fresh browser context: none of alice's todos.
+    bob = new_page()
+    login(bob, "bob")
+    expect(bob.get_by_test_id("empty")).to_be_visible()
+    expect(bob.get_by_test_id("todo-item")).to_have_count(0)
+    add(bob, "bob's own")
+    bob.get_by_test_id("logout").click()
+    expect(bob.get_by_test_id("login-form")).to_be_visible()
+    bob.reload()
+    expect(bob.get_by_test_id("login-form")).to_be_visible()
+
+    # Clear completed (the example's `clearCompleted` function) leaves alice's open todo.
+    page.reload()
+    expect(page.get_by_test_id("todo-item")).to_have_count(2)
+    page.get_by_test_id("clear-completed").click()
+    expect(page.get_by_test_id("todo-title")).to_have_text(["write the report"])
+    idle(page)
+    expect(page.get_by_test_id("status")).to_have_text("Removed 1 completed todo.")
+    expect(page.get_by_test_id("clear-completed")).to_be_disabled()
+
+
+def test_image_attachment(new_page: Any, server: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    data = server[1]
+    page = new_page()
+    login(page, "carol")
+    add(page, "photograph the garden")
+    add(page, "print photos")
+    item(page, "print photos").get_by_test_id("todo-toggle").check()
+    idle(page)
+
+    todo = item(page, "photograph the garden")
+    todo.get_by_test_id("todo-attach-input").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}]
+    )
+    expect(page.get_by_test_id("error")).to_contain_text("“notes.txt” is not an image")
+
+    image = png()
+    todo.get_by_test_id("todo-attach-input").set_input_files(
+        files=[{"name": "garden.png", "mimeType": "image/png", "buffer": image}]
+    )
+    idle(page)
+    thumb = todo.get_by_test_id("todo-thumb")
+    expect(thumb).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 48", arg=thumb.element_handle())
+    stored = [p for p in (data / "files").rglob("garden.png") if ".~mb" not in str(p)]
+    assert len(stored) == 1 and stored[0].read_bytes() == image
+    assert stored[0].parent.name == todo.get_attribute("data-id")  # todos/<id>/garden.png
+
+    # The attachment is part of the todo: after a reload the thumbnail loads again.
+    page.reload()
+    thumb = item(page, "photograph the garden").get_by_test_id("todo-thumb")
+    expect(thumb).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 48", arg=thumb.element_handle())
+    idle(page)
+    screenshot(page, tmp_path, "todo-attachment.png")
+
+    item(page, "photograph the garden").get_by_test_id("todo-attachment-remove").click()
+    expect(item(page, "photograph the garden").get_by_test_id("todo-thumb")).to_be_hidden()
+    idle(page)
+    assert not stored[0].exists()
