@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from minibase.auth.providers._http import ProviderHttp, parse_json_object
+from minibase.auth.providers._http import parse_json_object
+from minibase.auth.providers._jscode import CodeSessionProvider, error_code
 from minibase.auth.providers.base import Identity
-from minibase.errors import MinibaseError, ProviderError, Unauthenticated
+from minibase.errors import ProviderError
 
 if TYPE_CHECKING:
     import httpx
@@ -35,31 +36,15 @@ _PROVIDER = {
 }
 
 
-def _err_no(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _douyin_error(code: int | None) -> MinibaseError:
-    if code in _UNAUTHENTICATED:
-        return Unauthenticated(f"{_UNAUTHENTICATED[code]} (err_no {code})")
-    if code in _PROVIDER:
-        return ProviderError(f"{_PROVIDER[code]} (err_no {code})")
-    return ProviderError(f"Douyin refused the login request (err_no {code})")
-
-
-class DouyinProvider:
+class DouyinProvider(CodeSessionProvider):
     """Exchanges a ``tt.login`` code for the user's Douyin openid (+ unionid)."""
 
     name = "douyin"
+
+    label = "Douyin"
+    code_field = "err_no"
+    unauthenticated = _UNAUTHENTICATED
+    provider_errors = _PROVIDER
 
     def __init__(
         self,
@@ -69,43 +54,19 @@ class DouyinProvider:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not isinstance(app_id, str) or not app_id.strip():
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(secret, str) or not secret.strip():
-            raise ValueError("secret: must be a non-empty string")
-        self.app_id = app_id.strip()
-        self._secret = secret.strip()
-        self.api = api.rstrip("/")
-        self._http = ProviderHttp("Douyin", timeout, transport)
-
-    def __repr__(self) -> str:
-        return f"DouyinProvider(app_id={self.app_id!r}, api={self.api!r})"
+        super().__init__(app_id, secret, api, timeout, transport)
 
     async def exchange(self, code: str) -> Identity:
-        if not isinstance(code, str) or not code.strip():
-            raise Unauthenticated("a Douyin login code is required")
+        code = self._check_code(code)
         response = await self._http.request(
             "POST",
             f"{self.api}/api/apps/v2/jscode2session",
-            json_body={"appid": self.app_id, "secret": self._secret, "code": code.strip()},
+            json_body={"appid": self.app_id, "secret": self._secret, "code": code},
         )
         doc = parse_json_object(response.content, "Douyin")
         if "err_no" not in doc:
             raise ProviderError("Douyin answered without err_no")
-        err_no = _err_no(doc["err_no"])
+        err_no = error_code(doc["err_no"])
         if err_no != 0:
-            raise _douyin_error(err_no)
-        data = doc.get("data")
-        openid = data.get("openid") if isinstance(data, dict) else None
-        if not isinstance(openid, str) or not openid.strip():
-            raise ProviderError("Douyin answered without an openid")
-        unionid = data.get("unionid") if isinstance(data, dict) else None
-        return Identity(
-            provider=self.name,
-            app_id=self.app_id,
-            subject=openid.strip(),
-            unionid=unionid.strip() if isinstance(unionid, str) and unionid.strip() else None,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+            raise self._error(err_no)
+        return self._identity(doc.get("data"))

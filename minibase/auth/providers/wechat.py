@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from minibase.auth.providers._http import ProviderHttp, parse_json_object
+from minibase.auth.providers._http import parse_json_object
+from minibase.auth.providers._jscode import CodeSessionProvider, error_code
 from minibase.auth.providers.base import Identity
-from minibase.errors import MinibaseError, ProviderError, Unauthenticated
 
 if TYPE_CHECKING:
     import httpx
@@ -35,31 +35,15 @@ _PROVIDER = {
 }
 
 
-def _errcode(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _wechat_error(code: int | None) -> MinibaseError:
-    if code in _UNAUTHENTICATED:
-        return Unauthenticated(f"{_UNAUTHENTICATED[code]} (errcode {code})")
-    if code in _PROVIDER:
-        return ProviderError(f"{_PROVIDER[code]} (errcode {code})")
-    return ProviderError(f"WeChat refused the login request (errcode {code})")
-
-
-class WechatProvider:
+class WechatProvider(CodeSessionProvider):
     """Exchanges a ``wx.login`` code for the user's WeChat openid (+ unionid)."""
 
     name = "wechat"
+
+    label = "WeChat"
+    code_field = "errcode"
+    unauthenticated = _UNAUTHENTICATED
+    provider_errors = _PROVIDER
 
     def __init__(
         self,
@@ -69,46 +53,23 @@ class WechatProvider:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not isinstance(app_id, str) or not app_id.strip():
-            raise ValueError("app_id: must be a non-empty string")
-        if not isinstance(secret, str) or not secret.strip():
-            raise ValueError("secret: must be a non-empty string")
-        self.app_id = app_id.strip()
-        self._secret = secret.strip()
-        self.api = api.rstrip("/")
-        self._http = ProviderHttp("WeChat", timeout, transport)
-
-    def __repr__(self) -> str:
-        return f"WechatProvider(app_id={self.app_id!r}, api={self.api!r})"
+        super().__init__(app_id, secret, api, timeout, transport)
 
     async def exchange(self, code: str) -> Identity:
-        if not isinstance(code, str) or not code.strip():
-            raise Unauthenticated("a WeChat login code is required")
+        code = self._check_code(code)
         response = await self._http.request(
             "GET",
             f"{self.api}/sns/jscode2session",
             params={
                 "appid": self.app_id,
                 "secret": self._secret,
-                "js_code": code.strip(),
+                "js_code": code,
                 "grant_type": "authorization_code",
             },
         )
         doc = parse_json_object(response.content, "WeChat")
-        if "errcode" in doc:
-            errcode = _errcode(doc["errcode"])
+        if "errcode" in doc:  # HTTP 200 with an errcode is WeChat's way of saying no
+            errcode = error_code(doc["errcode"])
             if errcode != 0:
-                raise _wechat_error(errcode)
-        openid = doc.get("openid")
-        if not isinstance(openid, str) or not openid.strip():
-            raise ProviderError("WeChat answered without an openid")
-        unionid = doc.get("unionid")
-        return Identity(
-            provider=self.name,
-            app_id=self.app_id,
-            subject=openid.strip(),
-            unionid=unionid.strip() if isinstance(unionid, str) and unionid.strip() else None,
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+                raise self._error(errcode)
+        return self._identity(doc)
