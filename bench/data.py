@@ -736,6 +736,9 @@ async def bench_size(
     if pg is not None:
         pg.create_database(dbname)
         url = pg.url_for(dbname)
+        if args.pg_plan_cache_mode != "auto":
+            # Every connection to this database (the store's pool) starts with it.
+            pg.sql(f'ALTER DATABASE "{dbname}" SET plan_cache_mode = {args.pg_plan_cache_mode}')
     try:
         log(f"{backend} {size:,}: generating and loading {2 * size:,} documents ...")
         t0 = time.perf_counter()
@@ -845,7 +848,14 @@ def print_report(run: Run, rows: list[dict[str, Any]], meta: dict[str, Any], ver
     print()
     print(
         f"minibase data layer: {meta['iterations']} timed calls after {meta['warmup']} warm-up per cell,"
-        f" in-process core.invoke('db', …); {meta['users']} users; {meta['cpus']} CPUs; {meta['loop']} loop"
+        f" in-process core.invoke('db', …); {meta['users']} users; {meta['cpus']} CPUs; {meta['loop']} loop;"
+        f" SQLite {meta.get('sqlite', '?')}, PostgreSQL {meta.get('postgres', '-')}"
+        + ("" if meta.get("analyze", True) else "; no ANALYZE")
+        + (
+            f"; plan_cache_mode={meta['pg_plan_cache_mode']}"
+            if meta.get("pg_plan_cache_mode", "auto") != "auto"
+            else ""
+        )
     )
     print()
     print("| backend | documents/collection | load s | index s | analyze s | disk MB |")
@@ -941,6 +951,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip ANALYZE / VACUUM ANALYZE after the load (only what the store does itself)",
     )
     ap.add_argument(
+        "--pg-plan-cache-mode",
+        choices=("auto", "force_generic_plan", "force_custom_plan"),
+        default="auto",
+        help="PostgreSQL plan_cache_mode for the store's connections (default: the server's, auto)",
+    )
+    ap.add_argument(
         "--loop",
         choices=("auto", "uvloop", "asyncio"),
         default="auto",
@@ -1006,6 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "users": args.users,
         "depth": args.depth,
         "analyze": not args.no_analyze,
+        "pg_plan_cache_mode": args.pg_plan_cache_mode,
         "loop": loop_name,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

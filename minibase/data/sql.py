@@ -342,6 +342,7 @@ class _Order:
     # placeholder binds. PostgreSQL's is a str.format template for the $n numbers.
     after_sql: str
     after_index: tuple[int, ...]
+    keys: tuple[tuple[str, bool, int], ...] = ()  # (expression, descending, position index)
 
 
 _SLOT: Final = "\x00"  # placeholder stand-in while building a template
@@ -378,7 +379,7 @@ def _order(d: Dialect, order: tuple[OrderKey, ...]) -> _Order:
         template = template.replace("{", "{{").replace("}", "}}").replace(_SLOT, "${}")
     else:
         template = template.replace(_SLOT, "?")
-    return _Order(", ".join(select), order_by, n + 2, template, tuple(index))
+    return _Order(", ".join(select), order_by, n + 2, template, tuple(index), tuple(keys))
 
 
 def _keyset(keys: list[tuple[str, bool, int]], index: list[int]) -> str:
@@ -463,6 +464,9 @@ def compile_query(
     cond = _compile(where, dialect, p)
     if cond != _TRUE:
         sql += f" AND {cond}"
+    if after is not None and not dialect.numbered:
+        _check_position(after, shape, dialect)
+        return _sqlite_after(sql, p.values, shape, after, limit)
     if after is not None:
         _check_position(after, shape, dialect)
         values = p.values
@@ -474,6 +478,32 @@ def compile_query(
             sql += " AND " + shape.after_sql
     sql += f" ORDER BY {shape.order_by} LIMIT {p.add(limit)}"
     return sql, p.values
+
+
+def _sqlite_after(
+    base: str, base_values: list[object], shape: _Order, after: Sequence[object], limit: int
+) -> tuple[str, list[object]]:
+    """SQLite: "strictly after a position" as one branch per sort column, each an equality
+    prefix plus one range, so each seeks the index (SQLite seeks an expression index only
+    on such a prefix; as one OR/row-value condition it would scan from the start of the
+    range, making deep pages O(n)). Each branch reads at most ``limit`` rows in order; the
+    outer query merges them. The branches are disjoint and together exactly the rows after.
+    """
+    branches: list[str] = []
+    values: list[object] = []
+    for j, (expr, desc, at) in enumerate(shape.keys):
+        conds = [f"{e} = ?" for e, _, _ in shape.keys[:j]]
+        conds.append(f"{expr} {'<' if desc else '>'} ?")
+        # The keys fixed by equality stay out of ORDER BY: with them in, SQLite sorts the
+        # whole range instead of reading the index in order.
+        order = ", ".join(e + (" DESC" if d else "") for e, d, _ in shape.keys[j:])
+        branch = f"{base} AND {' AND '.join(conds)} ORDER BY {order} LIMIT ?"
+        branches.append(f"SELECT * FROM ({branch})")  # noqa: S608 - validated paths, bound values
+        values += base_values
+        values += [after[i] for _, _, i in shape.keys[:j]]
+        values += [after[at], limit]
+    outer = ", ".join(f"{at + 1}" + (" DESC" if desc else "") for _, desc, at in shape.keys)
+    return " UNION ALL ".join(branches) + f" ORDER BY {outer} LIMIT ?", [*values, limit]
 
 
 def compile_count(dialect: Dialect, collection: str, where: Filter) -> tuple[str, list[object]]:
