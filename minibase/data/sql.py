@@ -515,6 +515,16 @@ def compile_count(dialect: Dialect, collection: str, where: Filter) -> tuple[str
     return sql, p.values
 
 
+def index_name(paths: Sequence[Path], *, owner_first: bool) -> str:
+    """A stable name for an index definition. The collection is not part of it: an index
+    (collection, …) serves every collection, so two collections declaring the same fields
+    share one index instead of each writing its own copy."""
+    import hashlib
+
+    text = ",".join(".".join(p) for p in paths) + ("|owner" if owner_first else "")
+    return "ix_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def index_ddl(
     dialect: Dialect, collection: str, name: str, paths: Sequence[Path], *, owner_first: bool
 ) -> str:

@@ -14,7 +14,6 @@ once the server is back.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -27,7 +26,7 @@ import orjson
 from ...auth.providers.base import Identity
 from ...errors import Conflict, Internal, InvalidArgument, MinibaseError, NotFound, PermissionDenied
 from ..filters import FALSE, TRUE, Filter, OrderKey
-from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl
+from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
 from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
 
 __all__ = ["PostgresStore"]
@@ -512,7 +511,7 @@ class PostgresStore:
                     # As the SQLite store: the declared shape, plus the owner-first one that
                     # owner-scoped reads use.
                     for owner in {owner_first, True}:
-                        name = _index_name(collection, paths, owner)
+                        name = index_name(paths, owner_first=owner)
                         await conn.execute(index_ddl(POSTGRES, collection, name, paths, owner_first=owner))
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _INDEX_LOCK)
@@ -620,9 +619,3 @@ class PostgresStore:
 
 def _text_bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
-
-
-def _index_name(collection: str, paths: Sequence[tuple[str, ...]], owner: bool) -> str:
-    """The SQLite store's index names (a stable hash, within identifier limits)."""
-    text = collection + "|" + ",".join(".".join(p) for p in paths) + ("|owner" if owner else "")
-    return "ix_" + hashlib.sha256(text.encode()).hexdigest()[:16]

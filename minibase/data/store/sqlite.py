@@ -19,7 +19,7 @@ import orjson
 from ...auth.providers.base import Identity
 from ...errors import Conflict, MinibaseError, NotFound, PermissionDenied
 from ..filters import FALSE, TRUE, Filter, OrderKey
-from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl
+from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
 from .base import Get, Insert, Key, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
 from .sqlite_writer import SQLiteWriter
 
@@ -281,7 +281,7 @@ class SQLiteStore:
         def job(conn: sqlite3.Connection) -> None:
             for paths in indexes:
                 for owner in {owner_first, True}:
-                    name = _index_name(collection, paths, owner)
+                    name = index_name(paths, owner_first=owner)
                     conn.execute(index_ddl(SQLITE, collection, name, paths, owner_first=owner))
             # Without statistics the planner may prefer the primary key over a new index;
             # analysis_limit bounds the cost on a large database.
@@ -293,13 +293,6 @@ class SQLiteStore:
 
 _GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 _ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
-
-
-def _index_name(collection: str, paths: Sequence[tuple[str, ...]], owner: bool) -> str:
-    import hashlib
-
-    text = collection + "|" + ",".join(".".join(p) for p in paths) + ("|owner" if owner else "")
-    return "ix_" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
