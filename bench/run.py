@@ -653,6 +653,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
+    # Both servers must start from bytecode, as an installed package does: site-packages
+    # (Starlette, the bare app's whole stack) was compiled by pip, but an editable checkout
+    # is compiled on every start when PYTHONDONTWRITEBYTECODE is set (as on these machines).
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "minibase"), quiet=1)
+    compileall.compile_file(str(ROOT / "bench" / "bare_app.py"), quiet=1)
     try:
         with workdir(args.keep) as work:
             return _run(args, work)
