@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.requests import Request
 from starlette.types import ASGIApp
+
+from tests.live import run_uvicorn
 
 __all__ = ["RecordedRequest", "free_port", "record", "serve_app", "wait_or_disconnect"]
 
@@ -22,41 +22,8 @@ __all__ = ["RecordedRequest", "free_port", "record", "serve_app", "wait_or_disco
 @contextmanager
 def serve_app(app: ASGIApp, *, startup_timeout: float = 10.0) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 and a free port; yields the base URL (no trailing slash)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound here, so the port cannot be taken in between
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        lifespan="off",
-        loop="asyncio",
-        http="h11",
-        ws="none",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"fake-server-{port}", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the fake server failed to start")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake server did not start in time")
-            time.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        if thread.is_alive():  # pragma: no cover - only when a handler hangs
-            server.force_exit = True
-            thread.join(timeout=5)
-        sock.close()
+    with run_uvicorn(app, lifespan="off", startup_timeout=startup_timeout) as url:
+        yield url
 
 
 def free_port() -> int:
