@@ -29,10 +29,18 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Inverse of :func:`b64url`; ValueError on anything else."""
+    """Inverse of :func:`b64url`; ValueError on anything else.
+
+    Strict: only the canonical encoding decodes. The lenient stdlib decoder ignores
+    stray characters and the unused low bits of the last character, so several
+    strings would name one token (malleable signatures and cache keys).
+    """
     if not text or len(text) > 8192:
         raise ValueError("bad base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (ValueError, TypeError) as e:
         raise ValueError("bad base64url") from e
+    if b64url(data) != text:
+        raise ValueError("bad base64url")
+    return data
