@@ -59,6 +59,12 @@ def _render(result: Any) -> bytes:
     return orjson.dumps({"data": result})
 
 
+def _body_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {limit} bytes (limits.max_body)", limit="limits.max_body", max=limit
+    )
+
+
 class _Request:
     """What the function routes need of a request, read straight off the ASGI scope."""
 
@@ -143,7 +149,7 @@ class MinibaseApp:
             if not length.isdigit():
                 raise InvalidArgument("Content-Length is not a number")
             if int(length) > self.limit:
-                raise PayloadTooLarge(f"the request body is larger than {self.limit} bytes")
+                raise _body_too_large(self.limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -154,7 +160,7 @@ class MinibaseApp:
             if chunk:
                 size += len(chunk)
                 if size > self.limit:
-                    raise PayloadTooLarge(f"the request body is larger than {self.limit} bytes")
+                    raise _body_too_large(self.limit)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -221,7 +227,7 @@ class MinibaseApp:
             if service is not None and service != self.service:
                 raise NotFound(f"no service named '{service[:64]}'")
             event = await self._read(_Request(scope), receive)
-            body = _render(await self.core.invoke("session", event, None, rid))
+            body = _render(await self.core.invoke("session", event, None, rid, None, _client_ip(scope)))
         except MinibaseError as e:
             return await self._error(send, e, rid)
         except Exception:
@@ -237,7 +243,11 @@ class MinibaseApp:
             req = _Request(scope)
             event = await self._read(req, receive)
             caller = await self._caller(req)
-            body = _render(await self.core.invoke(name, event, caller, rid, self._base_url(req, scope)))
+            body = _render(
+                await self.core.invoke(
+                    name, event, caller, rid, self._base_url(req, scope), _client_ip(scope)
+                )
+            )
         except MinibaseError as e:
             return await self._error(send, e, rid)
         except Exception:
@@ -265,7 +275,11 @@ class MinibaseApp:
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too
             return await self._gateway_error(send, GatewayError(e.code, e.message, e.status), rid)
         try:
-            body = _render(await self.core.invoke(name, event, caller, rid, self._base_url(req, scope)))
+            body = _render(
+                await self.core.invoke(
+                    name, event, caller, rid, self._base_url(req, scope), _client_ip(scope)
+                )
+            )
         except MinibaseError as e:
             return await self._error(send, e, rid, 200, _HANDLED)
         except Exception:
@@ -276,6 +290,13 @@ class MinibaseApp:
 
 _CORS_HEADERS = "authorization, content-type, content-md5, date, x-fc-date, x-fc-security-token, x-fc-invocation-type, x-fc-log-type"
 _CORS_EXPOSE = b"date, x-fc-request-id, x-fc-error-type, retry-after"
+
+
+def _client_ip(scope: Scope) -> str | None:
+    """The caller's address: uvicorn puts a trusted proxy's X-Forwarded-For here, the FC
+    handlers the trigger's sourceIp."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -47,6 +47,30 @@ def cmd_keys_alipay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy_fc(args: argparse.Namespace) -> int:
+    from .runtime.deploy import DeployOptions, write_project
+
+    options = DeployOptions(
+        region=args.region,
+        python=args.python,
+        memory=args.memory,
+        timeout=args.timeout,
+        role=args.role,
+        log_project=args.log_project,
+        log_store=args.log_store,
+        function_name=args.name,
+        event_functions=tuple(args.event_function or ()),
+        access=args.access,
+    )
+    if not args.no_deps:
+        print("minibase: installing dependencies for Function Compute ...", file=sys.stderr, flush=True)
+    result = write_project(args.config, args.out, options, install_deps=not args.no_deps, force=args.force)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"wrote {result.s_yaml}, {result.deploy_md} and {result.code}/; next: cd {result.out} && s deploy")
+    return 0
+
+
 def _admin(args: argparse.Namespace, action: str) -> int:
     """Run one store action against the configured database (takes effect on the next request
     everywhere: sessions and users are checked on every request)."""
@@ -117,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--uid", required=True)
     _config_args(sr)
     sr.set_defaults(func=lambda a: _admin(a, "revoke"))
+
+    d = sub.add_parser("deploy", help="write a deployable project")
+    dsub = d.add_subparsers(dest="target", required=True)
+    df = dsub.add_parser("fc", help="Function Compute 3.0 via Serverless Devs (s.yaml + code package)")
+    df.add_argument("--config", default=os.environ.get("MINIBASE_CONFIG", "minibase.toml"))
+    df.add_argument("--out", required=True, help="folder for s.yaml, DEPLOY.md and code/")
+    df.add_argument("--region", default="cn-hangzhou")
+    df.add_argument("--python", default="3.12", choices=["3.12", "3.10"], help="FC Python runtime")
+    df.add_argument("--memory", type=int, default=512, help="MB (default 512)")
+    df.add_argument("--timeout", type=int, default=30, help="seconds per invocation (default 30)")
+    df.add_argument("--role", help="RAM role ARN for the functions")
+    df.add_argument("--log-project", help="SLS project (default: auto)")
+    df.add_argument("--log-store", help="SLS logstore (with --log-project)")
+    df.add_argument("--name", help="the HTTP function's name (default: [app] service)")
+    df.add_argument(
+        "--event-function", action="append", metavar="NAME", help="also deploy NAME as an event function"
+    )
+    df.add_argument("--access", default="default", help="Serverless Devs credential alias")
+    df.add_argument("--no-deps", action="store_true", help="copy minibase only, not its dependencies")
+    df.add_argument("--force", action="store_true", help="replace s.yaml, DEPLOY.md and code/ in --out")
+    df.set_defaults(func=cmd_deploy_fc)
 
     us = sub.add_parser("users", help="manage users")
     usub = us.add_subparsers(dest="action", required=True)

@@ -32,10 +32,14 @@ __all__ = [
     "FilesConfig",
     "FunctionsConfig",
     "LimitsConfig",
+    "Rate",
+    "RateLimitsConfig",
     "S3Location",
+    "StsConfig",
     "WechatConfig",
     "load_config",
     "parse_config",
+    "parse_rate",
     "parse_s3_url",
     "parse_size",
 ]
@@ -84,6 +88,28 @@ class DouyinConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StsConfig:
+    """``[auth.sts]``: invoke credentials from STS ``AssumeRole`` (``auth.credentials = "sts"``).
+
+    ``endpoint`` is ``scheme://host[:port]``. The caller credentials that sign AssumeRole are
+    minibase's own (``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``/``SECURITY_TOKEN``, which FC
+    sets for a service with a role).
+    """
+
+    role_arn: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    endpoint: str = "https://sts.aliyuncs.com"
+    region: str = "*"  # in the policy's resource ARNs
+    account_id: str = "*"  # likewise; defaults to the role's account
+    duration: float = 900.0  # DurationSeconds; default auth.credentials_ttl
+    timeout: float = 5.0
+    fc_version: str = "2.0"  # resource ARN style: "2.0" (services/S/functions/*) or "3.0"
+    functions: tuple[str, ...] | None = None  # FC 3.0 function names/patterns; None: the app's
+
+
+@dataclass(frozen=True, slots=True)
 class AuthConfig:
     session_idle: float = 30 * 86400.0
     session_max: float = 180 * 86400.0
@@ -93,6 +119,7 @@ class AuthConfig:
     alipay: AlipayConfig | None = None
     wechat: WechatConfig | None = None
     douyin: DouyinConfig | None = None
+    sts: StsConfig | None = None  # set exactly when credentials == "sts"
     # Providers declared in the file whose env: values are all unset: name → hint.
     # They refuse logins with a clear message instead of failing the whole server.
     unavailable: Mapping[str, str] = field(default_factory=dict)
@@ -109,6 +136,54 @@ class AuthConfig:
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str = "sqlite:///minibase.db"
+    # TableStore credentials, from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/SECURITY_TOKEN (set
+    # by the Function Compute runtime) when url is tablestore://; else None.
+    access_key_id: str | None = field(default=None, repr=False)
+    access_key_secret: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+    @property
+    def tablestore(self) -> TableStoreLocation | None:
+        """The parsed ``tablestore://`` url; None for other databases."""
+        return parse_tablestore_url(self.url) if self.url.startswith("tablestore://") else None
+
+
+@dataclass(frozen=True, slots=True)
+class TableStoreLocation:
+    instance: str
+    endpoint: str
+    prefix: str = "minibase_"
+
+
+_OTS_INSTANCE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+_OTS_PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
+def parse_tablestore_url(url: str, key: str = "database.url") -> TableStoreLocation:
+    """``tablestore://INSTANCE?endpoint=https://INSTANCE.REGION.ots.aliyuncs.com[&prefix=P]``."""
+    parts = urlsplit(url)
+    expected = "expected tablestore://INSTANCE?endpoint=https://INSTANCE.REGION.ots.aliyuncs.com"
+    if parts.scheme != "tablestore" or parts.path not in ("", "/") or parts.fragment:
+        raise ConfigError(key, expected)
+    instance = parts.netloc
+    if not _OTS_INSTANCE_RE.match(instance):
+        raise ConfigError(key, f"{instance!r} is not a TableStore instance name (3-32 of [A-Za-z0-9-])")
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in ("endpoint", "prefix"):
+            raise ConfigError(key, f"unknown parameter {name!r} (expected endpoint, prefix)")
+        if name in params:
+            raise ConfigError(key, f"parameter {name!r} given twice")
+        params[name] = value
+    endpoint = params.get("endpoint", "").rstrip("/")
+    if not endpoint:
+        raise ConfigError(key, f"the endpoint parameter is required: {expected}")
+    if not _HOST_URL_RE.match(endpoint):
+        raise ConfigError(key, f"endpoint {endpoint!r} is not an http(s)://host[:port] URL")
+    prefix = params.get("prefix", "minibase_")
+    if not _OTS_PREFIX_RE.match(prefix):
+        raise ConfigError(key, f"prefix {prefix!r} is not a table name prefix (letters, digits, _)")
+    return TableStoreLocation(instance, endpoint, prefix)
 
 
 MiB = 1024 * 1024
@@ -267,9 +342,47 @@ class FunctionsConfig:
 
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
-    max_body: int = 1024 * 1024  # bytes of one request body
-    max_depth: int = 32  # nesting of JSON objects/arrays in an event
-    max_id_length: int = 256
+    """Input limits, checked on every event before any function runs (data/validate.py)."""
+
+    max_body: int = 1024 * 1024  # bytes of one request body (or FC Invoke API event)
+    max_depth: int = 32  # nesting of JSON objects/arrays in an event (the event itself is 1)
+    max_id_length: int = 256  # characters of a document id
+    max_string_length: int = 256 * 1024  # characters of any one string value in an event
+    max_key_length: int = 256  # characters of any one object key in an event
+    max_keys: int = 1000  # keys of any one object in an event
+    max_batch: int = 100  # ops in one db batch
+    max_query_limit: int = 1000  # the largest `limit` a db query/list may ask for
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``count`` calls per ``per`` seconds: a token bucket holding ``count`` tokens
+    (the burst) that refills at ``count / per`` tokens a second."""
+
+    count: int
+    per: float
+
+    @property
+    def burst(self) -> float:
+        return float(self.count)
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.per
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitsConfig:
+    """Rate limits (None: off). State lives in the database, so they hold across instances.
+
+    Per-address limits count everyone behind one NAT together (mobile carriers put many
+    users behind one address), hence their generous defaults.
+    """
+
+    login_per_ip: Rate | None = Rate(60, 60.0)  # session calls (login, refresh, logout) per client address
+    login_per_subject: Rate | None = Rate(20, 60.0)  # logins per platform user; refreshes per uid
+    calls_per_user: Rate | None = Rate(100, 1.0)  # db, files and developer functions, per uid
+    calls_per_ip: Rate | None = Rate(50, 1.0)  # the same without a session, per client address
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +392,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     collections: Mapping[str, CollectionConfig] = field(default_factory=dict)
     data_dir: Path = Path("data")
@@ -345,7 +459,7 @@ def parse_config(
     source: Path | None = None,
 ) -> Config:
     r = _Reader(os.environ if environ is None else environ, Path(base_dir))
-    _only(raw, "", {"app", "auth", "database", "files", "collections", "limits", "functions"})
+    _only(raw, "", {"app", "auth", "database", "files", "collections", "limits", "rate_limits", "functions"})
 
     a = r.table(raw, "app")
     secrets_raw = r.value(a, "app.secret", None)
@@ -395,6 +509,7 @@ def parse_config(
             "alipay",
             "wechat",
             "douyin",
+            "sts",
         },
     )
     idle = r.duration(au, "auth.session_idle", 30 * 86400)
@@ -407,6 +522,7 @@ def parse_config(
     mode = r.string(au, "auth.credentials", "local")
     if mode not in ("local", "sts"):
         raise ConfigError("auth.credentials", "must be 'local' or 'sts'")
+    sts = _parse_sts(r, r.table(au, "auth.sts"), mode, ttl)
 
     dev = r.table(au, "auth.dev")
     _only(dev, "auth.dev", {"enabled"})
@@ -427,6 +543,7 @@ def parse_config(
         session_max=smax,
         credentials_ttl=ttl,
         credentials=mode,
+        sts=sts,
         dev_enabled=dev_enabled,
         alipay=AlipayConfig(
             app_id=alipay["app_id"],
@@ -465,17 +582,66 @@ def parse_config(
     db = r.table(raw, "database")
     _only(db, "database", {"url"})
     db_url = r.string(db, "database.url", "sqlite:///minibase.db")
-    if not db_url.startswith(("sqlite://", "postgresql://", "postgres://")):
-        raise ConfigError("database.url", "expected sqlite:///PATH or postgresql://user@host/db")
+    if not db_url.startswith(("sqlite://", "postgresql://", "postgres://", "tablestore://")):
+        raise ConfigError(
+            "database.url",
+            "expected sqlite:///PATH, postgresql://user@host/db or tablestore://INSTANCE?endpoint=URL",
+        )
+    database = DatabaseConfig(url=db_url)
+    if db_url.startswith("tablestore://"):
+        parse_tablestore_url(db_url)
+        key_id = r.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or None
+        secret = r.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or None
+        if key_id is None or secret is None:
+            raise ConfigError(
+                "database.url",
+                "TableStore needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+                " in the environment (Function Compute sets them from the service's role)",
+            )
+        database = DatabaseConfig(
+            url=db_url,
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=r.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        )
 
     files = _parse_files(r, r.table(raw, "files"))
 
     lim = r.table(raw, "limits")
-    _only(lim, "limits", {"max_body", "max_depth", "max_id_length"})
+    _only(
+        lim,
+        "limits",
+        {
+            "max_body",
+            "max_depth",
+            "max_id_length",
+            "max_string_length",
+            "max_key_length",
+            "max_keys",
+            "max_batch",
+            "max_query_limit",
+        },
+    )
     limits = LimitsConfig(
         max_body=r.integer(lim, "limits.max_body", 1024 * 1024, 1024, 64 * 1024 * 1024),
         max_depth=r.integer(lim, "limits.max_depth", 32, 2, 256),
         max_id_length=r.integer(lim, "limits.max_id_length", 256, 1, 1024),
+        max_string_length=r.integer(lim, "limits.max_string_length", 256 * 1024, 16, 64 * 1024 * 1024),
+        max_key_length=r.integer(lim, "limits.max_key_length", 256, 8, 4096),
+        max_keys=r.integer(lim, "limits.max_keys", 1000, 16, 100_000),
+        # A batch is one transaction holding the write lock: 100 is the hard cap.
+        max_batch=r.integer(lim, "limits.max_batch", 100, 1, 100),
+        max_query_limit=r.integer(lim, "limits.max_query_limit", 1000, 1, 1000),
+    )
+
+    rl = r.table(raw, "rate_limits")
+    _only(rl, "rate_limits", set(RateLimitsConfig.__dataclass_fields__))
+    defaults = RateLimitsConfig()
+    rate_limits = RateLimitsConfig(
+        **{
+            k: r.rate(rl, f"rate_limits.{k}", getattr(defaults, k))
+            for k in RateLimitsConfig.__dataclass_fields__
+        }
     )
 
     cols: dict[str, CollectionConfig] = {}
@@ -519,9 +685,10 @@ def parse_config(
         app=app,
         functions=functions,
         auth=auth,
-        database=DatabaseConfig(url=db_url),
+        database=database,
         files=files,
         limits=limits,
+        rate_limits=rate_limits,
         collections=cols,
         data_dir=Path(data_dir),
         source=source,
@@ -684,11 +851,113 @@ def _content_types(r: _Reader, t: Mapping[str, Any], key: str) -> tuple[str, ...
     return tuple(out)
 
 
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$", re.I)
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_RATE_UNITS |= {"d": 86400, "day": 86400}
+
+
+def parse_rate(text: str) -> Rate:
+    """``"100/s"``, ``"20/min"``, ``"5/10s"``, ``"1000/day"`` → :class:`Rate`."""
+    m = _RATE_RE.match(text)
+    if m is None:
+        raise ValueError(f'{text!r} is not a rate like "100/s", "20/min", "5/10s", or "off"')
+    count, times = int(m.group(1)), int(m.group(2) or 1)
+    per = times * _RATE_UNITS[m.group(3).lower()]
+    if not 1 <= count <= 1_000_000 or not 1 <= per <= 86400:
+        raise ValueError("expected 1 to 1000000 calls per 1 s to 1 day")
+    return Rate(count, float(per))
+
+
 def _only(table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
     for k in table:
         if k not in allowed:
             where = f"{key}.{k}" if key else k
             raise ConfigError(where, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+
+_ROLE_ARN_RE = re.compile(r"^acs:ram::([0-9]{1,32}):role/[A-Za-z0-9.@_+=,/-]{1,128}$")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+STS_KEYS = {"role_arn", "endpoint", "region", "account_id", "duration", "timeout", "fc_version", "functions"}
+
+
+def _parse_sts(r: _Reader, t: Mapping[str, Any], mode: str, ttl: float) -> StsConfig | None:
+    """``[auth.sts]``; None unless ``auth.credentials = "sts"``."""
+    _only(t, "auth.sts", STS_KEYS)
+    if mode != "sts":
+        return None
+    if "role_arn" not in t:
+        raise ConfigError(
+            "auth.sts.role_arn", 'required when auth.credentials = "sts" (acs:ram::ACCOUNT:role/NAME)'
+        )
+    role_arn = r.string(t, "auth.sts.role_arn", "")
+    m = _ROLE_ARN_RE.match(role_arn)
+    if m is None:
+        raise ConfigError(
+            "auth.sts.role_arn", f"{role_arn!r} is not a RAM role ARN (acs:ram::ACCOUNT:role/NAME)"
+        )
+    endpoint = r.string(t, "auth.sts.endpoint", "sts.aliyuncs.com").rstrip("/")
+    if "://" not in endpoint:
+        endpoint = "https://" + endpoint
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.path or parts.query:
+        raise ConfigError(
+            "auth.sts.endpoint", f"{endpoint!r}: expected a host (sts.aliyuncs.com) or https://host[:port]"
+        )
+    host = parts.netloc.rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        # AssumeRole sends minibase's own credentials' signature and returns secrets.
+        raise ConfigError(
+            "auth.sts.endpoint", "plain http is only allowed for a loopback test endpoint; use https"
+        )
+    region = r.string(t, "auth.sts.region", "*")
+    if not re.match(r"^(\*|[a-z0-9-]{1,64})$", region):
+        raise ConfigError("auth.sts.region", f"{region!r} is not a region id (e.g. cn-hangzhou) or *")
+    account = str(r.value(t, "auth.sts.account_id", m.group(1)))
+    if not re.match(r"^(\*|[0-9]{1,32})$", account):
+        raise ConfigError("auth.sts.account_id", "expected the numeric account id or *")
+    duration = r.duration(t, "auth.sts.duration", ttl)
+    if not 900 <= duration <= 3600:
+        raise ConfigError("auth.sts.duration", "must be between 15m (900 s) and 1h (3600 s)")
+    timeout = r.duration(t, "auth.sts.timeout", 5)
+    if not 0 < timeout <= 60:
+        raise ConfigError("auth.sts.timeout", "must be between 0 and 60 s")
+    fc_version = str(r.value(t, "auth.sts.fc_version", "2.0"))
+    if fc_version not in ("2.0", "3.0"):
+        raise ConfigError("auth.sts.fc_version", "must be '2.0' or '3.0'")
+    functions = None
+    if "functions" in t:
+        fl = t["functions"]
+        if (
+            not isinstance(fl, list)
+            or not fl
+            or not all(isinstance(f, str) and re.match(r"^[A-Za-z0-9_*-]{1,128}$", f) for f in fl)
+        ):
+            raise ConfigError(
+                "auth.sts.functions", "expected a non-empty list of FC function names (* allowed)"
+            )
+        functions = tuple(fl)
+    # minibase's own credentials, as the FC runtime provides them (DESIGN §2a).
+    akid = r.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = r.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    if not akid or not secret:
+        raise ConfigError(
+            "auth.sts",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET must be set to call "
+            "AssumeRole (Function Compute sets them when the service has a role)",
+        )
+    return StsConfig(
+        role_arn=role_arn,
+        access_key_id=akid,
+        access_key_secret=secret,
+        security_token=r.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        endpoint=f"{parts.scheme}://{parts.netloc}",
+        region=region,
+        account_id=account,
+        duration=duration,
+        timeout=timeout,
+        fc_version=fc_version,
+        functions=functions,
+    )
 
 
 class _Reader:
@@ -752,6 +1021,20 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise ConfigError(key, f"expected an integer between {lo} and {hi}")
         return v
+
+    def rate(self, t: Mapping[str, Any], key: str, default: Rate | None) -> Rate | None:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in t:
+            return default
+        v = self.resolve(t[leaf], key)
+        if v is False or (isinstance(v, str) and v.strip().lower() in ("off", "false")):
+            return None
+        if not isinstance(v, str):
+            raise ConfigError(key, 'expected a rate like "100/s", "20/min", "5/10s", or "off"')
+        try:
+            return parse_rate(v)
+        except ValueError as e:
+            raise ConfigError(key, str(e)) from None
 
     def duration(self, t: Mapping[str, Any], key: str, default: float) -> float:
         v = self.value(t, key, default)

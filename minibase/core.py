@@ -16,12 +16,14 @@ import orjson
 from .audit import audit
 from .auth import gateway
 from .auth.credentials import CredentialMinter
+from .auth.issuer import build_issuer
 from .auth.login import LoginFunction
 from .auth.providers import Provider, build_providers
 from .auth.sessions import Caller, Sessions
 from .config import Config
 from .data.api import DataFunction
 from .data.store.base import Store
+from .data.validate import event as validate_event
 from .errors import (
     ConfigError,
     DeadlineExceeded,
@@ -40,6 +42,11 @@ from .util.timefmt import now as wall_clock
 log = logging.getLogger("minibase")
 
 BUILTINS = ("session", "db", "files")
+STS_SIGNED_REFUSAL = (
+    'this server issues STS credentials (auth.credentials = "sts"), whose signatures only '
+    "Function Compute can verify: invoke through Function Compute, or send "
+    "Authorization: Bearer <sessionId> (or the event's sid) to this server"
+)
 
 
 class Minibase:
@@ -68,8 +75,14 @@ class Minibase:
         self.providers = dict(providers) if providers is not None else build_providers(config.auth)
         self.sessions = Sessions(self.store, config.auth, self.minter, clock)
         self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
+        from .ratelimit import RateLimiter
+
+        self.limiter = RateLimiter(self.store, config.rate_limits, clock)
+        self._login.limiter = self.limiter
         self._db = DataFunction(config, self.store)
         self.functions = Registry.load(config.functions)
+        # Where login/refresh credentials come from (auth.credentials: local or sts).
+        self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
 
     async def start(self) -> None:
         await self.store.open()
@@ -94,6 +107,9 @@ class Minibase:
         body: bytes,
     ) -> Caller:
         """A FC-signed request's caller; GatewayError/Unauthenticated if refused."""
+        if self.config.auth.credentials == "sts":
+            # STS holds the secret: only FC's own gateway can verify these signatures.
+            raise GatewayError("InvalidSecurityToken", STS_SIGNED_REFUSAL)
         claims = gateway.verify_request(self.minter, method, path, headers, query, body, self.clock())
         try:
             return await self.sessions.by_ref(claims.session_ref)
@@ -119,11 +135,16 @@ class Minibase:
         caller: Caller | None,
         request_id: str = "",
         base_url: str | None = None,
+        client_ip: str | None = None,
     ) -> Any:
-        """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent)."""
+        """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent);
+        ``client_ip`` (when the transport knows it) is what per-address limits count."""
         if not isinstance(event, dict):
             raise InvalidArgument("the event must be a JSON object")
+        # The one input-limit check, before any function (built-in or not) sees the event.
+        validate_event(event, self.config.limits)
         if function == "session":
+            await self.limiter.session_call(client_ip)
             return await self._session(event, request_id)
         spec = self.functions.get(function)
         if spec is None and function not in BUILTINS:
@@ -139,6 +160,7 @@ class Minibase:
             # else: an anonymous call; rules (or the function) decide.
         elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
             raise PermissionDenied("sid does not match the session these credentials belong to")
+        await self.limiter.call(caller.uid if caller is not None else None, client_ip)
         if spec is not None:
             return await self._run_developer_function(spec, event, caller, request_id, base_url)
         return await self._builtin(function, event, caller, base_url)
@@ -217,6 +239,24 @@ def _open_store(config: Config) -> Store:
                 "database.url", "PostgreSQL needs asyncpg: pip install 'minibase[postgres]'"
             ) from None
         return PostgresStore(url)
+    ots = config.database.tablestore
+    if ots is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("tablestore") is None:  # found, not imported: it is heavy
+            raise ConfigError("database.url", "TableStore needs its SDK: pip install 'minibase[tablestore]'")
+        from .data.store.tablestore import TableStoreStore
+
+        db = config.database
+        assert db.access_key_id is not None and db.access_key_secret is not None  # checked by config
+        return TableStoreStore(
+            ots.instance,
+            ots.endpoint,
+            db.access_key_id,
+            db.access_key_secret,
+            db.security_token,
+            prefix=ots.prefix,
+        )
     path = config.sqlite_path
     if path is None:
         raise ConfigError("database.url", "unsupported database URL")

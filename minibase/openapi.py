@@ -83,6 +83,14 @@ def _schemas() -> dict[str, Any]:
                         },
                         "message": {"type": "string"},
                         "requestId": {"type": "string"},
+                        # Set when an input limit refused the call ([limits] in minibase.toml).
+                        "limit": {"type": "string", "description": "the limit's config key"},
+                        "max": {"type": "integer", "description": "the limit's value"},
+                        "path": {"type": "string", "description": "where in the event, e.g. obj.title"},
+                        # Other machine-readable extras (errors.py `details`).
+                        "index": {"type": "integer", "description": "the failing op of a batch"},
+                        "version": {"type": "integer", "description": "the document's current version"},
+                        "retryAfter": {"type": "integer", "description": "seconds to wait (RateLimited)"},
                     },
                     "required": ["code", "message", "requestId"],
                 }
@@ -166,17 +174,20 @@ def _schemas() -> dict[str, Any]:
         ),
         "db.remove": _event("remove", {"id": _ID, "owner": _OWNER}, ["id"]),
         "db.insert": _event("insert", {"obj": {"type": "object"}}, ["obj"]),
-        "db.update": _event(
-            "update",
-            {
-                "id": _ID,
-                "owner": _OWNER,
-                "unset": {"oneOf": [{"type": "array"}, {"type": "object"}]},
-                "ifVersion": {"type": "integer", "minimum": 1},
-                **patch,
-            },
-            ["id"],
-        ),
+        "db.update": {
+            **_event(
+                "update",
+                {
+                    "id": _ID,
+                    "owner": _OWNER,
+                    "unset": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]},
+                    "ifVersion": {"type": "integer", "minimum": 1},
+                    **patch,
+                },
+                ["id"],
+            ),
+            "anyOf": [{"required": [k]} for k in ("set", "unset", "inc", "push", "pull")],
+        },
         "db.query": _event(
             "query",
             {
@@ -191,13 +202,29 @@ def _schemas() -> dict[str, Any]:
         "db.count": _event("count", {"where": _WHERE, "owner": _OWNER}),
         "db.batch": _event(
             "batch",
-            {"ops": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "object"}}},
+            {
+                "ops": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100,
+                    "items": {"anyOf": [_ref(f"db.{op}") for op in ("put", "get", "insert", "update", "remove")]},
+                }
+            },
             ["ops"],
         ),
         # files function
         "files.uploadUrl": _event(
             "uploadUrl",
-            {"path": _PATH, "contentType": {"type": "string"}, "size": {"type": "integer", "minimum": 0}},
+            {
+                "path": _PATH,
+                "contentType": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$",
+                    "description": "a media type, e.g. image/jpeg (parameters like ; charset=utf-8 allowed)",
+                },
+                "size": {"type": "integer", "minimum": 0},
+            },
             ["path", "contentType", "size"],
         ),
         "files.downloadUrl": _event("downloadUrl", {"path": _PATH}, ["path"]),
@@ -250,12 +277,14 @@ def build_openapi(
         "db": [f"db.{op}" for op in DB_OPS],
         **({"files": [f"files.{op}" for op in FILES_OPS]} if files else {}),
     }
+    # anyOf, not oneOf: events overlap (db.list and files.list share a shape, and every
+    # event is also "a developer function's event"), so oneOf would admit none of them.
     any_event = {
-        "oneOf": [_ref(n) for names in events.values() for n in names]
+        "anyOf": [_ref(n) for names in events.values() for n in names]
         + [{"type": "object", "description": "a developer function's event"}]
     }
     results = {
-        "oneOf": [
+        "anyOf": [  # a login result carries data too: it matches both
             {
                 "type": "object",
                 "properties": {"data": {}, "next": {"type": ["string", "null"]}},
@@ -288,9 +317,9 @@ def build_openapi(
                 "description": "the session and credentials, or {data: null} for logout",
                 **_json(
                     {
-                        "oneOf": [
+                        "anyOf": [
                             _ref("SessionResult"),
-                            {"type": "object", "properties": {"data": {"type": "null"}}},
+                            {"type": "object", "properties": {"data": {"type": "null"}}, "required": ["data"]},
                         ]
                     }
                 ),
@@ -333,7 +362,7 @@ def build_openapi(
                 "responses": {
                     "200": {
                         "description": "the result, or a handled error (x-fc-error-type: HandledInvocationError)",
-                        **_json({"oneOf": [results, _ref("Error")]}),
+                        **_json({"anyOf": [results, _ref("Error")]}),
                     },
                     **{
                         str(c): {"description": "refused by the gateway", **_json(_ref("GatewayError"))}
@@ -370,7 +399,10 @@ def build_openapi(
                 "requestBody": {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": {"description": "stored"},
+                    "400": {"description": "the body's size differs from the signed one", **_json(_ref("Error"))},
                     "403": {"description": "bad or expired signature", **_json(_ref("Error"))},
+                    "404": {"description": "not a valid file key", **_json(_ref("Error"))},
+                    "409": {"description": "a file or folder is in the way", **_json(_ref("Error"))},
                     "413": {"description": "larger than the URL allows", **_json(_ref("Error"))},
                 },
             },
@@ -380,6 +412,7 @@ def build_openapi(
                 "parameters": signed,
                 "responses": {
                     "200": {"description": "the bytes"},
+                    "304": {"description": "not modified (If-None-Match)"},
                     "403": {"description": "bad or expired signature", **_json(_ref("Error"))},
                     "404": {"description": "no such file", **_json(_ref("Error"))},
                 },

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import AuthConfig
 from ..data.store.base import Store
 from ..errors import InvalidArgument, Unauthenticated
 from ..results import Spread
-from ..util.ids import random_id
+from ..util.ids import random_id, token_hash
 from ..util.timefmt import now
 from .providers.base import Provider
 from .sessions import Sessions
+
+if TYPE_CHECKING:
+    from ..ratelimit import RateLimiter
 
 log = logging.getLogger("minibase.auth")
 
@@ -29,13 +32,17 @@ class LoginFunction:
         self.store = store
         self.sessions = sessions
         self.providers = providers
+        self.limiter: RateLimiter | None = None  # set by the core when limits are on
 
     async def __call__(self, event: Mapping[str, Any]) -> Any:
         op = event.get("op", "login")
         if op == "login":
             return Spread(await self.login(event))
         if op == "refresh":
-            return Spread(await self.sessions.refresh(_sid(event)))
+            sid = _sid(event)
+            if self.limiter is not None:
+                await self.limiter.refresh(token_hash(sid).hex()[:32])
+            return Spread(await self.sessions.refresh(sid))
         if op == "logout":
             await self.sessions.logout(_sid(event))
             return None
@@ -49,6 +56,8 @@ class LoginFunction:
             raise InvalidArgument(f"authCode is longer than {MAX_CODE} characters")
         provider = self._pick(event.get("provider"), code)
         identity = await provider.exchange(code)
+        if self.limiter is not None:
+            await self.limiter.login(identity.provider, identity.app_id, identity.subject)
         uid, is_new = await self.store.upsert_identity(identity, random_id("u_"), now())
         user = await self.store.get_user(uid)
         if user is None or user.disabled:

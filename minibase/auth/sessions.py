@@ -19,6 +19,7 @@ from ..util.ids import random_id, session_token, token_hash
 from ..util.timefmt import now as wall_clock
 from ..util.timefmt import rfc3339_s
 from .credentials import CredentialMinter
+from .issuer import CredentialIssuer, LocalIssuer
 
 __all__ = ["Caller", "Sessions"]
 
@@ -44,10 +45,12 @@ class Sessions:
         auth: AuthConfig,
         minter: CredentialMinter,
         clock: Callable[[], float] = wall_clock,
+        issuer: CredentialIssuer | None = None,
     ) -> None:
         self.store = store
         self.auth = auth
         self.minter = minter
+        self.issuer: CredentialIssuer = issuer if issuer is not None else LocalIssuer(minter)
         self.clock = clock
         # Sliding expiry without a write per request: last_used moves at most this often.
         self.touch_every = min(3600.0, auth.session_idle / 10)
@@ -64,14 +67,17 @@ class Sessions:
             last_used=now,
             expires_max=now + self.auth.session_max,
         )
+        # Credentials first: if STS refuses, no session is left behind that nobody holds.
+        result = await self._result(sid, record, now, is_new)
         await self.store.create_session(record)
-        return self._result(sid, record, now, is_new)
+        return result
 
     async def refresh(self, sid: str) -> dict[str, Any]:
         record = await self._live(await self.store.session_by_hash(token_hash(sid)))
         now = self.clock()
+        result = await self._result(sid, record, now, False)
         await self.store.touch_session(record.id, now)
-        return self._result(sid, record, now, False)
+        return result
 
     async def logout(self, sid: str) -> None:
         record = await self.store.session_by_hash(token_hash(sid))
@@ -100,8 +106,8 @@ class Sessions:
             await self.store.touch_session(record.id, now)
         return record
 
-    def _result(self, sid: str, record: SessionRecord, now: float, is_new: bool) -> dict[str, Any]:
-        creds = self.minter.mint(record.id, record.uid, now)
+    async def _result(self, sid: str, record: SessionRecord, now: float, is_new: bool) -> dict[str, Any]:
+        creds = await self.issuer.issue(record.id, record.uid, now)
         expires = min(record.expires_max, now + self.auth.session_idle)
         return {
             "sessionId": sid,

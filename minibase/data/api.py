@@ -33,7 +33,6 @@ from .store.base import Get, Insert, Key, Put, Remove, Store, Update, WriteOp
 
 OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
 BATCH_OPS = ("put", "get", "insert", "update", "remove")
-MAX_BATCH = 100
 _NO_ORDER: tuple[OrderKey, ...] = ()
 
 
@@ -88,7 +87,7 @@ class DataFunction:
             where = conj(rule, parse_where(event.get("where")), self._owner(event, auth))
             order = parse_order_by(event.get("orderBy"))
         fields = None if seed else parse_fields(event.get("fields"))
-        n = validate.limit(event)
+        n = validate.limit(event, maximum=self.limits.max_query_limit)
         fingerprint = _fingerprint(name, order)
         after = None
         if event.get("cursor") is not None:
@@ -120,8 +119,14 @@ class DataFunction:
         ops = event.get("ops")
         if not isinstance(ops, list) or not ops:
             raise InvalidArgument("batch needs ops: a non-empty list")
-        if len(ops) > MAX_BATCH:
-            raise InvalidArgument(f"a batch holds at most {MAX_BATCH} ops")
+        if len(ops) > self.limits.max_batch:
+            n = self.limits.max_batch
+            raise InvalidArgument(
+                f"a batch holds at most {n} ops (limits.max_batch)",
+                limit="limits.max_batch",
+                max=n,
+                path="ops",
+            )
         default = event.get("collection")
         writes: list[WriteOp] = []
         for i, sub in enumerate(ops):

@@ -23,6 +23,7 @@ SYSTEM_FIELDS = frozenset({"id", "uid", "_version", "_created", "_updated"})
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _OPS = ("set", "unset", "inc", "push", "pull")
 MAX_PATHS = 100
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what SQLite binds; orjson stops at 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ def parse_patch(event: Mapping[str, Any]) -> Patch:
         if spec is None:
             continue
         if kind == "unset" and isinstance(spec, list):
+            if not all(isinstance(k, str) for k in spec):  # before hashing: [{}] is unhashable
+                raise InvalidArgument("unset: field paths must be non-empty strings")
             spec = dict.fromkeys(spec, True)
         if not isinstance(spec, dict):
             raise InvalidArgument(
@@ -58,9 +61,9 @@ def parse_patch(event: Mapping[str, Any]) -> Patch:
         for key, value in spec.items():
             path = _path(key, kind)
             if kind == "inc" and (
-                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                isinstance(value, bool) or not isinstance(value, int | float) or not _storable(value)
             ):
-                raise InvalidArgument(f"inc: {key!r} needs a number")
+                raise InvalidArgument(f"inc: {key!r} needs a finite number (integers within 64 bits)")
             if kind == "push" and isinstance(value, dict) and "$each" in value:
                 each = value["$each"]
                 if not isinstance(each, list) or len(value) != 1:
@@ -103,7 +106,10 @@ class Patch:
                 cur = parent.get(leaf, 0)
                 if isinstance(cur, bool) or not isinstance(cur, int | float):
                     raise InvalidArgument(f"inc: {'.'.join(op.path)!r} is not a number")
-                parent[leaf] = cur + op.value
+                total = cur + op.value
+                if not _storable(total):  # an int past 64 bits does not serialize; inf would become null
+                    raise InvalidArgument(f"inc: {'.'.join(op.path)!r} would overflow")
+                parent[leaf] = total
             else:
                 cur = parent.get(leaf, [])
                 if not isinstance(cur, list):
@@ -114,6 +120,13 @@ class Patch:
                 else:
                     parent[leaf] = [x for x in cur if not _same(x, op.value)]
         return out
+
+
+def _storable(n: int | float) -> bool:
+    """A number JSON storage and queries handle: finite, and a 64-bit int if an int."""
+    if isinstance(n, int):
+        return _INT_MIN <= n <= _INT_MAX
+    return math.isfinite(n)
 
 
 def _same(a: Any, b: Any) -> bool:

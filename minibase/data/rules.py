@@ -165,8 +165,11 @@ def _string(s: str, start: int) -> _Tok:
                 i += 2
                 continue
             raise RuleError(i, "unsupported escape in string (only \\\", \\' and \\\\ are allowed)")
-        if unicodedata.category(c) == "Cc":
+        cat = unicodedata.category(c)
+        if cat == "Cc":
             raise RuleError(i, "control character in string")
+        if cat == "Cs":  # a lone surrogate is not text: no database can bind it
+            raise RuleError(i, "lone surrogate in string (not valid Unicode)")
         buf.append(c)
         i += 1
     raise RuleError(start, "unterminated string")

@@ -1,12 +1,23 @@
-"""Shape checks for data events. Raise InvalidArgument / PayloadTooLarge with the key."""
+"""Shape checks for events. Raise InvalidArgument / PayloadTooLarge with the key.
+
+:func:`event` is the one input-limit check every function call passes (core.invoke, so
+``/session``, ``/invoke``, the FC Invoke API and FC triggers share it); errors name the
+limit's config key (``limit``), its value (``max``) and where in the event (``path``).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from ..config import LimitsConfig
+
+# A JSON path as a linked list, built only for containers and rendered only on error.
+_Path = tuple["_Path", str | int] | None
 
 _COLLECTION = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 SYSTEM_FIELDS = frozenset({"uid", "_version", "_created", "_updated"})
@@ -19,11 +30,92 @@ def collection(event: Mapping[str, Any], default: str) -> str:
     return name
 
 
+def event(value: dict[str, Any], limits: LimitsConfig) -> None:
+    """Check ``value`` against the input limits in one iterative walk (a hostile nesting
+    cannot exhaust the stack): nesting depth, keys per object, key and string lengths."""
+    max_depth = limits.max_depth
+    max_keys = limits.max_keys
+    max_key = limits.max_key_length
+    max_str = limits.max_string_length
+    stack: list[tuple[Any, int, _Path]] = [(value, 1, None)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        v, depth, path = pop()
+        if type(v) is dict:
+            if len(v) > max_keys:
+                raise _too_large("max_keys", max_keys, path, f"has more than {max_keys} keys")
+            for k, child in v.items():
+                if type(k) is not str:
+                    raise InvalidArgument(f"{_render(path)}: object keys must be strings")
+                if len(k) > max_key:
+                    raise _too_large(
+                        "max_key_length", max_key, path, f"has a key longer than {max_key} characters"
+                    )
+                t = type(child)
+                if t is str:
+                    if len(child) > max_str:
+                        raise _too_large(
+                            "max_string_length",
+                            max_str,
+                            (path, k),
+                            f"is a string longer than {max_str} characters",
+                        )
+                elif t is dict or t is list:
+                    if depth >= max_depth:
+                        raise _too_large(
+                            "max_depth", max_depth, (path, k), f"nests deeper than {max_depth} levels"
+                        )
+                    push((child, depth + 1, (path, k)))
+        else:  # a list
+            for i, child in enumerate(v):
+                t = type(child)
+                if t is str:
+                    if len(child) > max_str:
+                        raise _too_large(
+                            "max_string_length",
+                            max_str,
+                            (path, i),
+                            f"is a string longer than {max_str} characters",
+                        )
+                elif t is dict or t is list:
+                    if depth >= max_depth:
+                        raise _too_large(
+                            "max_depth", max_depth, (path, i), f"nests deeper than {max_depth} levels"
+                        )
+                    push((child, depth + 1, (path, i)))
+
+
+def _render(path: _Path) -> str:
+    parts: list[str] = []
+    while path is not None:
+        path, key = path
+        parts.append(
+            f"[{key}]" if isinstance(key, int) else "." + (key if len(key) <= 40 else key[:40] + "…")
+        )
+    text = "".join(reversed(parts)).lstrip(".")
+    return text or "the event"
+
+
+def _too_large(name: str, maximum: int, path: _Path, what: str) -> PayloadTooLarge:
+    where = _render(path)
+    return PayloadTooLarge(
+        f"{where} {what} (limits.{name})",
+        limit=f"limits.{name}",
+        max=maximum,
+        path="" if path is None else where,
+    )
+
+
 def doc_id(value: Any, key: str, max_length: int) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidArgument(f"{key} is required and must be a non-empty string")
     if len(value) > max_length:
-        raise InvalidArgument(f"{key} is longer than {max_length} characters")
+        raise InvalidArgument(
+            f"{key} is longer than {max_length} characters (limits.max_id_length)",
+            limit="limits.max_id_length",
+            max=max_length,
+            path=key,
+        )
     if not value.isprintable():
         raise InvalidArgument(f"{key} must not contain control characters")
     return value
@@ -54,9 +146,14 @@ def check_depth(value: Any, key: str, max_depth: int) -> None:
 
 
 def limit(event: Mapping[str, Any], default: int = 100, maximum: int = 1000) -> int:
-    n = event.get("limit", default)
+    n = event.get("limit")
     if n is None:
-        return default
+        return min(default, maximum)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= maximum:
-        raise InvalidArgument(f"limit must be an integer from 1 to {maximum}")
+        raise InvalidArgument(
+            f"limit must be an integer from 1 to {maximum} (limits.max_query_limit)",
+            limit="limits.max_query_limit",
+            max=maximum,
+            path="limit",
+        )
     return n

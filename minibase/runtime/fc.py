@@ -3,31 +3,53 @@
 - ``http_handler(event, context)``: FC 3.0 HTTP trigger (event and response dicts, §2a);
 - ``wsgi_handler(environ, start_response)``: FC 2.0 HTTP trigger;
 - ``event_handler(event, context)``: the Invoke API; the event is the function's JSON event
-  and the function name comes from ``context.function.name`` or ``MINIBASE_FUNCTION``.
+  and the function name is ``MINIBASE_FUNCTION`` if set, else ``context.function.name``
+  (on FC 3.0 function names are unique per region, e.g. ``todo-list-svc-db``, so a
+  deployment names the minibase function explicitly).
 
-The config is ``MINIBASE_CONFIG`` (default ``minibase.toml`` beside the code);
-``MINIBASE_DATA`` overrides the data directory. The app is built on the first invocation
-and kept while FC keeps the instance warm; all state lives in the database. One event loop
-serves the instance, driven only while an invocation runs (no background thread), so
-invocations on one instance are serialized (FC's default instance concurrency is 1).
+The config is ``MINIBASE_CONFIG`` (default ``minibase.toml``); a relative path is taken
+from the code package (``FC_FUNC_CODE_PATH``, else the working directory). ``MINIBASE_DATA``
+overrides the data directory (on FC only ``/tmp`` is writable). The app is built on the
+first invocation and kept while FC keeps the instance warm, as a cache only: all state
+lives in the database. One event loop serves the instance, driven only while an invocation
+runs (no background thread), so invocations on one instance are serialized (FC's default
+instance concurrency for built-in runtimes is 1).
+
+Every failure is answered in the error envelope of DESIGN §2, never with a traceback; a
+config that fails to load is logged and answered ``Internal``, and tried again on the next
+invocation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 
-__all__ = ["event_handler", "http_handler", "wsgi_handler"]
+__all__ = ["event_handler", "http_handler", "reset", "wsgi_handler"]
+
+log = logging.getLogger("minibase.fc")
 
 _lock = threading.Lock()
 _runtime: tuple[asyncio.AbstractEventLoop, Any] | None = None
+
+_Headers = list[tuple[bytes, bytes]]
+
+
+def config_path() -> str:
+    """``MINIBASE_CONFIG`` resolved against the code package directory."""
+    path = os.environ.get("MINIBASE_CONFIG") or "minibase.toml"
+    if os.path.isabs(path):
+        return path
+    return os.path.join(os.environ.get("FC_FUNC_CODE_PATH") or os.getcwd(), path)
 
 
 def _get_runtime() -> tuple[asyncio.AbstractEventLoop, Any]:
@@ -36,12 +58,14 @@ def _get_runtime() -> tuple[asyncio.AbstractEventLoop, Any]:
         from ..app import create_app
         from ..config import load_config
 
-        here = os.getcwd()  # FC runs handlers from the code package directory
-        path = os.environ.get("MINIBASE_CONFIG") or os.path.join(here, "minibase.toml")
-        config = load_config(path, data_dir=os.environ.get("MINIBASE_DATA") or None)
+        config = load_config(config_path(), data_dir=os.environ.get("MINIBASE_DATA") or None)
         app = create_app(config)
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(app.core.start())
+        try:
+            loop.run_until_complete(app.core.start())
+        except BaseException:
+            loop.close()
+            raise
         _runtime = (loop, app)
     return _runtime
 
@@ -52,20 +76,33 @@ def reset() -> None:
     with _lock:
         if _runtime is not None:
             loop, app = _runtime
-            loop.run_until_complete(app.core.stop())
-            loop.close()
             _runtime = None
+            try:
+                loop.run_until_complete(app.core.stop())
+            finally:
+                loop.close()
 
 
-async def _asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+class _BadEvent(Exception):
+    """The platform handed us something that is not a request we can read."""
+
+
+# ------------------------------------------------------------------------ plumbing
+
+
+async def _asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, _Headers, bytes]:
     sent = False
+    done = asyncio.Event()
     status = 500
-    headers: list[tuple[bytes, bytes]] = []
+    headers: _Headers = []
     chunks: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
         if sent:
+            # Like a server whose client stays connected: "disconnect" only once the
+            # response is complete (Starlette's FileResponse watches for it meanwhile).
+            await done.wait()
             return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
@@ -77,75 +114,180 @@ async def _asgi(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, list
             headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                done.set()
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    finally:
+        done.set()
     return status, headers, b"".join(chunks)
 
 
 def _scope(
-    method: str, path: str, query: bytes, headers: Iterable[tuple[str, str]], client: str | None
+    method: str,
+    path: str,
+    raw_path: str,
+    query: bytes,
+    headers: Iterable[tuple[str, str]],
+    client: str | None,
 ) -> dict[str, Any]:
+    try:
+        hdrs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw = raw_path.encode("latin-1")
+    except UnicodeEncodeError:
+        raise _BadEvent("headers and the path must be Latin-1 (percent-encode the rest)") from None
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method.upper(),
-        "scheme": "https",
+        "scheme": "https",  # FC terminates TLS in front of the function
         "path": path,
-        "raw_path": path.encode(),
+        "raw_path": raw,
         "query_string": query,
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "headers": hdrs,
         "client": (client, 0) if client else None,
         "server": None,
     }
 
 
-def _run(scope: dict[str, Any], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _run(scope: dict[str, Any], body: bytes) -> tuple[int, _Headers, bytes]:
     with _lock:
         loop, app = _get_runtime()
         return loop.run_until_complete(_asgi(app, scope, body))
 
 
+def _failure(exc: BaseException, request_id: str) -> tuple[int, _Headers, bytes]:
+    """An error envelope for a request that never reached the app (or crashed around it)."""
+    from ..errors import ConfigError, Internal, InvalidArgument, MinibaseError, error_body
+
+    err: MinibaseError
+    if isinstance(exc, _BadEvent):
+        err = InvalidArgument(str(exc))
+    elif isinstance(exc, ConfigError):
+        log.error("minibase cannot start: config error: %s (request %s)", exc, request_id)
+        err = Internal()
+    else:
+        log.error("unhandled error (request %s)", request_id, exc_info=exc)
+        err = Internal()
+    body = orjson.dumps(error_body(err, request_id))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-fc-request-id", request_id.encode("latin-1", "replace")),
+    ]
+    return err.status, headers, body
+
+
+_TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "image/svg+xml")
+
+
+def _is_text(content_type: str) -> bool:
+    ct = content_type.split(";", 1)[0].strip().lower()
+    return ct.startswith("text/") or ct in _TEXT_TYPES or ct.endswith(("+json", "+xml"))
+
+
+# --------------------------------------------------------------- FC 3.0 HTTP trigger
+
+
 def http_handler(event: bytes | str | dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """FC 3.0 HTTP trigger: the event dict in, the response dict out."""
-    e = event if isinstance(event, dict) else orjson.loads(event)
-    http = e.get("requestContext", {}).get("http", {})
-    raw = e.get("body") or ""
-    body = (
-        base64.b64decode(raw) if e.get("isBase64Encoded") else raw.encode() if isinstance(raw, str) else raw
-    )
-    query = e.get("queryParameters") or {}
-    qs = urlencode([(k, x) for k, v in query.items() for x in (v if isinstance(v, list) else [v])]).encode()
-    hdrs = [(k, x) for k, v in (e.get("headers") or {}).items() for x in (v if isinstance(v, list) else [v])]
-    scope = _scope(
-        http.get("method", "GET"), e.get("rawPath") or http.get("path", "/"), qs, hdrs, http.get("sourceIp")
-    )
-    status, headers, out = _run(scope, body)
+    """FC 3.0 HTTP trigger: the event dict in, the response dict out.
+
+    Binary request bodies arrive base64-encoded (``isBase64Encoded``); any response that
+    is not text goes back base64-encoded the same way, so file downloads survive.
+    """
+    given = getattr(context, "request_id", None)
+    request_id = given if isinstance(given, str) and given else os.urandom(8).hex()
+    try:
+        scope, body, rid = _http_request(event)
+        if rid and request_id is not given:
+            request_id = rid
+        status, headers, out = _run(scope, body)
+    except Exception as exc:
+        status, headers, out = _failure(exc, request_id)
+    hdrs: dict[str, str] = {}
+    for k, v in headers:
+        name, value = k.decode("latin-1"), v.decode("latin-1")
+        # The response headers are a dict: repeated headers join as HTTP allows.
+        hdrs[name] = f"{hdrs[name]}, {value}" if name in hdrs else value
+    text = None
+    if _is_text(hdrs.get("content-type", "")):
+        try:
+            text = out.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
     return {
         "statusCode": status,
-        "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
-        "isBase64Encoded": False,
-        "body": out.decode("utf-8"),
+        "headers": hdrs,
+        "isBase64Encoded": text is None,
+        "body": text if text is not None else base64.b64encode(out).decode("ascii"),
     }
 
 
+def _http_request(event: bytes | str | dict[str, Any]) -> tuple[dict[str, Any], bytes, str | None]:
+    if isinstance(event, dict):
+        e = event
+    else:
+        try:
+            e = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            raise _BadEvent("the HTTP trigger event is not valid JSON") from None
+    if not isinstance(e, dict):
+        raise _BadEvent("the HTTP trigger event must be a JSON object")
+    ctx: dict[str, Any] = e["requestContext"] if isinstance(e.get("requestContext"), dict) else {}
+    http: dict[str, Any] = ctx["http"] if isinstance(ctx.get("http"), dict) else {}
+    raw = e.get("body") or ""
+    if not isinstance(raw, str):
+        raise _BadEvent("the event's body must be a string")
+    if e.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise _BadEvent("the event's body is not valid base64") from None
+    else:
+        body = raw.encode("utf-8")
+    query = e.get("queryParameters") or {}
+    headers = e.get("headers") or {}
+    if not isinstance(query, dict) or not isinstance(headers, dict):
+        raise _BadEvent("the event's headers and queryParameters must be objects")
+    qs = urlencode([(k, x) for k, v in query.items() for x in (v if isinstance(v, list) else [v])])
+    hdrs = [(str(k), str(x)) for k, v in headers.items() for x in (v if isinstance(v, list) else [v])]
+    names = {k.lower() for k, _ in hdrs}
+    domain = ctx.get("domainName")
+    if "host" not in names and isinstance(domain, str) and domain:
+        hdrs.append(("host", domain))  # signed file URLs point back at this host
+    if "x-forwarded-proto" not in names:
+        hdrs.append(("x-forwarded-proto", "https"))
+    # rawPath is percent-encoded; requestContext.http.path is the decoded one.
+    raw_path = e.get("rawPath") or quote(http.get("path") or "/")
+    path = http.get("path") or unquote(raw_path)
+    if not isinstance(raw_path, str) or not isinstance(path, str) or not path.startswith("/"):
+        raise _BadEvent("the event's rawPath must be an absolute path")
+    method = http.get("method") or "GET"
+    if not isinstance(method, str):
+        raise _BadEvent("the event's method must be a string")
+    source = http.get("sourceIp")
+    scope = _scope(method, path, raw_path, qs.encode(), hdrs, source if isinstance(source, str) else None)
+    rid = ctx.get("requestId")
+    return scope, body, rid if isinstance(rid, str) else None
+
+
+# ------------------------------------------------------------ FC 2.0 HTTP trigger
+
+
 def wsgi_handler(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    """FC 2.0 HTTP trigger (WSGI)."""
-    hdrs = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
-    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
-        if environ.get(key):
-            hdrs.append((name, environ[key]))
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    path = environ.get("PATH_INFO") or "/"
-    scope = _scope(
-        environ.get("REQUEST_METHOD", "GET"),
-        path,
-        environ.get("QUERY_STRING", "").encode(),
-        hdrs,
-        environ.get("REMOTE_ADDR"),
-    )
-    status, headers, out = _run(scope, body)
+    """FC 2.0 HTTP trigger (WSGI).
+
+    The path comes from ``fc.request_uri`` when FC provides it (the whole URL the client
+    called, e.g. ``/2016-08-15/proxy/todo-list-svc/session/``), else ``PATH_INFO``.
+    """
+    request_id = str(environ.get("fc.request_id") or "") or os.urandom(8).hex()
+    try:
+        scope, body = _wsgi_request(environ)
+        status, headers, out = _run(scope, body)
+    except Exception as exc:
+        status, headers, out = _failure(exc, request_id)
     start_response(
         f"{status} {_REASONS.get(status, '')}".strip(),
         [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
@@ -153,34 +295,83 @@ def wsgi_handler(environ: dict[str, Any], start_response: Callable[..., Any]) ->
     return [out]
 
 
-def event_handler(event: bytes | str, context: Any = None) -> bytes:
-    """The Invoke API: the JSON event in, ``{"data": …}`` or ``{"error": …}`` out."""
-    from ..errors import Internal, InvalidArgument, MinibaseError, error_body
+def _wsgi_request(environ: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    hdrs = [(k[5:].replace("_", "-"), str(v)) for k, v in environ.items() if k.startswith("HTTP_")]
+    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
+        if environ.get(key):
+            hdrs.append((name, str(environ[key])))
+    length_text = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not length_text.isdigit():
+        raise _BadEvent("Content-Length is not a number")
+    length = int(length_text)
+    stream = environ.get("wsgi.input")
+    body = stream.read(length) if length and stream is not None else b""
+    uri = environ.get("fc.request_uri")
+    if isinstance(uri, str) and uri:
+        parts = urlsplit(uri)
+        raw_path, query = parts.path or "/", parts.query
+    else:
+        # PEP 3333: PATH_INFO is decoded bytes as Latin-1; percent-encode it back.
+        decoded = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "/")
+        raw_path = quote(decoded.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")
+        query = environ.get("QUERY_STRING", "")
+    path = unquote(raw_path)
+    scope = _scope(
+        str(environ.get("REQUEST_METHOD") or "GET"),
+        path,
+        raw_path,
+        str(query).encode("latin-1", "replace"),
+        hdrs,
+        environ.get("REMOTE_ADDR"),
+    )
+    return scope, body
+
+
+# ----------------------------------------------------------------- the Invoke API
+
+
+def _check_size(event: bytes | str, limit: int) -> None:
+    """The body-size limit for Invoke API events (FC caps events itself; ours may be lower)."""
+    size = len(event) if not isinstance(event, str) else len(event.encode())
+    if size > limit:
+        from ..errors import PayloadTooLarge
+
+        raise PayloadTooLarge(
+            f"the event is larger than {limit} bytes (limits.max_body)", limit="limits.max_body", max=limit
+        )
+
+
+def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> bytes:
+    """The Invoke API: the JSON event in, ``{"data": …}`` or ``{"error": …}`` out.
+
+    The caller is the event's ``sid`` (the sessionId is the bearer secret), as in the
+    seed's events; without one the call is anonymous and the rules decide.
+    """
+    from ..errors import InvalidArgument, MinibaseError, NotFound, error_body
     from ..results import Page, Spread
 
-    name = getattr(getattr(context, "function", None), "name", None) or os.environ.get(
-        "MINIBASE_FUNCTION", ""
-    )
-    request_id = getattr(context, "request_id", None) or os.urandom(8).hex()
+    name = os.environ.get("MINIBASE_FUNCTION") or getattr(getattr(context, "function", None), "name", None)
+    request_id = str(getattr(context, "request_id", None) or "") or os.urandom(8).hex()
     try:
-        try:
-            payload = orjson.loads(event) if event else {}
-        except orjson.JSONDecodeError:
-            raise InvalidArgument("the event is not valid JSON") from None
+        if not isinstance(name, str) or not name:
+            raise NotFound("no function name: set MINIBASE_FUNCTION")
         with _lock:
             loop, app = _get_runtime()
+            if isinstance(event, dict):
+                payload: Any = event
+            else:
+                _check_size(event, app.core.config.limits.max_body)
+                try:
+                    payload = orjson.loads(event) if event else {}
+                except orjson.JSONDecodeError:
+                    raise InvalidArgument("the event is not valid JSON") from None
             if not app.core.has_function(name):
-                from ..errors import NotFound
-
                 raise NotFound(f"no function named '{name[:64]}' (set MINIBASE_FUNCTION)")
             result = loop.run_until_complete(app.core.invoke(name, payload, None, request_id))
     except MinibaseError as e:
         return orjson.dumps(error_body(e, request_id))
-    except Exception:
-        import logging
-
-        logging.getLogger("minibase.fc").exception("unhandled error (request %s)", request_id)
-        return orjson.dumps(error_body(Internal(), request_id))
+    except Exception as exc:
+        return _failure(exc, request_id)[2]
     if isinstance(result, Page):
         return orjson.dumps({"data": result.data, "next": result.next})
     if isinstance(result, Spread):
@@ -190,6 +381,10 @@ def event_handler(event: bytes | str, context: Any = None) -> bytes:
 
 _REASONS = {
     200: "OK",
+    201: "Created",
+    204: "No Content",
+    206: "Partial Content",
+    304: "Not Modified",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -197,6 +392,7 @@ _REASONS = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    416: "Range Not Satisfiable",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",

@@ -16,7 +16,7 @@ from minibase.config import Config
 from minibase.core import Minibase
 from minibase.data.store.base import Insert, Key, Remove
 from tests.conftest import Live, base_raw
-from tests.data.conftest import COLLECTIONS
+from tests.data.conftest import COLLECTIONS, backend_environ, database_raw
 from tests.live import run_uvicorn
 
 PRESETS = ["owner", "authenticated", "public", "none"]
@@ -63,8 +63,7 @@ def expected(op: str, preset: str, caller: str) -> str:
 @pytest.fixture
 def matrix_config(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Config:
     cols = {**COLLECTIONS, **{f"p_{p}": {"read": p, "write": p} for p in PRESETS}}
-    database = {"url": db_url} if backend == "postgres" else {"url": "sqlite:///minibase.db"}
-    return make_config(base_raw(collections=cols, database=database))
+    return make_config(base_raw(collections=cols, database=database_raw(backend, db_url)), backend_environ(backend))
 
 
 class Seeder:
@@ -105,6 +104,7 @@ def call(live: Live, sid: str | None, event: dict[str, Any]) -> httpx.Response:
 @pytest.mark.parametrize("preset", PRESETS)
 def test_authorization_matrix(matrix_config: Config, preset: str) -> None:
     col = f"p_{preset}"
+    ots = matrix_config.database.url.startswith("tablestore://")
     seeder = Seeder(matrix_config)
     core = Minibase(matrix_config)
     with run_uvicorn(create_app(matrix_config, core=core)) as url:
@@ -120,6 +120,10 @@ def test_authorization_matrix(matrix_config: Config, preset: str) -> None:
             for caller in CALLERS:
                 seeder.reset(col, alice)
                 want = expected(op, preset, caller)
+                if ots and op in ("query", "count") and want in ("sees", "hidden"):
+                    # DIFFERENCE: under a rule wider than "owner", a query spans every
+                    # owner; TableStore refuses it rather than scan the whole table.
+                    want = "InvalidArgument" if preset in ("authenticated", "public") else want
                 event: dict[str, Any] = {"collection": col}
                 if op == "get":
                     event |= {"op": "get", "id": "d", "owner": alice}

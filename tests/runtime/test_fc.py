@@ -1,7 +1,13 @@
-"""The FC handlers run the seed flow in-process with FC-shaped events, like `serve` does."""
+"""The FC handlers run the seed flow in-process with FC-shaped events, as `serve` does.
+
+Each transport (FC 3.0 HTTP trigger events, FC 2.0 WSGI environs, Invoke API events) drives
+the same flow: login → put → get → list → remove → developer function → files → logout →
+refused, against the TODO example's config with a fresh data dir.
+"""
 
 from __future__ import annotations
 
+import base64
 import io
 import subprocess
 import sys
@@ -9,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 import pytest
@@ -17,134 +24,347 @@ from minibase.client import Credentials, signed_headers
 from minibase.runtime import fc
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "todo" / "minibase.toml"
-INVOKE = "/2016-08-15/services/todo-list-svc/functions/db/invocations"
-SESSION = "/2016-08-15/proxy/todo-list-svc/session/"
+SERVICE = "todo-list-svc"
+SESSION = f"/2016-08-15/proxy/{SERVICE}/session/"
+PNG = b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary, not UTF-8 \x80"
+
+
+def invoke_path(function: str) -> str:
+    return f"/2016-08-15/services/{SERVICE}/functions/{function}/invocations"
 
 
 @pytest.fixture(autouse=True)
 def fc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("MINIBASE_CONFIG", str(EXAMPLE))
     monkeypatch.setenv("MINIBASE_DATA", str(tmp_path / "data"))
-    for var in ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE"):
+    for var in ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "MINIBASE_FUNCTION"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("FC_FUNC_CODE_PATH", raising=False)
     fc.reset()
     yield
     fc.reset()
 
 
+# ----------------------------------------------------------------- transports
+
+
+class Reply:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, {k.lower(): v for k, v in headers.items()}, body
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
 def http_event(
-    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    binary: bool = False,
 ) -> dict[str, Any]:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))  # FC hands them over decoded
     return {
         "version": "v1",
-        "rawPath": path,
-        "body": body.decode(),
-        "isBase64Encoded": False,
-        "headers": {"Content-Type": "application/json", **(headers or {})},
-        "queryParameters": {},
+        "rawPath": parts.path,
+        "body": base64.b64encode(body).decode() if binary else body.decode(),
+        "isBase64Encoded": binary,
+        "headers": headers or {},
+        "queryParameters": query,
         "requestContext": {
-            "http": {"method": method, "path": path, "sourceIp": "1.2.3.4"},
-            "requestId": "r1",
+            "accountId": "1234",
+            "domainName": "minibase-abc.cn-hangzhou.fcapp.run",
+            "domainPrefix": "minibase-abc",
+            "http": {
+                "method": method,
+                "path": unquote(parts.path),
+                "protocol": "HTTP/1.1",
+                "sourceIp": "1.2.3.4",
+            },
+            "requestId": "1-req",
         },
     }
 
 
-def http(method: str, path: str, event: dict[str, Any], creds: Credentials | None = None) -> dict[str, Any]:
-    body = orjson.dumps(event)
-    headers = signed_headers(creds, method, path, body) if creds else {}
-    return fc.http_handler(orjson.dumps(http_event(method, path, body, headers)), SimpleNamespace())
+def fc3(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
+    """One request through the FC 3.0 HTTP trigger handler (events as JSON bytes, as FC sends)."""
+    binary = bool(body) and not body.startswith(b"{")
+    event = http_event(method, url, body, headers, binary=binary)
+    resp = fc.http_handler(orjson.dumps(event), SimpleNamespace(request_id="ctx-req"))
+    assert set(resp) == {"statusCode", "headers", "isBase64Encoded", "body"}
+    raw = base64.b64decode(resp["body"]) if resp["isBase64Encoded"] else resp["body"].encode()
+    return Reply(resp["statusCode"], resp["headers"], raw)
 
 
-def login(name: str) -> dict[str, Any]:
-    resp = http("POST", SESSION, {"authCode": f"dev:{name}"})
-    assert resp["statusCode"] == 200, resp
-    return dict(orjson.loads(resp["body"]))
+def fc2(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
+    """One request through the FC 2.0 WSGI handler, with FC's ``fc.request_uri``."""
+    parts = urlsplit(url)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/",  # FC 2.0 strips the proxy prefix here; fc.request_uri keeps it
+        "QUERY_STRING": "",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "REMOTE_ADDR": "1.2.3.4",
+        "fc.request_uri": f"https://1234.cn-hangzhou.fc.aliyuncs.com{parts.path}"
+        + (f"?{parts.query}" if parts.query else ""),
+        "HTTP_HOST": "1234.cn-hangzhou.fc.aliyuncs.com",
+    }
+    for k, v in (headers or {}).items():
+        if k.lower() == "content-type":
+            environ["CONTENT_TYPE"] = v
+        else:
+            environ["HTTP_" + k.upper().replace("-", "_")] = v
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, hdrs: list[tuple[str, str]]) -> None:
+        got["status"], got["headers"] = status, dict(hdrs)
+
+    out = b"".join(fc.wsgi_handler(environ, start_response))
+    code, _, reason = got["status"].partition(" ")
+    assert reason, got["status"]
+    return Reply(int(code), got["headers"], out)
+
+
+class HttpClient:
+    """A seed client over one HTTP transport: login on the session path, functions via the
+    FC Invoke API path (FC-signed) and ``/invoke/{fn}`` (Bearer)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.sid = ""
+        self.creds: Credentials | None = None
+
+    def login(self, name: str) -> dict[str, Any]:
+        r = self.send(
+            "POST", SESSION, orjson.dumps({"authCode": f"dev:{name}"}), {"content-type": "application/json"}
+        )
+        assert r.status == 200, r.body
+        out = r.json()
+        self.sid, self.creds = out["sessionId"], Credentials.from_wire(out["sts"])
+        return dict(out)
+
+    def signed(self, function: str, event: dict[str, Any]) -> Reply:
+        assert self.creds is not None
+        body = orjson.dumps(event)
+        path = invoke_path(function)
+        return self.send("POST", path, body, signed_headers(self.creds, "POST", path, body))
+
+    def bearer(self, function: str, event: dict[str, Any]) -> Reply:
+        headers = {"authorization": f"Bearer {self.sid}", "content-type": "application/json"}
+        return self.send("POST", f"/invoke/{function}", orjson.dumps(event), headers)
+
+    def call(self, function: str, event: dict[str, Any]) -> Any:
+        r = self.signed(function, {"sid": self.sid, **event})
+        assert r.status == 200 and "x-fc-error-type" not in r.headers, (r.status, r.body)
+        return r.json()
+
+
+def http_seed_flow(send: Any) -> None:
+    alice = HttpClient(send)
+    alice.login("alice")
+    assert alice.call("db", {"op": "put", "obj": {"id": "buy milk", "completed": False}}) == {"data": None}
+    got = alice.call("db", {"op": "get", "id": "buy milk"})["data"]
+    assert got["id"] == "buy milk" and got["completed"] is False and got["uid"]
+    page = alice.call("db", {"op": "list"})
+    assert [d["id"] for d in page["data"]] == ["buy milk"] and page["next"] is None
+    # Bearer on /invoke works too, with the status the code has.
+    r = alice.bearer("db", {"op": "get", "id": "buy milk"})
+    assert r.status == 200 and r.json()["data"]["id"] == "buy milk"
+    r = alice.bearer("db", {"op": "nope"})
+    assert r.status == 400 and r.json()["error"]["code"] == "InvalidArgument"
+    # Function errors on the Invoke API path: 200 + x-fc-error-type, the envelope as body.
+    r = alice.signed("db", {"sid": alice.sid, "op": "nope"})
+    assert r.status == 200 and r.headers["x-fc-error-type"] == "HandledInvocationError"
+    assert r.json()["error"]["code"] == "InvalidArgument" and r.json()["error"]["requestId"]
+    # Another user sees nothing of alice's.
+    bob = HttpClient(send)
+    bob.login("bob")
+    assert bob.call("db", {"op": "list"})["data"] == []
+    assert bob.call("db", {"op": "get", "id": "buy milk"})["data"] is None
+    # The developer's function.
+    assert alice.call("stats", {}) == {"data": {"total": 1, "completed": 0, "open": 1}}
+    # Files: a binary upload and download through the same handler (base64 both ways).
+    up = alice.call(
+        "files", {"op": "uploadUrl", "path": "a.png", "contentType": "image/png", "size": len(PNG)}
+    )
+    url = urlsplit(up["data"]["url"])
+    assert url.scheme == "https" and up["data"]["method"] == "PUT"
+    r = send("PUT", f"{url.path}?{url.query}", PNG, up["data"]["headers"])
+    assert r.status in (200, 201, 204), r.body
+    down = alice.call("files", {"op": "downloadUrl", "path": "a.png"})["data"]["url"]
+    got_file = send("GET", urlsplit(down).path + "?" + urlsplit(down).query)
+    assert got_file.status == 200 and got_file.body == PNG
+    assert alice.call("files", {"op": "stat", "path": "a.png"})["data"]["size"] == len(PNG)
+    # Remove, then it is gone.
+    assert alice.call("db", {"op": "remove", "id": "buy milk"}) == {"data": None}
+    assert alice.call("db", {"op": "get", "id": "buy milk"}) == {"data": None}
+    # A forged signature is refused the FC way.
+    assert alice.creds is not None
+    forged = alice.creds
+    alice.creds = Credentials(forged.access_key_id, "x" * 43, forged.security_token, forged.expiration)
+    r = alice.signed("db", {"sid": alice.sid, "op": "list"})
+    assert r.status == 403 and r.json()["ErrorCode"] == "SignatureNotMatch"
+    alice.creds = forged
+    # Logout, then the session and its credentials are refused.
+    r = send(
+        "POST",
+        SESSION,
+        orjson.dumps({"op": "logout", "sessionId": alice.sid}),
+        {"content-type": "application/json"},
+    )
+    assert r.status == 200 and r.json() == {"data": None}
+    r = alice.signed("db", {"sid": alice.sid, "op": "list"})
+    assert r.status == 403 and r.json()["ErrorCode"] == "InvalidSecurityToken"
+    r = alice.bearer("db", {"op": "list"})
+    assert r.status == 401 and r.json()["error"]["code"] == "Unauthenticated"
 
 
 def test_http_handler_seed_flow() -> None:
-    alice = login("alice")
-    creds = Credentials.from_wire(alice["sts"])
-    r = http(
-        "POST",
-        INVOKE,
-        {"sid": alice["sessionId"], "op": "put", "obj": {"id": "buy milk", "completed": False}},
-        creds,
-    )
-    assert r["statusCode"] == 200 and orjson.loads(r["body"]) == {"data": None}
-    r = http("POST", INVOKE, {"sid": alice["sessionId"], "op": "list"}, creds)
-    assert [d["id"] for d in orjson.loads(r["body"])["data"]] == ["buy milk"]
-    assert r["headers"]["content-type"] == "application/json" and r["isBase64Encoded"] is False
-    bob = login("bob")
-    r = http("POST", INVOKE, {"sid": bob["sessionId"], "op": "list"}, Credentials.from_wire(bob["sts"]))
-    assert orjson.loads(r["body"])["data"] == []
-    # A forged signature is refused the FC way.
-    forged = Credentials(creds.access_key_id, "x" * 43, creds.security_token, creds.expiration)
-    r = http("POST", INVOKE, {"sid": alice["sessionId"], "op": "list"}, forged)
-    assert r["statusCode"] == 403 and orjson.loads(r["body"])["ErrorCode"] == "SignatureNotMatch"
-    # Base64 bodies, as FC sends binary ones.
-    import base64
-
-    e = http_event("POST", SESSION, headers={})
-    e["body"], e["isBase64Encoded"] = base64.b64encode(b'{"authCode": "dev:carol"}').decode(), True
-    assert fc.http_handler(e, None)["statusCode"] == 200
-
-
-def test_event_handler_seed_flow(monkeypatch: pytest.MonkeyPatch) -> None:
-    alice = login("alice")
-    ctx = SimpleNamespace(function=SimpleNamespace(name="db"), request_id="req-1")
-    out = orjson.loads(
-        fc.event_handler(orjson.dumps({"sid": alice["sessionId"], "op": "put", "obj": {"id": "a"}}), ctx)
-    )
-    assert out == {"data": None}
-    out = orjson.loads(fc.event_handler(orjson.dumps({"sid": alice["sessionId"], "op": "list"}), ctx))
-    assert [d["id"] for d in out["data"]] == ["a"] and out["next"] is None
-    out = orjson.loads(fc.event_handler(orjson.dumps({"sid": "forged", "op": "list"}), ctx))
-    assert out["error"]["code"] == "Unauthenticated" and out["error"]["requestId"] == "req-1"
-    out = orjson.loads(fc.event_handler(b"{not json", ctx))
-    assert out["error"]["code"] == "InvalidArgument"
-    # The function name may come from the environment instead.
-    monkeypatch.setenv("MINIBASE_FUNCTION", "session")
-    out = orjson.loads(fc.event_handler(orjson.dumps({"authCode": "dev:zed"}), None))
-    assert out["sessionId"] and out["user"]["provider"] == "dev"
-    # Developer functions too.
-    ctx2 = SimpleNamespace(function=SimpleNamespace(name="stats"), request_id="req-2")
-    out = orjson.loads(fc.event_handler(orjson.dumps({"sid": alice["sessionId"]}), ctx2))
-    assert out == {"data": {"total": 1, "completed": 0, "open": 1}}
+    http_seed_flow(fc3)
 
 
 def test_wsgi_handler_seed_flow() -> None:
-    def call(
-        path: str, event: dict[str, Any], creds: Credentials | None = None
-    ) -> tuple[str, dict[str, str], Any]:
-        body = orjson.dumps(event)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body),
-            "REMOTE_ADDR": "1.2.3.4",
-        }
-        for k, v in (signed_headers(creds, "POST", path, body) if creds else {}).items():
-            if k != "content-type":
-                environ["HTTP_" + k.upper().replace("-", "_")] = v
-        got: dict[str, Any] = {}
+    http_seed_flow(fc2)
 
-        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-            got["status"], got["headers"] = status, dict(headers)
 
-        out = b"".join(fc.wsgi_handler(environ, start_response))
-        return got["status"], got["headers"], orjson.loads(out)
+def test_wsgi_handler_without_request_uri_uses_path_info() -> None:
+    body = orjson.dumps({"authCode": "dev:pat"})
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": SESSION,
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    got: dict[str, Any] = {}
+    out = fc.wsgi_handler(environ, lambda status, headers: got.update(status=status))
+    assert got["status"] == "200 OK" and orjson.loads(b"".join(out))["sessionId"]
 
-    status, _, alice = call(SESSION, {"authCode": "dev:alice"})
-    assert status == "200 OK"
-    creds = Credentials.from_wire(alice["sts"])
-    status, _, body = call(INVOKE, {"sid": alice["sessionId"], "op": "put", "obj": {"id": "w"}}, creds)
-    assert status == "200 OK" and body == {"data": None}
-    status, headers, body = call(INVOKE, {"sid": alice["sessionId"], "op": "nope"}, creds)
-    assert status == "200 OK" and headers["x-fc-error-type"] == "HandledInvocationError"
-    assert body["error"]["code"] == "InvalidArgument"
+
+def event(function: str, payload: Any, request_id: str = "req-1") -> Any:
+    ctx = SimpleNamespace(function=SimpleNamespace(name=function), request_id=request_id)
+    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return orjson.loads(fc.event_handler(data, ctx))
+
+
+def test_event_handler_seed_flow() -> None:
+    login = event("session", {"authCode": "dev:alice"})
+    sid = login["sessionId"]
+    assert login["user"]["provider"] == "dev" and login["sts"]["AccessKeyId"]
+    assert event("db", {"sid": sid, "op": "put", "obj": {"id": "a", "completed": True}}) == {"data": None}
+    assert event("db", {"sid": sid, "op": "get", "id": "a"})["data"]["completed"] is True
+    page = event("db", {"sid": sid, "op": "list"})
+    assert [d["id"] for d in page["data"]] == ["a"] and page["next"] is None
+    assert event("stats", {"sid": sid}) == {"data": {"total": 1, "completed": 1, "open": 0}}
+    assert event("files", {"sid": sid, "op": "stat", "path": "none.png"}) == {"data": None}
+    assert event("files", {"sid": sid, "op": "list"})["data"] == []
+    assert event("db", {"sid": sid, "op": "remove", "id": "a"}) == {"data": None}
+    assert event("db", {"sid": sid, "op": "get", "id": "a"}) == {"data": None}
+    assert event("session", {"op": "logout", "sessionId": sid}) == {"data": None}
+    out = event("db", {"sid": sid, "op": "list"}, "req-9")
+    assert out["error"]["code"] == "Unauthenticated" and out["error"]["requestId"] == "req-9"
+    # Developer functions need a session unless public.
+    assert event("stats", {})["error"]["code"] == "Unauthenticated"
+
+
+def test_event_handler_errors_use_the_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert event("db", b"{not json")["error"]["code"] == "InvalidArgument"
+    assert event("db", [1, 2])["error"]["code"] == "InvalidArgument"
+    assert event("nope", {})["error"] == {
+        "code": "NotFound",
+        "message": "no function named 'nope' (set MINIBASE_FUNCTION)",
+        "requestId": "req-1",
+    }
+    assert orjson.loads(fc.event_handler(b"{}", None))["error"]["code"] == "NotFound"
+    # An event dict (as local tools pass) works like bytes.
+    assert orjson.loads(
+        fc.event_handler({"authCode": "dev:d"}, SimpleNamespace(function=SimpleNamespace(name="session")))
+    )["sessionId"]
+
+
+def test_event_handler_function_name_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MINIBASE_FUNCTION names the minibase function whatever the FC function is called."""
+    monkeypatch.setenv("MINIBASE_FUNCTION", "session")
+    ctx = SimpleNamespace(function=SimpleNamespace(name="todo-list-svc-session"), request_id="r")
+    out = orjson.loads(fc.event_handler(orjson.dumps({"authCode": "dev:zed"}), ctx))
+    assert out["sessionId"] and out["user"]["provider"] == "dev"
+    out = orjson.loads(fc.event_handler(orjson.dumps({"authCode": "dev:zed"}), None))
+    assert out["sessionId"]
+
+
+def test_http_handler_bad_events_answer_the_envelope() -> None:
+    for bad in (b"not json", b"[1]", orjson.dumps({**http_event("POST", SESSION), "body": 5})):
+        resp = fc.http_handler(bad, SimpleNamespace(request_id="r-bad"))
+        assert resp["statusCode"] == 400 and resp["isBase64Encoded"] is False
+        err = orjson.loads(resp["body"])["error"]
+        assert err["code"] == "InvalidArgument" and err["requestId"] == "r-bad"
+    e = http_event("POST", SESSION)
+    e["body"], e["isBase64Encoded"] = "***not base64***", True
+    resp = fc.http_handler(e, None)
+    assert resp["statusCode"] == 400 and "base64" in orjson.loads(resp["body"])["error"]["message"]
+    # Unknown routes and methods answer like serve does.
+    resp = fc.http_handler(http_event("GET", "/no/such/route"), None)
+    assert resp["statusCode"] == 404 and orjson.loads(resp["body"])["error"]["code"] == "NotFound"
+    resp = fc.http_handler(http_event("GET", "/healthz"), None)
+    assert resp["statusCode"] == 200 and orjson.loads(resp["body"]) == {"data": {"ok": True}}
+    # Text responses stay text; the web app's pages are served as well.
+    resp = fc.http_handler(http_event("GET", "/"), None)
+    assert resp["statusCode"] == 200 and resp["isBase64Encoded"] is False and "<html" in resp["body"].lower()
+
+
+def test_http_handler_percent_encoded_paths() -> None:
+    """rawPath is percent-encoded; the app routes on the decoded path, as under uvicorn."""
+    c = HttpClient(fc3)
+    c.login("eve")
+    name = "照片 1.png"
+    up = c.call("files", {"op": "uploadUrl", "path": name, "contentType": "image/png", "size": len(PNG)})[
+        "data"
+    ]
+    url = urlsplit(up["url"])
+    assert quote(name) in url.path
+    assert fc3("PUT", f"{url.path}?{url.query}", PNG, up["headers"]).status in (200, 201, 204)
+    assert c.call("files", {"op": "stat", "path": name})["data"]["size"] == len(PNG)
+
+
+def test_config_error_is_logged_and_answered_internal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[app]\nname = 5\n")
+    monkeypatch.setenv("MINIBASE_CONFIG", str(bad))
+    resp = fc.http_handler(http_event("POST", SESSION, b"{}"), SimpleNamespace(request_id="r-cfg"))
+    assert resp["statusCode"] == 500
+    assert orjson.loads(resp["body"]) == {
+        "error": {"code": "Internal", "message": "internal error", "requestId": "r-cfg"}
+    }
+    assert "app.name" in caplog.text and "Traceback" not in resp["body"]
+    # Fixed config, next invocation works: a failed start is not cached.
+    monkeypatch.setenv("MINIBASE_CONFIG", str(EXAMPLE))
+    assert (
+        fc3("POST", SESSION, orjson.dumps({"authCode": "dev:x"}), {"content-type": "application/json"}).status
+        == 200
+    )
+
+
+def test_relative_config_resolves_in_the_code_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FC_FUNC_CODE_PATH", str(EXAMPLE.parent))
+    monkeypatch.setenv("MINIBASE_CONFIG", "minibase.toml")
+    assert fc.config_path() == str(EXAMPLE)
+    monkeypatch.delenv("MINIBASE_CONFIG")
+    assert fc.config_path() == str(EXAMPLE)
+    monkeypatch.chdir(EXAMPLE.parent.parent)
+    monkeypatch.delenv("FC_FUNC_CODE_PATH")
+    monkeypatch.setenv("MINIBASE_CONFIG", "todo/minibase.toml")
+    assert fc.config_path() == str(EXAMPLE.parent.parent / "todo" / "minibase.toml")
+    assert (
+        fc3("POST", SESSION, orjson.dumps({"authCode": "dev:x"}), {"content-type": "application/json"}).status
+        == 200
+    )
 
 
 def test_handler_import_is_light() -> None:

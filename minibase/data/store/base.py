@@ -162,6 +162,15 @@ class Store(Protocol):
 
     async def revoke_user_sessions(self, uid: str, now: float) -> int: ...
 
+    # rate limits
+    async def take_tokens(
+        self, key: str, rate: float, burst: float, want: int, now: float
+    ) -> tuple[int, float]:
+        """Spend up to ``want`` tokens of the bucket ``key`` (refilling ``rate``/s up to
+        ``burst``; arithmetic in :func:`minibase.util.bucket.take`), atomically across
+        instances. Returns (granted, seconds until a token is available if none was)."""
+        ...
+
     # documents
     async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
         """The document if it exists and matches ``rule``."""

@@ -25,6 +25,7 @@ import orjson
 
 from ...auth.providers.base import Identity
 from ...errors import Conflict, Internal, InvalidArgument, MinibaseError, NotFound, PermissionDenied
+from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
 from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
@@ -82,7 +83,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE rate_buckets (
+            key TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
+            full_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at);
+        """,
+    ),
 ]
+
+# Every this many bucket writes (per instance), rows of refilled buckets are deleted.
+_SWEEP_EVERY = 1000
 
 # Errors that mean "no usable connection to the server", as opposed to a refused statement.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -232,6 +248,7 @@ class PostgresStore:
         # fails after this many seconds instead of holding a request forever.
         self.command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._takes = 0  # bucket writes, to sweep refilled buckets now and then
 
     # ------------------------------------------------------------------ connections
 
@@ -295,6 +312,13 @@ class PostgresStore:
                     if not _is_lost(conn):
                         raise
                     log.warning("the database connection was lost: %s", e)
+                    raise _Unavailable(retry=True) from e
+                except asyncpg.exceptions.InternalClientError as e:
+                    # asyncpg's protocol state machine broke: seen when the server ends the
+                    # session (shutdown, pg_terminate_backend) just as a statement starts.
+                    # The connection is unusable: close it so the pool opens a new one.
+                    log.warning("the database connection broke: %s", e)
+                    conn.terminate()
                     raise _Unavailable(retry=True) from e
         except MinibaseError:
             raise
@@ -430,6 +454,40 @@ class PostgresStore:
             "UPDATE sessions SET revoked = $1 WHERE uid = $2 AND revoked IS NULL", now, uid
         )
         return _rowcount(status)
+
+    # ------------------------------------------------------------------ rate limits
+
+    async def take_tokens(
+        self, key: str, rate: float, burst: float, want: int, now: float
+    ) -> tuple[int, float]:
+        self._takes += 1
+        sweep = self._takes % _SWEEP_EVERY == 0
+
+        async def fn(conn: asyncpg.Connection, progress: _Progress) -> tuple[int, float]:
+            async with conn.transaction():
+                progress.began = True
+                # The no-op DO UPDATE locks an existing row (and returns it) so concurrent
+                # instances take from one bucket in turn; a new key starts full.
+                row = await conn.fetchrow(
+                    "INSERT INTO rate_buckets AS b VALUES ($1, $2, $3, $3) ON CONFLICT (key)"
+                    " DO UPDATE SET key = b.key RETURNING tokens, updated",
+                    key,
+                    burst,
+                    now,
+                )
+                granted, left, full_at, wait = take(row[0], row[1], now, rate, burst, want)
+                await conn.execute(
+                    "UPDATE rate_buckets SET tokens = $2, updated = $3, full_at = $4 WHERE key = $1",
+                    key,
+                    left,
+                    max(now, row[1]),
+                    full_at,
+                )
+                if sweep:
+                    await conn.execute("DELETE FROM rate_buckets WHERE full_at < $1", now)
+            return granted, wait
+
+        return await self._run(fn, idempotent=False)
 
     # -------------------------------------------------------------------- documents
 

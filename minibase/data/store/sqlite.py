@@ -18,6 +18,7 @@ import orjson
 
 from ...auth.providers.base import Identity
 from ...errors import Conflict, MinibaseError, NotFound, PermissionDenied
+from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
 from .base import Get, Insert, Key, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
@@ -68,7 +69,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE rate_buckets (
+            key TEXT PRIMARY KEY,
+            tokens REAL NOT NULL,
+            updated REAL NOT NULL,
+            full_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at);
+        """,
+    ),
 ]
+
+# Every this many bucket writes, rows of buckets that have refilled are deleted.
+_SWEEP_EVERY = 1000
 
 _SESSION_SELECT = (
     "SELECT s.id, s.token_hash, s.uid, s.provider, s.created, s.last_used, s.expires_max,"
@@ -92,6 +108,7 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._writer = SQLiteWriter(self._connect_writer)
+        self._takes = 0  # bucket writes, to sweep refilled buckets now and then
 
     # ------------------------------------------------------------------ connections
 
@@ -227,6 +244,30 @@ class SQLiteStore:
                 "UPDATE sessions SET revoked = ? WHERE uid = ? AND revoked IS NULL", (now, uid)
             )
             return cur.rowcount
+
+        return await self._writer.run(job)
+
+    # ------------------------------------------------------------------ rate limits
+
+    async def take_tokens(
+        self, key: str, rate: float, burst: float, want: int, now: float
+    ) -> tuple[int, float]:
+        self._takes += 1
+        sweep = self._takes % _SWEEP_EVERY == 0
+
+        def job(conn: sqlite3.Connection) -> tuple[int, float]:
+            row = conn.execute("SELECT tokens, updated FROM rate_buckets WHERE key = ?", (key,)).fetchone()
+            granted, left, full_at, wait = take(
+                row[0] if row else None, row[1] if row else now, now, rate, burst, want
+            )
+            conn.execute(
+                "INSERT INTO rate_buckets VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
+                " SET tokens = excluded.tokens, updated = excluded.updated, full_at = excluded.full_at",
+                (key, left, max(now, row[1]) if row else now, full_at),
+            )
+            if sweep:
+                conn.execute("DELETE FROM rate_buckets WHERE full_at < ?", (now,))
+            return granted, wait
 
         return await self._writer.run(job)
 

@@ -15,7 +15,7 @@ import pytest
 from minibase.auth.providers.base import Identity
 from minibase.data.filters import TRUE
 from minibase.data.store.base import Key, Put
-from minibase.data.store.sqlite import SQLiteStore
+from minibase.data.store.sqlite import MIGRATIONS, SQLiteStore
 
 
 def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
@@ -113,7 +113,7 @@ def test_migrations_are_safe_when_processes_start_at_once(tmp_path: Path) -> Non
         p.join(30)
         assert p.exitcode == 0
     rows = sqlite3.connect(path).execute("SELECT version FROM schema_migrations").fetchall()
-    assert rows == [(1,)]
+    assert rows == [(v,) for v, _ in MIGRATIONS]
 
 
 def test_closed_store_refuses_writes(tmp_path: Path) -> None:

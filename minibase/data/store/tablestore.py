@@ -1,0 +1,743 @@
+"""Alibaba Cloud TableStore (OTS) backend, through the official ``tablestore`` SDK.
+
+``database.url = "tablestore://INSTANCE?endpoint=https://INSTANCE.REGION.ots.aliyuncs.com"``;
+credentials come from the Function Compute runtime (``ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/
+SECURITY_TOKEN``, read by :mod:`minibase.config`). The SDK is synchronous, so every call
+runs on a worker thread.
+
+Tables (created on open when missing; ``prefix`` defaults to ``minibase_``):
+
+- ``documents``: primary key ``(uid, collection, id)``, columns ``body`` (the document's
+  JSON) and ``version``. The owner is the partition key, as in the seed's ``(uid, id)``.
+- ``users (uid)``, ``identities (provider, app_id, subject)``, ``sessions (id)``, and two
+  lookup tables standing in for secondary indexes: ``session_hashes (token_hash)`` and
+  ``user_sessions (uid, id)``.
+
+What TableStore can serve, and what this store does:
+
+- One-document writes are single conditional row operations: insert is ``PutRow`` with
+  ``EXPECT_NOT_EXIST``; update/upsert/delete read the row and write it back on condition
+  that ``version`` is unchanged (retried on a lost race). No transaction needed.
+- A batch of several ops is atomic only within one partition: it runs in a TableStore
+  local transaction on the owner's partition key and is written with one
+  ``BatchWriteRow``. A batch whose documents belong to more than one owner is refused
+  (``InvalidArgument``), as is one writing more than 200 rows or 4 MB (TableStore's
+  limits). Local transactions must be enabled on the documents table (a table option set
+  at creation in the console, or by a ticket).
+- Queries and counts read the owner's partition (``GetRange``) and evaluate the filter in
+  Python (TableStore's filters see top-level columns only; the document is one JSON
+  column). A query not restricted to one owner (e.g. under a ``public`` read rule) would
+  have to scan every user's data: it is refused with ``InvalidArgument`` instead.
+  Order by ``id`` (or none) streams the partition in key order; any other order sorts the
+  owner's matching documents in memory, up to ``max_sort`` of them (else refused).
+- Declared indexes: nothing to create (owner-partition reads do not need them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+
+from ...auth.providers.base import Identity
+from ...errors import (
+    Conflict,
+    Internal,
+    InvalidArgument,
+    MinibaseError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
+from ..filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
+from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
+from .tablestore_eval import check_position, matches, position, position_key
+
+__all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
+
+log = logging.getLogger(__name__)
+_SDK_LOGGER = "minibase.tablestore.sdk"
+
+BATCH_MAX_ROWS = 200  # TableStore: rows in one BatchWriteRow
+BATCH_MAX_BYTES = 4 * 1024 * 1024  # TableStore: bytes in one BatchWriteRow / local transaction
+MAX_CELL_BYTES = 2 * 1024 * 1024  # TableStore: one string column value
+_PAGE = 1000  # rows asked for per GetRange (TableStore answers at most 5000 / 4 MB)
+_BUCKET_TTL = 7 * 86400  # seconds a rate bucket row lives after its last write
+_ATTEMPTS = 40  # optimistic read-then-conditional-write rounds before giving up
+_BACKOFF = 0.002  # seconds; doubled per lost round (capped at 64x), with jitter
+
+T = TypeVar("T")
+
+
+def _sdk() -> Any:
+    """The ``tablestore`` module, imported on first use (it is heavy: protobuf, aiohttp)."""
+    with warnings.catch_warnings():
+        # Its optional C++ codec warns on import where no wheel matches the interpreter.
+        warnings.simplefilter("ignore")
+        import tablestore
+
+    return tablestore
+
+
+class _Lost(Exception):
+    """A conditional write lost a race: read again and retry."""
+
+
+@dataclass(slots=True)
+class _Doc:
+    version: int
+    doc: dict[str, Any]
+
+
+class TableStoreStore:
+    def __init__(
+        self,
+        instance: str,
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        security_token: str | None = None,
+        *,
+        prefix: str = "minibase_",
+        max_sort: int = 10_000,
+        timeout: float = 10.0,
+    ) -> None:
+        self.instance = instance
+        self.endpoint = endpoint
+        self._credentials = (access_key_id, access_key_secret, security_token)
+        self.prefix = prefix
+        self.max_sort = max_sort
+        self.timeout = timeout
+        self.t_docs = prefix + "documents"
+        self.t_users = prefix + "users"
+        self.t_identities = prefix + "identities"
+        self.t_sessions = prefix + "sessions"
+        self.t_hashes = prefix + "session_hashes"
+        self.t_user_sessions = prefix + "user_sessions"
+        self.t_buckets = prefix + "rate_buckets"
+        self._client: Any = None
+        self._ots: Any = None
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _schemas(self) -> dict[str, list[tuple[str, str]]]:
+        return {
+            self.t_docs: [("uid", "STRING"), ("collection", "STRING"), ("id", "STRING")],
+            self.t_users: [("uid", "STRING")],
+            self.t_identities: [("provider", "STRING"), ("app_id", "STRING"), ("subject", "STRING")],
+            self.t_sessions: [("id", "STRING")],
+            self.t_hashes: [("token_hash", "BINARY")],
+            self.t_user_sessions: [("uid", "STRING"), ("id", "STRING")],
+            self.t_buckets: [("key", "STRING")],
+        }
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a worker thread; an unreachable service is Internal."""
+        ots = self._ots
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except ots.OTSClientError as e:
+            log.warning("TableStore request failed: %s", e)
+            raise Internal("the database is unavailable") from e
+        except ots.OTSServiceError as e:
+            if e.code == "OTSConditionCheckFail":
+                raise _Lost() from None
+            log.warning("TableStore refused a request: %s", e)
+            if e.code in ("OTSAuthFailed", "OTSNoPermissionAccess"):
+                raise Internal("the database refused the server's credentials") from e
+            raise Internal("the database is unavailable") from e
+
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        ots = self._ots = _sdk()
+        logging.getLogger(_SDK_LOGGER).setLevel(logging.CRITICAL)
+        key_id, secret, token = self._credentials
+        self._client = ots.OTSClient(
+            self.endpoint,
+            key_id,
+            secret,
+            self.instance,
+            sts_token=token,
+            socket_timeout=self.timeout,
+            # The SDK logs every refused request at ERROR, lost condition checks included
+            # (routine here); this store logs the failures that matter itself.
+            logger_name=_SDK_LOGGER,
+            # The pure-Python codec: the one the test suite exercises on every interpreter.
+            enable_native=False,
+        )
+        existing = set(await self._call(self._client.list_table))
+        for name, schema in self._schemas().items():
+            if name in existing:
+                continue
+            try:
+                await self._call(
+                    self._client.create_table,
+                    ots.TableMeta(name, schema),
+                    # Rate buckets expire on their own (TableStore TTL, whole days): an
+                    # absent bucket is a full one, and any sane rate refills within a week.
+                    ots.TableOptions(
+                        time_to_live=_BUCKET_TTL if name == self.t_buckets else -1, max_version=1
+                    ),
+                    ots.ReservedThroughput(ots.CapacityUnit(0, 0)),
+                )
+            except Internal:
+                # Another instance may have created it meanwhile; anything else shows below.
+                if name not in set(await self._call(self._client.list_table)):
+                    raise
+
+    async def close(self) -> None:
+        self._client = None
+
+    def _row(self, row: Any) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        out = {name: value for name, value in row.primary_key}
+        for col in row.attribute_columns:
+            out[col[0]] = col[1]
+        return out
+
+    async def _get(
+        self, table: str, pk: list[tuple[str, Any]], txn: str | None = None
+    ) -> dict[str, Any] | None:
+        _, row, _ = await self._call(
+            self._client.get_row, table, pk, None, None, 1, None, None, None, None, txn
+        )
+        return self._row(row)
+
+    async def _put(
+        self, table: str, pk: list[tuple[str, Any]], cols: list[tuple[str, Any]], cond: Any
+    ) -> None:
+        await self._call(self._client.put_row, table, self._ots.Row(pk, cols), cond)
+
+    async def _set(
+        self, table: str, pk: list[tuple[str, Any]], cols: list[tuple[str, Any]], cond: Any
+    ) -> None:
+        await self._call(self._client.update_row, table, self._ots.Row(pk, {"put": cols}), cond)
+
+    async def _range(
+        self, table: str, start: list[tuple[str, Any]], end: list[tuple[str, Any]], *, forward: bool = True
+    ) -> Any:
+        """Every row from ``start`` (inclusive) to ``end`` (exclusive), page by page."""
+        direction = "FORWARD" if forward else "BACKWARD"
+        nxt: Any = start
+        while nxt is not None:
+            _, nxt, rows, _ = await self._call(
+                self._client.get_range, table, direction, nxt, end, None, _PAGE
+            )
+            for row in rows:
+                yield self._row(row)
+
+    def _cond(self, existence: str, column: Any = None) -> Any:
+        return self._ots.Condition(existence, column)
+
+    def _col(self, name: str, value: Any, op: str) -> Any:
+        ots = self._ots
+        cmp = {"eq": ots.ComparatorType.EQUAL, "lt": ots.ComparatorType.LESS_THAN}[op]
+        # pass_if_missing=False: the column always exists on our rows; missing means no match.
+        return ots.SingleColumnCondition(name, value, cmp, pass_if_missing=False)
+
+    # ------------------------------------------------------------ users, identities
+
+    async def upsert_identity(self, identity: Identity, new_uid: str, now: float) -> tuple[str, bool]:
+        pk = [("provider", identity.provider), ("app_id", identity.app_id), ("subject", identity.subject)]
+        row = await self._get(self.t_identities, pk)
+        if row is not None:
+            return str(row["uid"]), False
+        # The user first, so an identity never points at a missing user.
+        await self._put(
+            self.t_users,
+            [("uid", new_uid)],
+            [("created", float(now)), ("disabled", False)],
+            self._cond("EXPECT_NOT_EXIST"),
+        )
+        cols: list[tuple[str, Any]] = [("uid", new_uid), ("created", float(now))]
+        if identity.unionid is not None:
+            cols.append(("unionid", identity.unionid))
+        try:
+            await self._put(self.t_identities, pk, cols, self._cond("EXPECT_NOT_EXIST"))
+        except _Lost:
+            # A concurrent first login won: use its user, drop ours.
+            await self._call(self._client.delete_row, self.t_users, [("uid", new_uid)], self._cond("IGNORE"))
+            row = await self._get(self.t_identities, pk)
+            if row is None:  # pragma: no cover - the winner's row cannot vanish
+                raise Internal("the identity changed concurrently") from None
+            return str(row["uid"]), False
+        return new_uid, True
+
+    async def get_user(self, uid: str) -> UserRecord | None:
+        row = await self._get(self.t_users, [("uid", uid)])
+        return UserRecord(uid, row["created"], bool(row["disabled"])) if row else None
+
+    async def set_user_disabled(self, uid: str, disabled: bool) -> bool:
+        try:
+            await self._set(
+                self.t_users, [("uid", uid)], [("disabled", disabled)], self._cond("EXPECT_EXIST")
+            )
+        except _Lost:
+            return False
+        return True
+
+    # --------------------------------------------------------------------- sessions
+
+    async def create_session(self, record: SessionRecord) -> None:
+        r = record
+        # revoked is always present (0.0: not revoked) so a condition can test it.
+        await self._put(
+            self.t_sessions,
+            [("id", r.id)],
+            [
+                ("token_hash", bytearray(r.token_hash)),
+                ("uid", r.uid),
+                ("provider", r.provider),
+                ("created", float(r.created)),
+                ("last_used", float(r.last_used)),
+                ("expires_max", float(r.expires_max)),
+                ("revoked", 0.0),
+            ],
+            self._cond("EXPECT_NOT_EXIST"),
+        )
+        await self._put(
+            self.t_user_sessions, [("uid", r.uid), ("id", r.id)], [("s", True)], self._cond("IGNORE")
+        )
+        await self._put(
+            self.t_hashes, [("token_hash", bytearray(r.token_hash))], [("id", r.id)], self._cond("IGNORE")
+        )
+
+    async def session_by_id(self, session_ref: str) -> SessionRecord | None:
+        row = await self._get(self.t_sessions, [("id", session_ref)])
+        if row is None:
+            return None
+        user = await self._get(self.t_users, [("uid", row["uid"])])
+        return SessionRecord(
+            session_ref,
+            bytes(row["token_hash"]),
+            row["uid"],
+            row["provider"],
+            row["created"],
+            row["last_used"],
+            row["expires_max"],
+            row["revoked"] != 0.0,
+            True if user is None else bool(user["disabled"]),  # as the SQL stores: no user → disabled
+        )
+
+    async def session_by_hash(self, token_hash: bytes) -> SessionRecord | None:
+        row = await self._get(self.t_hashes, [("token_hash", bytearray(token_hash))])
+        if row is None:
+            return None
+        record = await self.session_by_id(row["id"])
+        return record if record is not None and record.token_hash == token_hash else None
+
+    async def touch_session(self, session_ref: str, now: float) -> None:
+        # last_used only moves forward: a late, older touch must not win.
+        with contextlib.suppress(_Lost):
+            await self._set(
+                self.t_sessions,
+                [("id", session_ref)],
+                [("last_used", float(now))],
+                self._cond("EXPECT_EXIST", self._col("last_used", float(now), "lt")),
+            )
+
+    async def revoke_session(self, session_ref: str, now: float) -> bool:
+        try:
+            await self._set(
+                self.t_sessions,
+                [("id", session_ref)],
+                [("revoked", float(now) or 1e-9)],
+                self._cond("EXPECT_EXIST", self._col("revoked", 0.0, "eq")),
+            )
+        except _Lost:
+            return False
+        return True
+
+    async def revoke_user_sessions(self, uid: str, now: float) -> int:
+        ots = self._ots
+        n = 0
+        start = [("uid", uid), ("id", ots.INF_MIN)]
+        end = [("uid", uid), ("id", ots.INF_MAX)]
+        async for row in self._range(self.t_user_sessions, start, end):
+            assert row is not None
+            if await self.revoke_session(row["id"], now):
+                n += 1
+        return n
+
+    # ------------------------------------------------------------------ rate limits
+
+    async def take_tokens(
+        self, key: str, rate: float, burst: float, want: int, now: float
+    ) -> tuple[int, float]:
+        from ...util.bucket import take
+
+        pk = [("key", key)]
+        for attempt in range(_ATTEMPTS):
+            row = await self._get(self.t_buckets, pk)
+            granted, left, full_at, wait = take(
+                row["tokens"] if row else None, row["updated"] if row else now, now, rate, burst, want
+            )
+            rev = int(row["rev"]) if row else 0
+            cols = [
+                ("tokens", float(left)),
+                ("updated", float(max(now, row["updated"]) if row else now)),
+                ("full_at", float(full_at)),
+                ("rev", rev + 1),
+            ]
+            # Optimistic: the write holds only if no other instance spent from the bucket
+            # since we read it (rev unchanged), so the arithmetic is atomic across instances.
+            cond = (
+                self._cond("EXPECT_EXIST", self._col("rev", rev, "eq"))
+                if row
+                else self._cond("EXPECT_NOT_EXIST")
+            )
+            try:
+                await self._put(self.t_buckets, pk, cols, cond)
+            except _Lost:
+                await _backoff(attempt)
+                continue
+            return granted, wait
+        raise Conflict("the rate limit bucket kept changing concurrently: try again")
+
+    # -------------------------------------------------------------------- documents
+
+    @staticmethod
+    def _pk(key: Key) -> list[tuple[str, Any]]:
+        return [("uid", key.uid), ("collection", key.collection), ("id", key.id)]
+
+    async def _read(self, key: Key, txn: str | None = None) -> _Doc | None:
+        row = await self._get(self.t_docs, self._pk(key), txn)
+        if row is None:
+            return None
+        return _Doc(int(row["version"]), orjson.loads(row["body"]))
+
+    async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
+        if rule == FALSE:
+            return None
+        row = await self._get(self.t_docs, self._pk(key))
+        if row is None:
+            return None
+        body: str = row["body"]
+        if rule != TRUE and not matches(orjson.loads(body), rule):
+            return None
+        return body.encode()
+
+    def _partition(self, collection: str, where: Filter) -> str | None:
+        """The one owner ``where`` restricts to; None when there is no match at all."""
+        owner = _owner(where)
+        if owner is _ANY:
+            raise InvalidArgument(
+                "TableStore cannot serve this query efficiently: it is not restricted to one owner"
+                f" and would scan every user's documents in {collection!r} (TableStore has no"
+                " secondary index for it). Query your own documents (read rule 'owner', or"
+                " where uid == your uid), or use the SQLite or PostgreSQL backend."
+            )
+        return None if owner is _NONE else str(owner)
+
+    def _scan(self, collection: str, uid: str) -> Any:
+        """The bodies of the owner's documents in ``collection``, in id order."""
+        return self._scan_from(collection, uid, True, None)
+
+    async def query(
+        self,
+        collection: str,
+        where: Filter,
+        order: Sequence[OrderKey],
+        limit: int,
+        after: Sequence[Any] | None,
+    ) -> list[tuple[list[Any], bytes]]:
+        uid = self._partition(collection, where)
+        if after is not None:
+            check_position(after, order)
+        if uid is None or limit <= 0:
+            return []
+        out: list[tuple[list[Any], bytes]] = []
+        if not order or (len(order) == 1 and order[0].path == ("id",)):
+            # Key order within the partition: stream it, stop at the limit.
+            forward = not (order and order[0].descending)
+            after_id = None if after is None else str(after[-1])
+            async for body in self._scan_from(collection, uid, forward, after_id):
+                doc = orjson.loads(body)
+                if matches(doc, where):
+                    out.append((position(doc, order), body.encode()))
+                    if len(out) >= limit:
+                        break
+            return out
+        # Any other order: sort the owner's matching documents in memory, within a bound.
+        key = position_key(order)
+        rows: list[tuple[list[Any], bytes]] = []
+        scanned = 0
+        async for body in self._scan(collection, uid):
+            scanned += 1
+            if scanned > self.max_sort:
+                raise InvalidArgument(
+                    f"TableStore cannot serve this query efficiently: ordering by other fields than"
+                    f" id sorts in memory, and the owner has more than {self.max_sort} documents in"
+                    f" {collection!r}. Order by id, or use the SQLite or PostgreSQL backend."
+                )
+            doc = orjson.loads(body)
+            if matches(doc, where):
+                rows.append((position(doc, order), body.encode()))
+        rows.sort(key=lambda r: key(r[0]))
+        if after is not None:
+            mark = key(after)
+            rows = [r for r in rows if key(r[0]) > mark]
+        return rows[:limit]
+
+    def _scan_from(self, collection: str, uid: str, forward: bool, after_id: str | None) -> Any:
+        ots = self._ots
+        base: list[tuple[str, Any]] = [("uid", uid), ("collection", collection)]
+        lo = [*base, ("id", ots.INF_MIN)]
+        hi = [*base, ("id", ots.INF_MAX)]
+        if after_id is not None:
+            # Seek straight to the cursor (inclusive start, so its own row is skipped below).
+            if forward:
+                lo = [*base, ("id", after_id)]
+            else:
+                hi = [*base, ("id", after_id)]
+        return self._bodies(lo, hi, forward, after_id)
+
+    async def _bodies(self, lo: Any, hi: Any, forward: bool, after_id: str | None) -> Any:
+        start, end = (lo, hi) if forward else (hi, lo)
+        async for row in self._range(self.t_docs, start, end, forward=forward):
+            assert row is not None
+            if after_id is not None and row["id"] == after_id:
+                continue
+            yield row["body"]
+
+    async def count(self, collection: str, where: Filter) -> int:
+        uid = self._partition(collection, where)
+        if uid is None:
+            return 0
+        n = 0
+        async for body in self._scan(collection, uid):
+            if matches(orjson.loads(body), where):
+                n += 1
+        return n
+
+    async def ensure_indexes(
+        self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
+    ) -> None:
+        # Reads are served from the owner's partition, so declared indexes have nothing
+        # to add here; queries they would serve across owners are refused instead.
+        return None
+
+    # ---------------------------------------------------------------------- writes
+
+    async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
+        if len(ops) == 1:
+            return [await self._write_one(ops[0], now_iso)]
+        return await self._write_batch(ops, now_iso)
+
+    def _body(
+        self, key: Key, fields: Any, version: int, created: str, now_iso: str
+    ) -> tuple[dict[str, Any], str]:
+        doc = make_document(key, fields, version, created, now_iso)
+        body = orjson.dumps(doc).decode()
+        if len(body.encode()) > MAX_CELL_BYTES:
+            raise PayloadTooLarge("TableStore holds at most 2 MB in one document")
+        return doc, body
+
+    async def _store(self, key: Key, body: str, version: int, expect: int | None) -> None:
+        """Write the document; ``expect``: the version it must still have (None: must not exist)."""
+        cond = (
+            self._cond("EXPECT_NOT_EXIST")
+            if expect is None
+            else self._cond("EXPECT_EXIST", self._col("version", expect, "eq"))
+        )
+        await self._put(self.t_docs, self._pk(key), [("body", body), ("version", version)], cond)
+
+    async def _write_one(self, op: WriteOp, now_iso: str) -> Any:
+        key = op.key
+        if isinstance(op, Get):
+            return await self.get_document(key, op.rule)
+        for attempt in range(_ATTEMPTS):
+            cur = await self._read(key)
+            try:
+                result, write = _apply(op, key, cur, now_iso, self._body)
+                if write is not None:
+                    body, version = write
+                    if body is None:
+                        cond = self._cond(
+                            "EXPECT_EXIST", self._col("version", cur.version if cur else 0, "eq")
+                        )
+                        await self._call(self._client.delete_row, self.t_docs, self._pk(key), cond)
+                    else:
+                        await self._store(key, body, version, cur.version if cur else None)
+                return result
+            except _Lost:
+                await _backoff(attempt)
+        raise Conflict("the document kept changing concurrently: try again")
+
+    async def _write_batch(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
+        uid = ops[0].key.uid
+        for i, op in enumerate(ops):
+            if op.key.uid != uid:
+                raise InvalidArgument(
+                    "TableStore applies a batch atomically only within one owner's documents:"
+                    " this batch touches documents of more than one user",
+                    index=i,
+                )
+        ots = self._ots
+        try:
+            txn: str = await self._call(self._client.start_local_transaction, self.t_docs, [("uid", uid)])
+        except _Lost:  # pragma: no cover - StartLocalTransaction has no condition
+            raise Internal("could not start a transaction") from None
+        committed = False
+        try:
+            state: dict[tuple[str, str], _Doc | None] = {}
+            writes: dict[tuple[str, str], tuple[Key, str | None, int]] = {}
+            results: list[Any] = []
+            for i, op in enumerate(ops):
+                k = (op.key.collection, op.key.id)
+                if k not in state:
+                    state[k] = await self._read(op.key, txn)
+                cur = state[k]
+                try:
+                    if isinstance(op, Get):
+                        ok = cur is not None and (op.rule == TRUE or matches(cur.doc, op.rule))
+                        results.append(orjson.dumps(cur.doc) if ok and cur is not None else None)
+                        continue
+                    result, write = _apply(op, op.key, cur, now_iso, self._body)
+                except MinibaseError as e:
+                    e.details.setdefault("index", i)
+                    raise
+                results.append(result)
+                if write is not None:
+                    body, version = write
+                    state[k] = None if body is None else _Doc(version, orjson.loads(body))
+                    writes[k] = (op.key, body, version)
+            if writes:
+                self._check_batch_limits(writes.values())
+                request = ots.BatchWriteRowRequest()
+                items: list[Any] = []
+                for key, body, version in writes.values():
+                    # The partition is locked by the transaction: no conditions needed.
+                    if body is None:
+                        items.append(ots.DeleteRowItem(ots.Row(self._pk(key)), self._cond("IGNORE")))
+                    else:
+                        row = ots.Row(self._pk(key), [("body", body), ("version", version)])
+                        items.append(ots.PutRowItem(row, self._cond("IGNORE")))
+                request.add(ots.TableInBatchWriteRowItem(self.t_docs, items))
+                request.set_transaction_id(txn)
+                response = await self._call(self._client.batch_write_row, request)
+                failed = response.get_put()[1] + response.get_delete()[1]
+                if failed:
+                    log.warning("TableStore batch write failed in a transaction: %s", failed[0].error_code)
+                    raise Internal("the database did not apply the batch")
+            await self._call(self._client.commit_transaction, txn)
+            committed = True
+            return results
+        finally:
+            if not committed:
+                try:
+                    await self._call(self._client.abort_transaction, txn)
+                except (Internal, _Lost):
+                    # It expires on its own (60 s); the partition stays locked until then.
+                    log.warning("could not abort TableStore transaction %s", txn)
+
+    @staticmethod
+    def _check_batch_limits(writes: Any) -> None:
+        rows = list(writes)
+        if len(rows) > BATCH_MAX_ROWS:
+            raise InvalidArgument(f"TableStore writes at most {BATCH_MAX_ROWS} documents in one batch")
+        size = sum(len(body.encode()) + 64 for _, body, _ in rows if body is not None)
+        if size > BATCH_MAX_BYTES:
+            raise PayloadTooLarge("TableStore writes at most 4 MB in one batch")
+
+
+async def _backoff(attempt: int) -> None:
+    """Wait before retrying a lost optimistic write, so contending writers spread out."""
+    await asyncio.sleep(_BACKOFF * (1 << min(attempt, 6)) * (0.5 + random.random()))  # noqa: S311
+
+
+# A write's outcome: (result for the caller, None or (new body or None to delete, new version)).
+_Outcome = tuple[Any, tuple[str | None, int] | None]
+
+
+def _apply(
+    op: WriteOp,
+    key: Key,
+    cur: _Doc | None,
+    now_iso: str,
+    make: Callable[[Key, Any, int, str, str], tuple[dict[str, Any], str]],
+) -> _Outcome:
+    """One write op on the document's current state, with the SQL stores' semantics."""
+    if isinstance(op, Remove):
+        if cur is None or (op.rule != TRUE and not matches(cur.doc, op.rule)):
+            return False, None
+        return True, (None, cur.version)
+    if isinstance(op, Update):
+        if cur is None or (op.rule != TRUE and not matches(cur.doc, op.rule)):
+            raise NotFound(f"no document '{key.id[:64]}' you may update")
+        if op.if_version is not None and op.if_version != cur.version:
+            raise Conflict(
+                f"version mismatch: the document is at version {cur.version}, not {op.if_version}",
+                version=cur.version,
+            )
+        fields = op.apply(cur.doc)
+        _, body = make(key, fields, cur.version + 1, cur.doc["_created"], now_iso)
+        return body.encode(), (body, cur.version + 1)
+    if isinstance(op, Insert):
+        if cur is not None:
+            raise Conflict(f"a document '{key.id[:64]}' already exists")
+        doc, body = make(key, op.fields, 1, now_iso, now_iso)
+        if op.rule != TRUE and not matches(doc, op.rule):
+            raise PermissionDenied("the create rule does not allow this document")
+        return body.encode(), (body, 1)
+    if isinstance(op, Put):
+        if cur is not None:
+            if op.update_rule != TRUE and not matches(cur.doc, op.update_rule):
+                raise PermissionDenied("the update rule does not allow changing this document")
+            _, body = make(key, op.fields, cur.version + 1, cur.doc["_created"], now_iso)
+            return None, (body, cur.version + 1)
+        doc, body = make(key, op.fields, 1, now_iso, now_iso)
+        if op.create_rule != TRUE and not matches(doc, op.create_rule):
+            raise PermissionDenied("the create rule does not allow this document")
+        return None, (body, 1)
+    raise TypeError(f"unknown write op {op!r}")  # pragma: no cover
+
+
+# ------------------------------------------------------------------ owner analysis
+
+_ANY: Any = object()  # not restricted to one owner
+_NONE: Any = object()  # matches nothing
+
+
+def _owner(f: Filter) -> Any:
+    """The single uid every document matching ``f`` has, ``_ANY`` if unknown, ``_NONE``
+    if nothing can match."""
+    if isinstance(f, Const):
+        return _ANY if f.value else _NONE
+    if isinstance(f, Cmp) and f.path == ("uid",) and f.op == "eq":
+        return f.value if isinstance(f.value, str) else _NONE
+    if isinstance(f, In) and f.path == ("uid",):
+        strs = {v for v in f.values if isinstance(v, str)}
+        if not strs:
+            return _NONE
+        return next(iter(strs)) if len(strs) == 1 else _ANY
+    if isinstance(f, And):
+        found: Any = _ANY
+        for item in f.items:
+            o = _owner(item)
+            if o is _NONE:
+                return _NONE
+            if o is _ANY:
+                continue
+            if found is not _ANY and found != o:
+                return _NONE  # two different owners at once
+            found = o
+        return found
+    if isinstance(f, Or):
+        owners = [_owner(item) for item in f.items]
+        live = [o for o in owners if o is not _NONE]
+        if not live:
+            return _NONE
+        if any(o is _ANY for o in live) or len(set(live)) != 1:
+            return _ANY
+        return live[0]
+    return _ANY
