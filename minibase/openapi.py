@@ -207,7 +207,9 @@ def _schemas() -> dict[str, Any]:
                     "type": "array",
                     "minItems": 1,
                     "maxItems": 100,
-                    "items": {"anyOf": [_ref(f"db.{op}") for op in ("put", "get", "insert", "update", "remove")]},
+                    "items": {
+                        "anyOf": [_ref(f"db.{op}") for op in ("put", "get", "insert", "update", "remove")]
+                    },
                 }
             },
             ["ops"],
@@ -319,7 +321,11 @@ def build_openapi(
                     {
                         "anyOf": [
                             _ref("SessionResult"),
-                            {"type": "object", "properties": {"data": {"type": "null"}}, "required": ["data"]},
+                            {
+                                "type": "object",
+                                "properties": {"data": {"type": "null"}},
+                                "required": ["data"],
+                            },
                         ]
                     }
                 ),
@@ -399,7 +405,10 @@ def build_openapi(
                 "requestBody": {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {
                     "200": {"description": "stored"},
-                    "400": {"description": "the body's size differs from the signed one", **_json(_ref("Error"))},
+                    "400": {
+                        "description": "the body's size differs from the signed one",
+                        **_json(_ref("Error")),
+                    },
                     "403": {"description": "bad or expired signature", **_json(_ref("Error"))},
                     "404": {"description": "not a valid file key", **_json(_ref("Error"))},
                     "409": {"description": "a file or folder is in the way", **_json(_ref("Error"))},

@@ -295,7 +295,11 @@ def test_bad_input_gets_a_clear_error(
     err = r.json()["error"]
     assert err["code"] == code
     # Limit errors add which limit, its value and where (data/validate.py); nothing else.
-    assert {"code", "message", "requestId"} <= set(err) <= {"code", "message", "requestId", "limit", "max", "path"}
+    assert (
+        {"code", "message", "requestId"}
+        <= set(err)
+        <= {"code", "message", "requestId", "limit", "max", "path"}
+    )
     assert err["requestId"] == r.headers["x-fc-request-id"]
     assert "Traceback" not in r.text
 

@@ -223,7 +223,9 @@ def _ids(docs: list[dict[str, Any]]) -> list[str]:
 def test_two_instances_share_sessions_and_data(pair: tuple[Instance, Instance], pg_url: str) -> None:
     a, b = pair
     versions, indexes = asyncio.run(_catalog(pg_url))
-    assert versions == [v for v, _ in MIGRATIONS]  # migrated once, although both instances started on an empty database
+    assert versions == [
+        v for v, _ in MIGRATIONS
+    ]  # migrated once, although both instances started on an empty database
     # Owner-only reads: each declared index in its owner-first shape only.
     assert len(indexes) == 2, indexes
 

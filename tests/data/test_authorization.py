@@ -63,7 +63,9 @@ def expected(op: str, preset: str, caller: str) -> str:
 @pytest.fixture
 def matrix_config(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Config:
     cols = {**COLLECTIONS, **{f"p_{p}": {"read": p, "write": p} for p in PRESETS}}
-    return make_config(base_raw(collections=cols, database=database_raw(backend, db_url)), backend_environ(backend))
+    return make_config(
+        base_raw(collections=cols, database=database_raw(backend, db_url)), backend_environ(backend)
+    )
 
 
 class Seeder:
