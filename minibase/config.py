@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,11 @@ from urllib.parse import parse_qsl, urlsplit
 from .data.rules import Rule, RuleError, parse_rule
 from .errors import ConfigError
 from .util.durations import parse_duration
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (FC's python3.10 runtime): tomllib's origin, the tomli package
+    import tomli as tomllib
 
 __all__ = [
     "AlipayConfig",
@@ -52,6 +57,8 @@ RULE_PRESETS = ("owner", "authenticated", "public", "none")
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
+    """The ``[app]`` section: names, the server secret(s), the web folder, CORS."""
+
     name: str = "minibase"
     service: str = "minibase"
     default_collection: str = "default"
@@ -64,6 +71,8 @@ class AppConfig:
 
 @dataclass(frozen=True, slots=True)
 class AlipayConfig:
+    """``[auth.alipay]``: the app id, key files and gateway of Alipay's OpenAPI."""
+
     app_id: str
     private_key_file: Path
     alipay_public_key_file: Path
@@ -73,6 +82,8 @@ class AlipayConfig:
 
 @dataclass(frozen=True, slots=True)
 class WechatConfig:
+    """``[auth.wechat]``: the app id and secret for jscode2session."""
+
     app_id: str
     secret: str = field(repr=False)
     api: str = "https://api.weixin.qq.com"
@@ -81,6 +92,8 @@ class WechatConfig:
 
 @dataclass(frozen=True, slots=True)
 class DouyinConfig:
+    """``[auth.douyin]``: the app id and secret for Douyin's jscode2session."""
+
     app_id: str
     secret: str = field(repr=False)
     api: str = "https://developer.toutiao.com"
@@ -111,6 +124,8 @@ class StsConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
+    """The ``[auth]`` section: session lifetimes, credentials, the login providers."""
+
     session_idle: float = 30 * 86400.0
     session_max: float = 180 * 86400.0
     credentials_ttl: float = 900.0
@@ -135,6 +150,8 @@ class AuthConfig:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
+    """The ``[database]`` section: where documents, users and sessions live."""
+
     url: str = "sqlite:///minibase.db"
     # TableStore credentials, from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/SECURITY_TOKEN (set
     # by the Function Compute runtime) when url is tablestore://; else None.
@@ -150,6 +167,8 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, slots=True)
 class TableStoreLocation:
+    """A ``tablestore://INSTANCE?endpoint=…`` URL, parsed."""
+
     instance: str
     endpoint: str
     prefix: str = "minibase_"
@@ -224,6 +243,8 @@ class S3Location:
 
 @dataclass(frozen=True, slots=True)
 class FilesConfig:
+    """The ``[files]`` section: the store, limits, URL lifetime and areas."""
+
     url: str = "file://files"
     max_size: int = 10 * MiB  # bytes of one file
     content_types: tuple[str, ...] = ()  # allowed patterns ("image/*"); empty: any
@@ -387,6 +408,8 @@ class RateLimitsConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole configuration, typed and checked; passed down from the edge."""
+
     app: AppConfig = field(default_factory=AppConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)

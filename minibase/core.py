@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -21,7 +21,6 @@ from .auth.login import LoginFunction
 from .auth.providers import Provider, build_providers
 from .auth.sessions import Caller, Sessions
 from .config import Config
-from .data.api import DataFunction
 from .data.store.base import Store
 from .data.validate import event as validate_event
 from .errors import (
@@ -38,6 +37,9 @@ from .errors import (
 from .functions.context import Context
 from .functions.registry import FunctionSpec, Registry, run_with_timeout
 from .util.timefmt import now as wall_clock
+
+if TYPE_CHECKING:
+    from .data.api import DataFunction
 
 log = logging.getLogger("minibase")
 
@@ -79,7 +81,7 @@ class Minibase:
 
         self.limiter = RateLimiter(self.store, config.rate_limits, clock)
         self._login.limiter = self.limiter
-        self._db = DataFunction(config, self.store)
+        self._db: DataFunction | None = None  # built on the first db call: a lighter cold start
         self.functions = Registry.load(config.functions)
         # Where login/refresh credentials come from (auth.credentials: local or sts).
         self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
@@ -187,6 +189,10 @@ class Minibase:
         self, function: str, event: dict[str, Any], caller: Caller | None, base_url: str | None = None
     ) -> Any:
         if function == "db":
+            if self._db is None:
+                from .data.api import DataFunction
+
+                self._db = DataFunction(self.config, self.store)
             return await self._db(caller, event)
         if function == "files":
             return await self._files(caller, event, base_url=base_url)
@@ -216,7 +222,7 @@ class Minibase:
             result = await run_with_timeout(spec, ctx, event, timeout)
         except MinibaseError:
             raise
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             raise DeadlineExceeded(f"{spec.name} did not finish within {timeout:g} s") from None
         except Exception:
             log.exception("function %s failed (request %s)", spec.name, request_id)

@@ -91,6 +91,7 @@ def _schemas() -> dict[str, Any]:
                         "index": {"type": "integer", "description": "the failing op of a batch"},
                         "version": {"type": "integer", "description": "the document's current version"},
                         "retryAfter": {"type": "integer", "description": "seconds to wait (RateLimited)"},
+                        "maxSize": {"type": "integer", "description": "the largest upload allowed there"},
                     },
                     "required": ["code", "message", "requestId"],
                 }

@@ -27,6 +27,8 @@ _CACHE_SIZE = 65536  # verified tokens kept; ~300 bytes each
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """Invoke credentials as minted (the wire shape comes from :meth:`to_wire`)."""
+
     access_key_id: str
     access_key_secret: str
     security_token: str
@@ -43,6 +45,8 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
+    """What a verified SecurityToken says: key id, session, user, expiry."""
+
     access_key_id: str
     session_ref: str  # the session row's id (never the sessionId itself)
     uid: str

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..config import StsConfig
@@ -94,7 +94,7 @@ class StsIssuer:
             response = await asyncio.wait_for(
                 client.assume_role_with_options_async(request, runtime), self.sts.timeout
             )
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
             log.warning("STS AssumeRole at %s timed out after %g s", self.sts.endpoint, self.sts.timeout)
             raise ProviderError(f"STS did not answer within {self.sts.timeout:g} s") from None
         except Exception as e:
@@ -147,7 +147,7 @@ def _credentials(body: Any) -> Credentials:
         values.append(v)
     akid, secret, token, expiration = values
     try:
-        expires = datetime.strptime(expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        expires = datetime.strptime(expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         raise ProviderError("STS answered an Expiration that is not an RFC 3339 time") from None
     return Credentials(akid, secret, token, expires)

@@ -53,6 +53,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Cmp:
+    """``path op value``: one comparison on a document field."""
+
     path: Path
     op: CmpOp
     value: Scalar
@@ -92,21 +94,29 @@ class Contains:
 
 @dataclass(frozen=True, slots=True)
 class And:
+    """All of ``parts``."""
+
     items: tuple[Filter, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
+    """Any of ``parts``."""
+
     items: tuple[Filter, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """The negation of ``part``."""
+
     item: Filter
 
 
 @dataclass(frozen=True, slots=True)
 class Const:
+    """A constant truth value (TRUE and FALSE)."""
+
     value: bool
 
 
@@ -118,6 +128,8 @@ Filter: TypeAlias = Union[Cmp, In, Exists, Prefix, Contains, And, Or, Not, Const
 
 @dataclass(frozen=True, slots=True)
 class OrderKey:
+    """One sort key: a field path and a direction."""
+
     path: Path
     descending: bool = False
 

@@ -28,6 +28,8 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what SQLite binds; orjson stops at 2
 
 @dataclass(frozen=True, slots=True)
 class _Op:
+    """One update operator (set, unset, inc, push, pull) on one path."""
+
     kind: str
     path: tuple[str, ...]
     value: Any = None
@@ -83,11 +85,15 @@ def parse_patch(event: Mapping[str, Any]) -> Patch:
 
 @dataclass(frozen=True, slots=True)
 class _Each:
+    """``{$each: [...]}``: push or pull several values at once."""
+
     items: list[Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Patch:
+    """A parsed ``update`` event: its operators, checked and ready to apply."""
+
     ops: tuple[_Op, ...]
 
     def apply(self, doc: Mapping[str, Any]) -> dict[str, Any]:

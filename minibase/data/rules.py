@@ -115,6 +115,8 @@ _HINTS = {
 
 @dataclass(frozen=True, slots=True)
 class _Tok:
+    """A token of a rule expression, with its position for messages."""
+
     kind: _Kind
     pos: int
     end: int
@@ -231,18 +233,24 @@ _AuthField: TypeAlias = Literal["uid", "provider"]
 
 @dataclass(frozen=True, slots=True)
 class _Lit:
+    """A literal in a rule expression."""
+
     value: Scalar
     pos: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Auth:
+    """``auth.<name>``: a property of the caller."""
+
     field: _AuthField
     pos: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Doc:
+    """``doc.<path>``: a field of the document."""
+
     path: Path
     pos: int
 

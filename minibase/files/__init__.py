@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .api import FilesFunction
 from .http import LocalFilesApp
-from .store import FileInfo, FileStore, LocalFileStore, SignedUpload, build_file_store
+from .store import FileInfo, FileStore, LocalFileStore, SignedUpload, UploadCondition, build_file_store
 
 __all__ = [
     "FileInfo",
@@ -21,5 +21,6 @@ __all__ = [
     "LocalFileStore",
     "LocalFilesApp",
     "SignedUpload",
+    "UploadCondition",
     "build_file_store",
 ]

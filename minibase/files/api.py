@@ -10,6 +10,12 @@ area (``[files.areas.NAME]``) has a ``read`` and a ``write`` preset (``public``,
 ``authenticated``, ``owner``, ``none``), where ``owner`` means the user whose upload
 created the file (recorded by the store). ``write`` covers ``uploadUrl`` and ``remove``;
 ``read`` covers ``downloadUrl``, ``stat`` and ``list``.
+
+A signed URL outlives the check that allowed it, so where ``owner`` decides, the URL is
+bound to the file as it was checked: an upload URL in a ``write = "owner"`` area works
+only while the key is still empty (a new file) or still holds the very write its caller
+owned (a replacement) — otherwise the store refuses it and nothing changes. A download URL
+in a ``read = "owner"`` area reads only that write (local disk; S3 cannot bind a GET).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from ..results import Page
 from ..util.ids import b64url, b64url_decode
 from ..util.timefmt import now, rfc3339_ms, rfc3339_s
 from .paths import Location, resolve, resolve_prefix
-from .store.base import FileInfo, FileStore
+from .store.base import FileInfo, FileStore, UploadCondition
 
 __all__ = ["OPS", "FilesFunction", "content_type_allowed"]
 
@@ -117,16 +123,25 @@ class FilesFunction:
             raise PermissionDenied("only the user who uploaded this file may read it")
         return info
 
-    async def _check_writable(self, loc: Location, uid: str | None) -> None:
-        """Raise unless the caller may write (create, replace or remove) ``loc``."""
+    async def _check_writable(self, loc: Location, uid: str | None) -> UploadCondition | None:
+        """Raise unless the caller may write (create, replace or remove) ``loc``.
+
+        Where the answer depends on the file (``owner``), returns the state it was decided
+        on: an upload URL must be bound to it (None: the answer holds whatever is there)."""
         area = loc.area
         if area is None:
-            return  # the caller's own area
+            return None  # the caller's own area
         self._check_rule(area.write, uid, "write files")
-        if area.write == "owner":
-            info = await self.store.stat(loc.key)
-            if info is not None and info.uploader != uid:
-                raise PermissionDenied("only the user who uploaded this file may change it")
+        if area.write != "owner":
+            return None
+        info = await self.store.stat(loc.key)
+        if info is None:
+            return UploadCondition(None)  # anyone logged in may create it: only while it is new
+        if info.uploader != uid:
+            raise PermissionDenied("only the user who uploaded this file may change it")
+        if info.version is None:  # pragma: no cover - both backends always give one
+            raise Internal("the file store gave no version to bind the upload to")
+        return UploadCondition(info.version)
 
     def _stat_object(self, loc: Location, info: FileInfo) -> dict[str, Any]:
         return {
@@ -163,7 +178,7 @@ class FilesFunction:
             raise InvalidArgument(
                 f"content type {content_type.split(';')[0]!r} is not allowed here (allowed: {', '.join(types)})"
             )
-        await self._check_writable(loc, uid)
+        condition = await self._check_writable(loc, uid)
         expires = self._expires()
         signed = await self.store.sign_upload(
             loc.key,
@@ -172,6 +187,7 @@ class FilesFunction:
             uploader=uid,
             expires=expires,
             base_url=self._base_url(base_url),
+            condition=condition,
         )
         return {
             "url": signed.url,
@@ -187,8 +203,10 @@ class FilesFunction:
             raise NotFound("no file at that path")
         expires = self._expires()
         public = loc.area is not None and loc.area.read == "public"
+        # Who may read depends on the file here: the URL must not read a later one.
+        version = info.version if loc.area is not None and loc.area.read == "owner" else None
         url = await self.store.sign_download(
-            loc.key, expires=expires, public=public, base_url=self._base_url(base_url)
+            loc.key, expires=expires, public=public, base_url=self._base_url(base_url), version=version
         )
         return {"url": url, "expiresAt": rfc3339_s(expires)}
 

@@ -9,15 +9,19 @@ URL binds, and moves bytes.
 * ``PUT``: ``Content-Type`` must equal the signed one and the body must be exactly the
   signed size (a larger ``Content-Length`` or body is refused with 413 as soon as it is
   seen; nothing is stored). The body streams to a temp file that replaces the target
-  only once complete and fsynced. Answers 200 with an ``ETag``.
+  only once complete and fsynced. Answers 200 with an ``ETag``. A URL signed with an
+  ``Expect`` (``owner``-write areas) stores only while the key still holds no file / the
+  version it was signed for — checked before the body is read and again under the commit
+  lock right before the rename; otherwise 409 ``Conflict`` and nothing changes.
 * ``GET``/``HEAD``: the bytes with their ``Content-Type``, ``Content-Length``, ``ETag``,
   ``Last-Modified``, ``Cache-Control`` (``private`` unless the URL was signed for a public
   area) and, since the files are user content served from the API's origin,
   ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox``.
-  ``If-None-Match`` answers 304.
+  ``If-None-Match`` answers 304. A URL signed with a ``Version`` (``owner``-read areas)
+  serves only that version: 404 once the file was replaced or removed.
 
 Refusals use the error envelope: 403 ``PermissionDenied`` for a missing, forged or
-expired signature or a header that differs from the signed one, 404, 405, 413.
+expired signature or a header that differs from the signed one, 404, 405, 409, 413.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from ..errors import (
     error_body,
 )
 from .paths import check_path
-from .store.local import LocalFileStore
+from .store.local import LocalFileStore, in_thread
 
 __all__ = ["LocalFilesApp"]
 
@@ -136,12 +140,16 @@ class LocalFilesApp:
                 raise InvalidArgument(
                     f"the body has {int(length)} bytes; the URL was signed for {grant.size}"
                 )
+        if grant.condition is not None:
+            # Refuse a stale URL before its body is read (write checks again at the commit).
+            await in_thread(self.store.check_condition, key, grant.condition)
         info = await self.store.write(
             key,
             _body(receive),
             size=grant.size,
             content_type=grant.content_type,
             uploader=grant.uploader,
+            condition=grant.condition,
         )
         await send(
             {
@@ -163,6 +171,8 @@ class LocalFilesApp:
             raise NotFound("no such file")
         try:
             info = opened.info
+            if grant.version is not None and info.version != grant.version:
+                raise NotFound("the file this URL was made for was replaced or removed: ask for a new URL")
             etag = (info.etag or "").encode()
             max_age = max(0, int(grant.expires - self.store.clock()))
             common = [

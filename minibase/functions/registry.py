@@ -25,6 +25,8 @@ _ATTR = "__minibase_function__"
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
+    """A registered developer function: its name, callable and options."""
+
     name: str
     fn: Callable[..., Any]
     public: bool  # callable without a session
@@ -122,7 +124,7 @@ async def run_with_timeout(spec: FunctionSpec, ctx: Any, event: Any, seconds: fl
     task = asyncio.ensure_future(asyncio.to_thread(spec.fn, ctx, event))
     try:
         return await asyncio.wait_for(asyncio.shield(task), seconds)
-    except TimeoutError:
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
         # A thread cannot be killed: it finishes in the background, its result dropped.
         task.add_done_callback(_drop)
         raise

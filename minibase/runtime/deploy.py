@@ -20,13 +20,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: tomllib's origin, the tomli package
+    import tomli as tomllib
 
 __all__ = [
     "DeployOptions",
@@ -38,10 +42,9 @@ __all__ = [
     "write_project",
 ]
 
-# FC runtime per --python. minibase needs Python >= 3.11 (tomllib, datetime.UTC), so FC's
-# python3.10 runtime cannot run it; it is refused with that reason rather than deployed broken.
-RUNTIMES = {"3.12": "python3.12"}
-UNSUPPORTED_PYTHON = {"3.10": "minibase needs Python 3.11 or newer; FC's python3.10 runtime cannot run it"}
+# FC runtime per --python (FC's built-in Python runtimes minibase runs on: it needs >= 3.10).
+RUNTIMES = {"3.10": "python3.10", "3.12": "python3.12"}
+UNSUPPORTED_PYTHON = {"3.9": "minibase needs Python 3.10 or newer; FC's python3.9 runtime cannot run it"}
 PLATFORM = "manylinux2014_x86_64"  # FC's built-in runtimes: x86_64 Linux, glibc
 DATA_DIR = "/tmp/minibase"  # noqa: S108 - FC's only writable place; per instance, a cache
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "OPTIONS")
@@ -478,8 +481,69 @@ def copy_minibase(code: Path) -> None:
     (info / "INSTALLER").write_text("minibase deploy\n", encoding="utf-8")
 
 
-def requirements(extras: Sequence[str]) -> list[str]:
-    """minibase's dependencies for FC: the core ones plus ``extras``, without uvicorn."""
+def _packaging() -> Any:
+    """PEP 508 requirements and markers: ``packaging``, else the copy pip vendors (pip is
+    what installs the dependencies, so it is there whenever they are installed)."""
+    try:
+        import packaging.requirements
+
+        return packaging.requirements
+    except ImportError:
+        pass
+    try:
+        from pip._vendor.packaging import requirements as vendored
+
+        return vendored
+    except ImportError:
+        raise ConfigError("dependencies", "installing them needs pip (python -m pip)") from None
+
+
+def marker_environment(python: str) -> dict[str, str]:
+    """PEP 508 marker values of FC's runtime for Python ``python`` (x86_64 Linux, CPython).
+
+    pip's ``--python-version`` picks wheels for the target but evaluates markers against the
+    interpreter running pip, so a dependency such as ``tomli; python_version < "3.11"`` must
+    be decided here for the target.
+    """
+    return {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "implementation_name": "cpython",
+        "implementation_version": f"{python}.0",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "platform_release": "",
+        "platform_version": "",
+        "os_name": "posix",
+    }
+
+
+def _for_target(requires: Sequence[str], python: str, extras: Sequence[str]) -> list[tuple[str, str]]:
+    """(normalized name, requirement without its marker) of ``requires`` that apply on FC's
+    ``python`` runtime with ``extras`` requested."""
+    reqs = _packaging()
+    env = marker_environment(python)
+    out = []
+    for line in requires:
+        req = reqs.Requirement(line)
+        if req.marker is not None and not any(
+            req.marker.evaluate({**env, "extra": e}) for e in ("", *extras)
+        ):
+            continue
+        extra = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        out.append((_normalize(req.name), f"{req.name}{extra}{req.specifier}"))
+    return out
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirements(extras: Sequence[str], python: str = "3.12") -> list[str]:
+    """minibase's dependencies on FC's ``python`` runtime: the core ones plus ``extras``,
+    those whose markers hold there, without uvicorn."""
     from importlib.metadata import PackageNotFoundError, requires
 
     try:
@@ -488,17 +552,25 @@ def requirements(extras: Sequence[str]) -> list[str]:
         raise ConfigError(
             "minibase", "is not installed (pip install minibase), so its dependencies are unknown"
         ) from None
-    out = []
-    for req in declared:
-        spec, _, marker = req.partition(";")
-        m = re.search(r"""extra\s*==\s*["']([^"']+)["']""", marker)
-        if m is not None and m.group(1) not in extras:
-            continue
-        name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
-        if name in SKIP_DEPENDENCIES:
-            continue
-        out.append(spec.strip())
-    return out
+    return [spec for name, spec in _for_target(declared, python, extras) if name not in SKIP_DEPENDENCIES]
+
+
+def missing_requirements(code: Path, python: str) -> list[str]:
+    """What the distributions installed in ``code`` require on FC's ``python`` runtime but pip
+    left out (it decided their markers for the Python running it)."""
+    from importlib.metadata import distributions
+
+    installed: dict[str, list[str]] = {}
+    for dist in distributions(path=[str(code)]):
+        name = dist.metadata["Name"]
+        if name:
+            installed[_normalize(name)] = dist.requires or []
+    missing: dict[str, str] = {}
+    for requires in installed.values():
+        for name, spec in _for_target(requires, python, ()):
+            if name not in installed and name not in SKIP_DEPENDENCIES:
+                missing.setdefault(name, spec)
+    return list(missing.values())
 
 
 def pip_command(code: Path, python: str, reqs: Sequence[str]) -> list[str]:
@@ -524,6 +596,26 @@ def pip_command(code: Path, python: str, reqs: Sequence[str]) -> list[str]:
     ]
 
 
+def install_dependencies(code: Path, python: str, extras: Sequence[str]) -> None:
+    """Install minibase's dependencies for FC's ``python`` runtime into ``code``.
+
+    What pip leaves out because it judged a marker for this interpreter (exceptiongroup for
+    anyio on 3.10, say) is added and the whole set installed again, until nothing is missing.
+    """
+    reqs = requirements(extras, python)
+    for _ in range(5):
+        done = subprocess.run(  # noqa: S603
+            pip_command(code, python, reqs), capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise ConfigError("dependencies", f"pip failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        missing = missing_requirements(code, python)
+        if not missing:
+            return
+        reqs = [*reqs, *missing]
+    raise ConfigError("dependencies", f"still missing after installing them: {', '.join(missing)}")
+
+
 @dataclass(frozen=True)
 class DeployResult:
     out: Path
@@ -534,19 +626,26 @@ class DeployResult:
 
 
 def target_python(version: str) -> str | None:
-    """An interpreter of the runtime's Python version here (this one, or pythonX.Y on PATH)."""
+    """An interpreter of the runtime's Python version here: this one, pythonX.Y on PATH,
+    or one installed by pyenv (~/.pyenv/versions/X.Y.*) though not selected."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return sys.executable
-    exe = shutil.which(f"python{version}")
-    if exe is None:
-        return None
-    # A shim (pyenv) may be on PATH without that version being usable: ask it.
-    ask = [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-    try:
-        done = subprocess.run(ask, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
-    except OSError:
-        return None
-    return exe if done.returncode == 0 and done.stdout.strip() == version else None
+    on_path = shutil.which(f"python{version}")
+    pyenv = sorted(
+        (Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python{version}"),
+        key=lambda p: [int(x) if x.isdigit() else -1 for x in p.parts[-3].split(".")],
+        reverse=True,  # the newest patch release first
+    )
+    for exe in ([on_path] if on_path else []) + [str(p) for p in pyenv]:
+        # A shim (pyenv) may be on PATH without that version being usable: ask it.
+        ask = [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        try:
+            done = subprocess.run(ask, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return exe
+    return None
 
 
 def compile_bytecode(code: Path, version: str) -> bool:
@@ -595,10 +694,7 @@ def write_project(
     (code / "index.py").write_text(INDEX_PY, encoding="utf-8")
     copy_minibase(code)
     if install_deps:
-        cmd = pip_command(code, options.python, requirements(project.extras))
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
-        if done.returncode != 0:
-            raise ConfigError("dependencies", f"pip failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        install_dependencies(code, options.python, project.extras)
     warnings = list(project.warnings)
     if not compile_bytecode(code, options.python):
         warnings.append(

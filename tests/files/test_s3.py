@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -47,3 +48,28 @@ def test_key_prefix_inside_the_bucket() -> None:
     )
     store = S3FileStore(loc)
     assert store._full("users/u/a") == "apps/todo/users/u/a"
+
+
+@pytest.mark.parametrize("files_backend", ["s3"], indirect=True)
+def test_owner_area_upload_condition_is_a_signed_header(files_backend: FilesEnv) -> None:
+    """The conditional-write header cannot be dropped or changed by the client: it is one
+    of the signed headers, so the gateway (like S3) refuses the URL without it."""
+    env = files_backend
+    new = env.call(ALICE, "uploadUrl", path="public/n.txt", contentType="text/plain", size=3)
+    assert new["headers"]["If-None-Match"] == "*"
+    assert "if-none-match" in dict(parse_qsl(urlsplit(new["url"]).query))["X-Amz-SignedHeaders"].split(";")
+    stripped = {k: v for k, v in new["headers"].items() if k != "If-None-Match"}
+    assert send_upload({**new, "headers": stripped}, b"abc").status_code == 403
+    assert env.call(ALICE, "stat", path="public/n.txt") is None
+    assert send_upload(new, b"abc").status_code == 200
+
+    # A replacement is bound to the ETag the owner check saw.
+    info = asyncio.run(env.store.stat("public/n.txt"))
+    assert info is not None and info.version == info.etag
+    again = env.call(ALICE, "uploadUrl", path="public/n.txt", contentType="text/plain", size=3)
+    assert again["headers"]["If-Match"] == info.etag
+    assert "if-match" in dict(parse_qsl(urlsplit(again["url"]).query))["X-Amz-SignedHeaders"].split(";")
+    r = send_upload(again, b"def", headers={"If-Match": "*"})
+    assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
+    assert send_upload(again, b"def").status_code == 200
+    assert env.download(ALICE, "public/n.txt").content == b"def"

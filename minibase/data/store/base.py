@@ -35,6 +35,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
+    """A stored session (never the sessionId itself: only its hash)."""
+
     id: str  # session ref: what credentials name (never the sessionId)
     token_hash: bytes  # SHA-256 of the sessionId
     uid: str
@@ -48,6 +50,8 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    """A stored user."""
+
     uid: str
     created: float
     disabled: bool

@@ -327,7 +327,9 @@ class PostgresStore:
             # A pooled connection that turns out dead is typically one left over from before
             # a server restart, closed by the server while idle: worth one retry. A failed
             # connect, a timeout: not.
-            raise _Unavailable(retry=acquired and not isinstance(e, TimeoutError)) from e
+            raise _Unavailable(
+                retry=acquired and not isinstance(e, (TimeoutError, asyncio.TimeoutError))
+            ) from e
 
     async def _run(
         self, fn: Callable[[asyncpg.Connection, _Progress], Awaitable[T]], *, idempotent: bool

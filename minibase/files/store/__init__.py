@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from ...config import Config
 from ...errors import ConfigError
-from .base import FileInfo, FileStore, SignedUpload
+from .base import FileInfo, FileStore, SignedUpload, UploadCondition
 from .local import LocalFileStore
 
-__all__ = ["FileInfo", "FileStore", "LocalFileStore", "SignedUpload", "build_file_store"]
+__all__ = ["FileInfo", "FileStore", "LocalFileStore", "SignedUpload", "UploadCondition", "build_file_store"]
 
 
 def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FileInfo", "FileStore", "SignedUpload"]
+__all__ = ["FileInfo", "FileStore", "SignedUpload", "UploadCondition"]
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -21,6 +21,18 @@ class FileInfo:
     updated: float  # unix seconds
     uploader: str | None = None  # uid of the user whose upload URL wrote it
     etag: str | None = None
+    # This exact write, for upload conditions (local: a random id per write; S3: the ETag).
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadCondition:
+    """What must be at the key when a signed upload URL is used, or the upload is refused
+    and nothing changes: no file (``version`` None), or exactly the write ``version``
+    (:attr:`FileInfo.version`). It binds the URL to the state its permission was checked
+    against, so an ``owner`` rule cannot be outlived by a URL."""
+
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +65,17 @@ class FileStore(Protocol):
         uploader: str | None,
         expires: int,
         base_url: str | None,
+        condition: UploadCondition | None = None,
     ) -> SignedUpload:
-        """A URL that accepts exactly ``size`` bytes of ``content_type`` at ``key`` until ``expires``."""
+        """A URL that accepts exactly ``size`` bytes of ``content_type`` at ``key`` until
+        ``expires``, and (with ``condition``) only while the key holds what it says."""
         ...
 
-    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
-        """A URL that serves ``key`` until ``expires``."""
+    async def sign_download(
+        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+    ) -> str:
+        """A URL that serves ``key`` until ``expires``; with ``version``, only that write of
+        it where the backend can enforce that (local disk; S3 cannot: see its module)."""
         ...
 
     async def stat(self, key: str) -> FileInfo | None: ...

@@ -3,11 +3,13 @@
 Layout under the root directory::
 
     <key>                              the bytes, e.g. users/u_abc/photos/cat.jpg
-    <dir>/.~mb-meta/<name>.json        its metadata: content type, uploader, md5, ...
+    <dir>/.~mb-meta/<name>.json        its metadata: content type, uploader, md5, version, ...
     <dir>/.~mb-tmp-<random>            an upload in progress (or left by a crash)
 
 Path segments starting with ``.~mb`` are refused by the ``files`` function, so these
-never collide with a client's names. A file named ``a`` and a folder ``a/`` cannot both
+never collide with a client's names. A segment may be at most 250 bytes here (filesystems
+allow 255 a name, and the metadata file adds ``.json``): longer ones are
+``InvalidArgument`` as soon as an upload URL is asked for. A file named ``a`` and a folder ``a/`` cannot both
 exist on disk (they can in S3): such an upload answers ``Conflict``.
 
 Writes are atomic: the body streams into a temp file in the target's directory, is
@@ -17,15 +19,26 @@ records the inode, size and mtime of the bytes it describes; when they do not ma
 crash between the two renames) it is ignored and the file reads as
 ``application/octet-stream``.
 
+Versions: every write gets a random id (``gen`` in its metadata; a file without valid
+metadata has ``i<inode>-<size>-<mtime_ns>`` instead). Unlike the md5 ETag it differs
+between two writes of the same bytes, so a URL bound to a version cannot be replayed
+against a removed-and-recreated file.
+
 Signed URLs: ``{base}/files/{key}?Expires=<unix>&...&Signature=<b64url>``, an
 HMAC-SHA256 with a key derived from the server secret over every bound value::
 
-    PUT: "minibase/files/v1\\nPUT\\n{key}\\n{Expires}\\n{ContentType}\\n{Size}\\n{Uploader}"
-    GET: "minibase/files/v1\\nGET\\n{key}\\n{Expires}\\n{Public}"
+    PUT: "minibase/files/v1\\nPUT\\n{key}\\n{Expires}\\n{ContentType}\\n{Size}\\n{Uploader}[\\n{Expect}]"
+    GET: "minibase/files/v1\\nGET\\n{key}\\n{Expires}\\n{Public}[\\n{Version}]"
 
 Fields never contain a newline (keys and values with control characters are refused
-before the MAC is checked), so the message is unambiguous. The first secret signs, every
+before the MAC is checked), so the message is unambiguous, and the optional last field
+cannot be dropped or added without breaking the MAC. The first secret signs, every
 secret verifies (rotation); signatures are compared in constant time.
+
+``Expect`` (upload URLs of ``owner``-write areas) is ``new`` (the key must hold no file)
+or the version the key must still hold; it is checked under the commit lock right before
+the rename, and a mismatch is ``Conflict`` with nothing stored. ``Version`` (download URLs
+of ``owner``-read areas) is the only version the URL serves; another one is ``NotFound``.
 """
 
 from __future__ import annotations
@@ -50,7 +63,7 @@ import orjson
 from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, PermissionDenied
 from ...util.ids import b64url, b64url_decode
 from ..paths import RESERVED_SEGMENT_PREFIX, check_path
-from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
 
 try:  # cross-process commit lock where the platform has it
     import fcntl
@@ -66,9 +79,12 @@ _WRITE_CHUNK = 256 * 1024
 READ_CHUNK = 256 * 1024
 _MESSAGE_VERSION = b"minibase/files/v1"
 _MAX_QUERY_VALUE = 1024
+# Filesystems allow 255 bytes a name, and "<name>.json" holds its metadata.
+MAX_NAME_BYTES = 250
 T = TypeVar("T")
-_UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Signature"))
-_DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Signature"))
+_UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Expect", "Signature"))
+_DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Version", "Signature"))
+_EXPECT_NEW = "new"  # an Expect value no version can equal (they are hex, or start with "i")
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -111,14 +127,30 @@ class UrlSigner:
         return ok
 
 
-def upload_message(key: str, expires: int, content_type: str, size: int, uploader: str) -> bytes:
-    fields = (key, str(expires), content_type, str(size), uploader)
+def upload_message(
+    key: str, expires: int, content_type: str, size: int, uploader: str, expect: str | None = None
+) -> bytes:
+    fields = [key, str(expires), content_type, str(size), uploader]
+    if expect is not None:
+        fields.append(expect)
     return b"\n".join((_MESSAGE_VERSION, b"PUT", *(f.encode() for f in fields)))
 
 
-def download_message(key: str, expires: int, public: bool) -> bytes:
-    fields = (key, str(expires), "1" if public else "0")
+def download_message(key: str, expires: int, public: bool, version: str | None = None) -> bytes:
+    fields = [key, str(expires), "1" if public else "0"]
+    if version is not None:
+        fields.append(version)
     return b"\n".join((_MESSAGE_VERSION, b"GET", *(f.encode() for f in fields)))
+
+
+def _expect_value(condition: UploadCondition) -> str:
+    return _EXPECT_NEW if condition.version is None else condition.version
+
+
+def _condition_of(expect: str | None) -> UploadCondition | None:
+    if expect is None:
+        return None
+    return UploadCondition(None if expect == _EXPECT_NEW else expect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +160,7 @@ class UploadGrant:
     size: int
     uploader: str | None
     expires: int
+    condition: UploadCondition | None = None  # None: whatever the key holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +168,7 @@ class DownloadGrant:
     key: str
     public: bool
     expires: int
+    version: str | None = None  # None: whatever the key holds
 
 
 @dataclass(slots=True)
@@ -200,20 +234,29 @@ class LocalFileStore:
         uploader: str | None,
         expires: int,
         base_url: str | None,
+        condition: UploadCondition | None = None,
     ) -> SignedUpload:
-        sig = self.signer.sign(upload_message(key, expires, content_type, size, uploader or ""))
+        self._path(key)  # refuse now a key this disk cannot hold, not at upload time
+        expect = None if condition is None else _expect_value(condition)
+        sig = self.signer.sign(upload_message(key, expires, content_type, size, uploader or "", expect))
         params = [("Expires", str(expires)), ("ContentType", content_type), ("Size", str(size))]
         if uploader:
             params.append(("Uploader", uploader))
+        if expect is not None:
+            params.append(("Expect", expect))
         params.append(("Signature", sig))
         url = f"{self.url_for(key, base_url)}?{urlencode(params)}"
         return SignedUpload(url, "PUT", {"Content-Type": content_type})
 
-    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
-        sig = self.signer.sign(download_message(key, expires, public))
+    async def sign_download(
+        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+    ) -> str:
+        sig = self.signer.sign(download_message(key, expires, public, version))
         params = [("Expires", str(expires))]
         if public:
             params.append(("Public", "1"))
+        if version is not None:
+            params.append(("Version", version))
         params.append(("Signature", sig))
         return f"{self.url_for(key, base_url)}?{urlencode(params)}"
 
@@ -237,25 +280,33 @@ class LocalFileStore:
         size = _int(query.get("Size"), "Size")
         content_type = _clean(query.get("ContentType", ""), "ContentType")
         uploader = _clean(query.get("Uploader", ""), "Uploader")
+        expect = query.get("Expect")
+        if expect is not None:
+            expect = _clean(expect, "Expect")
         self._check(
-            upload_message(key, expires, content_type, size, uploader), query, expires, _UPLOAD_PARAMS
+            upload_message(key, expires, content_type, size, uploader, expect), query, expires, _UPLOAD_PARAMS
         )
-        return UploadGrant(key, content_type, size, uploader or None, expires)
+        return UploadGrant(key, content_type, size, uploader or None, expires, _condition_of(expect))
 
     def verify_download(self, key: str, query: Mapping[str, str]) -> DownloadGrant:
         """The download a GET/HEAD URL allows; :class:`PermissionDenied` when forged or expired."""
         key = _clean(key, "path")
         expires = _int(query.get("Expires"), "Expires")
         public = query.get("Public", "0") == "1"
-        self._check(download_message(key, expires, public), query, expires, _DOWNLOAD_PARAMS)
-        return DownloadGrant(key, public, expires)
+        version = query.get("Version")
+        if version is not None:
+            version = _clean(version, "Version")
+        self._check(download_message(key, expires, public, version), query, expires, _DOWNLOAD_PARAMS)
+        return DownloadGrant(key, public, expires, version)
 
     # ------------------------------------------------------------------- paths
 
     def _path(self, key: str) -> Path:
         # Keys come from the files function or a signed URL; check again before any disk access.
         check_path(key, "key")
-        return self.root.joinpath(*key.split("/"))
+        segments = key.split("/")
+        _check_names(segments)
+        return self.root.joinpath(*segments)
 
     @staticmethod
     def _meta_path(blob: Path) -> Path:
@@ -288,6 +339,9 @@ class LocalFileStore:
             etag=f'"{meta["md5"]}"'
             if meta.get("md5")
             else f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"',
+            version=str(meta["gen"])
+            if meta.get("gen")
+            else f"i{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}",
         )
 
     def _stat(self, key: str) -> FileInfo | None:
@@ -359,6 +413,7 @@ class LocalFileStore:
         dir_part, _, name_prefix = prefix.rpartition("/")
         if dir_part:
             check_path(dir_part, "prefix")
+            _check_names(dir_part.split("/"))
         directory = self.root.joinpath(*dir_part.split("/")) if dir_part else self.root
         out: list[FileInfo] = []
         for key, path, st in self._walk(
@@ -414,17 +469,52 @@ class LocalFileStore:
             n = os.write(fd, view)
             view = view[n:]
 
+    def _version_now(self, key: str, blob: Path) -> str | None:
+        """The version at ``blob`` (None: no file there)."""
+        try:
+            st = os.lstat(blob)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not _stat.S_ISREG(st.st_mode):
+            return None
+        return self._info(key, blob, st).version
+
+    def _check_condition(self, key: str, blob: Path, condition: UploadCondition | None) -> None:
+        if condition is None:
+            return
+        now = self._version_now(key, blob)
+        if now == condition.version:
+            return
+        if condition.version is None:
+            raise Conflict("a file was stored at this path after this upload URL was made: ask for a new one")
+        raise Conflict("the file was replaced or removed after this upload URL was made: ask for a new one")
+
+    def check_condition(self, key: str, condition: UploadCondition | None) -> None:
+        """:class:`Conflict` if ``key`` does not hold what ``condition`` says (now; :meth:`write`
+        checks again at the commit, which is what counts)."""
+        self._check_condition(key, self._path(key), condition)
+
     def _commit(
-        self, fd: int, tmp: Path, blob: Path, key: str, content_type: str, uploader: str | None, md5: str
+        self,
+        fd: int,
+        tmp: Path,
+        blob: Path,
+        key: str,
+        content_type: str,
+        uploader: str | None,
+        md5: str,
+        condition: UploadCondition | None,
     ) -> FileInfo:
         os.fsync(fd)
         st = os.fstat(fd)
         updated = self.clock()
+        gen = _secrets.token_hex(16)
         meta = {
             "contentType": content_type,
             "uploader": uploader,
             "updated": updated,
             "md5": md5,
+            "gen": gen,
             "size": st.st_size,
             "ino": st.st_ino,
             "mtime_ns": st.st_mtime_ns,
@@ -441,6 +531,9 @@ class LocalFileStore:
             with self._commit_lock():
                 if blob.is_dir():
                     raise Conflict("a folder exists at this path")
+                # Under the lock every writer and remover waits: what is checked here is
+                # what the rename replaces.
+                self._check_condition(key, blob, condition)
                 meta_path.parent.mkdir(exist_ok=True)
                 os.replace(tmp, blob)
                 os.replace(meta_tmp, meta_path)
@@ -448,7 +541,7 @@ class LocalFileStore:
             meta_tmp.unlink(missing_ok=True)
         for directory in (blob.parent, meta_path.parent):
             _fsync_dir(directory)
-        return FileInfo(key, st.st_size, content_type, updated, uploader, f'"{md5}"')
+        return FileInfo(key, st.st_size, content_type, updated, uploader, f'"{md5}"', gen)
 
     async def write(
         self,
@@ -458,11 +551,13 @@ class LocalFileStore:
         size: int,
         content_type: str,
         uploader: str | None,
+        condition: UploadCondition | None = None,
     ) -> FileInfo:
         """Store exactly ``size`` bytes from ``body`` at ``key``, atomically.
 
         More bytes: :class:`PayloadTooLarge` as soon as they arrive; fewer:
-        :class:`InvalidArgument`. Either way (and on a disconnect) nothing is stored.
+        :class:`InvalidArgument`; the key no longer as ``condition`` says: :class:`Conflict`.
+        Either way (and on a disconnect) nothing is stored.
         """
         blob = self._path(key)
         fd, tmp = await in_thread(self._create_temp, blob)
@@ -487,7 +582,7 @@ class LocalFileStore:
             if pending:
                 await in_thread(self._write_all, fd, b"".join(pending))
             info = await in_thread(
-                self._commit, fd, tmp, blob, key, content_type, uploader, digest.hexdigest()
+                self._commit, fd, tmp, blob, key, content_type, uploader, digest.hexdigest(), condition
             )
             committed = True
             return info
@@ -523,6 +618,14 @@ class LocalFileStore:
 
     async def close(self) -> None:
         return None
+
+
+def _check_names(segments: list[str]) -> None:
+    for segment in segments:
+        if len(segment.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise InvalidArgument(
+                f"path segments may be at most {MAX_NAME_BYTES} bytes in local file storage"
+            )
 
 
 def _fsync_dir(directory: Path) -> None:

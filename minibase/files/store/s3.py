@@ -9,12 +9,20 @@ What a presigned URL binds (SigV4 query signing, ``X-Amz-SignedHeaders``):
 * upload (``PUT``): bucket and key, expiry (``X-Amz-Expires``), ``Content-Type``,
   ``Content-Length`` (so the body must be exactly the declared size: S3 refuses any other
   length with ``SignatureDoesNotMatch``) and ``x-amz-meta-uploader`` (the uploader's uid,
-  kept as object metadata for ``owner`` rules in shared areas). The client must send
-  those headers exactly as returned.
+  kept as object metadata for ``owner`` rules in shared areas). With an
+  :class:`~.base.UploadCondition` (``owner``-write areas) also ``If-None-Match: *`` (a
+  new object: refused once one exists) or ``If-Match: <ETag>`` (a replacement: refused
+  once the object changed or is gone) — S3 conditional writes, enforced by the store at
+  the write (412 ``PreconditionFailed``; 404 ``NoSuchKey`` for ``If-Match`` on a removed
+  object), nothing stored. The client must send those headers exactly as returned.
 * download (``GET``): bucket, key and expiry.
 
-Not bound: the body's content (only its length), and whether an object already exists
-(a second upload URL for the same key overwrites it).
+Not bound: the body's content (only its length). Known limits: a version is an ETag (for
+a single PUT the MD5 of the bytes), so a replacement URL still works on a file removed and
+recreated with byte-identical content; a presigned GET cannot require a header (an
+``<img src>`` sends none), so a download URL serves whatever the key holds until it
+expires. Alibaba OSS's S3 API is not documented to honour ``If-Match``/``If-None-Match``
+on PutObject (its own API has ``x-oss-forbid-overwrite``): unverified there.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from typing import Any, TypeVar
 
 from ...config import S3Location
 from ...errors import Internal
-from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
 
 __all__ = ["S3FileStore"]
 
@@ -113,6 +121,7 @@ class S3FileStore:
         uploader: str | None,
         expires: int,
         base_url: str | None,
+        condition: UploadCondition | None = None,
     ) -> SignedUpload:
         client = await self.client()
         params: dict[str, Any] = {
@@ -125,12 +134,21 @@ class S3FileStore:
         if uploader:
             params["Metadata"] = {"uploader": uploader}
             headers["x-amz-meta-uploader"] = uploader
+        if condition is not None:
+            # Signed headers (X-Amz-SignedHeaders): the client cannot drop or change them.
+            if condition.version is None:
+                params["IfNoneMatch"] = headers["If-None-Match"] = "*"
+            else:
+                params["IfMatch"] = headers["If-Match"] = condition.version
         url = client.generate_presigned_url(
             "put_object", Params=params, ExpiresIn=_expires_in(expires), HttpMethod="PUT"
         )
         return SignedUpload(str(url), "PUT", headers)
 
-    async def sign_download(self, key: str, *, expires: int, public: bool, base_url: str | None) -> str:
+    async def sign_download(
+        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+    ) -> str:
+        # ``version`` cannot be bound (see the module's known limits).
         client = await self.client()
         url = client.generate_presigned_url(
             "get_object",
@@ -161,6 +179,7 @@ class S3FileStore:
             updated=_timestamp(r.get("LastModified")),
             uploader=metadata.get("uploader") or None,
             etag=r.get("ETag"),
+            version=r.get("ETag"),
         )
 
     async def stat(self, key: str) -> FileInfo | None:
