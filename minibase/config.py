@@ -11,7 +11,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .data.rules import Rule, RuleError, parse_rule
 from .errors import ConfigError
 from .util.durations import parse_duration
+from .util.record import field, record, record_fields
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +55,7 @@ _FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RULE_PRESETS = ("owner", "authenticated", "public", "none")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AppConfig:
     """The ``[app]`` section: names, the server secret(s), the web folder, CORS."""
 
@@ -69,7 +69,7 @@ class AppConfig:
     cors_origins: tuple[str, ...] = ()  # origins allowed to call from a browser; "*" for any
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AlipayConfig:
     """``[auth.alipay]``: the app id, key files and gateway of Alipay's OpenAPI."""
 
@@ -80,7 +80,7 @@ class AlipayConfig:
     timeout: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WechatConfig:
     """``[auth.wechat]``: the app id and secret for jscode2session."""
 
@@ -90,7 +90,7 @@ class WechatConfig:
     timeout: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DouyinConfig:
     """``[auth.douyin]``: the app id and secret for Douyin's jscode2session."""
 
@@ -100,7 +100,7 @@ class DouyinConfig:
     timeout: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StsConfig:
     """``[auth.sts]``: invoke credentials from STS ``AssumeRole`` (``auth.credentials = "sts"``).
 
@@ -122,7 +122,7 @@ class StsConfig:
     functions: tuple[str, ...] | None = None  # FC 3.0 function names/patterns; None: the app's
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthConfig:
     """The ``[auth]`` section: session lifetimes, credentials, the login providers."""
 
@@ -148,7 +148,7 @@ class AuthConfig:
         return tuple(names)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DatabaseConfig:
     """The ``[database]`` section: where documents, users and sessions live."""
 
@@ -165,7 +165,7 @@ class DatabaseConfig:
         return parse_tablestore_url(self.url) if self.url.startswith("tablestore://") else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableStoreLocation:
     """A ``tablestore://INSTANCE?endpoint=…`` URL, parsed."""
 
@@ -210,7 +210,7 @@ FILE_RULE_PRESETS = ("public", "authenticated", "owner", "none")
 MAX_FILE_SIZE = 5 * 1024 * MiB  # S3's limit for one PUT
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FilesArea:
     """A shared area of the file space, ``[files.areas.NAME]``: every path starting with
     ``prefix`` belongs to it (instead of to the caller's own ``users/<uid>/`` area).
@@ -229,7 +229,7 @@ class FilesArea:
     content_types: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class S3Location:
     """Where an ``s3://`` (or ``oss://``) ``files.url`` points."""
 
@@ -241,7 +241,7 @@ class S3Location:
     path_style: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FilesConfig:
     """The ``[files]`` section: the store, limits, URL lifetime and areas."""
 
@@ -332,7 +332,7 @@ def parse_s3_url(url: str, key: str = "files.url") -> S3Location:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CollectionConfig:
     """Rules per operation (parsed), an optional JSON Schema and declared indexes."""
 
@@ -348,7 +348,7 @@ class CollectionConfig:
         return rule
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FunctionsConfig:
     """The developer's own functions: a module to import, and their time limits."""
 
@@ -361,7 +361,7 @@ class FunctionsConfig:
         return self.timeouts.get(name, self.timeout)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LimitsConfig:
     """Input limits, checked on every event before any function runs (data/validate.py)."""
 
@@ -375,7 +375,7 @@ class LimitsConfig:
     max_query_limit: int = 1000  # the largest `limit` a db query/list may ask for
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rate:
     """``count`` calls per ``per`` seconds: a token bucket holding ``count`` tokens
     (the burst) that refills at ``count / per`` tokens a second."""
@@ -392,7 +392,7 @@ class Rate:
         return self.count / self.per
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RateLimitsConfig:
     """Rate limits (None: off). State lives in the database, so they hold across instances.
 
@@ -406,7 +406,7 @@ class RateLimitsConfig:
     calls_per_ip: Rate | None = Rate(50, 1.0)  # the same without a session, per client address
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Config:
     """The whole configuration, typed and checked; passed down from the edge."""
 
@@ -658,13 +658,10 @@ def parse_config(
     )
 
     rl = r.table(raw, "rate_limits")
-    _only(rl, "rate_limits", set(RateLimitsConfig.__dataclass_fields__))
+    _only(rl, "rate_limits", set(record_fields(RateLimitsConfig)))
     defaults = RateLimitsConfig()
     rate_limits = RateLimitsConfig(
-        **{
-            k: r.rate(rl, f"rate_limits.{k}", getattr(defaults, k))
-            for k in RateLimitsConfig.__dataclass_fields__
-        }
+        **{k: r.rate(rl, f"rate_limits.{k}", getattr(defaults, k)) for k in record_fields(RateLimitsConfig)}
     )
 
     cols: dict[str, CollectionConfig] = {}

@@ -40,6 +40,8 @@ from .util.timefmt import now as wall_clock
 
 if TYPE_CHECKING:
     from .data.api import DataFunction
+    from .files.api import FilesFunction
+    from .files.store.base import FileStore
 
 log = logging.getLogger("minibase")
 
@@ -69,11 +71,11 @@ class Minibase:
 
             secrets = (load_or_create(config.data_dir),)
         self.minter = CredentialMinter(secrets, config.auth.credentials_ttl)
-        from .files.api import FilesFunction
-        from .files.store import build_file_store
-
-        self.file_store = build_file_store(config, secrets)
-        self._files = FilesFunction(config, self.file_store)
+        self._secrets = secrets
+        self._file_store: FileStore | None = None
+        self._files: FilesFunction | None = None
+        if config.files_root is None:
+            _ = self.file_store  # S3/OSS: built now, so a bad setup stops the start
         self.providers = dict(providers) if providers is not None else build_providers(config.auth)
         self.sessions = Sessions(self.store, config.auth, self.minter, clock)
         self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
@@ -86,6 +88,15 @@ class Minibase:
         # Where login/refresh credentials come from (auth.credentials: local or sts).
         self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
 
+    @property
+    def file_store(self) -> FileStore:
+        """The files backend; the local one is built on first use (a lighter cold start)."""
+        if self._file_store is None:
+            from .files.store import build_file_store
+
+            self._file_store = build_file_store(self.config, self._secrets)
+        return self._file_store
+
     async def start(self) -> None:
         await self.store.open()
         for name, col in self.config.collections.items():
@@ -95,7 +106,8 @@ class Minibase:
     async def stop(self) -> None:
         for p in self.providers.values():
             await p.aclose()
-        await self.file_store.close()
+        if self._file_store is not None:
+            await self._file_store.close()
         await self.store.close()
 
     # ------------------------------------------------------------------ callers
@@ -195,6 +207,10 @@ class Minibase:
                 self._db = DataFunction(self.config, self.store)
             return await self._db(caller, event)
         if function == "files":
+            if self._files is None:
+                from .files.api import FilesFunction
+
+                self._files = FilesFunction(self.config, self.file_store)
             return await self._files(caller, event, base_url=base_url)
         raise NotFound(f"no function named '{function[:64]}'")
 

@@ -30,6 +30,7 @@ class RateLimiter:
         self.config = config
         self.clock = clock
         self._leases: dict[str, tuple[int, float]] = {}  # key -> (tokens left, last seen)
+        self._taking: dict[str, int] = {}  # key -> database takes in flight
 
     async def session_call(self, ip: str | None) -> None:
         """A call of the session function (login, refresh, logout) from ``ip``."""
@@ -65,13 +66,25 @@ class RateLimiter:
             if left > 0:
                 self._leases[key] = (left - 1, now)
                 return
-            if now - seen < _HOT_WINDOW:
+            # Lease ahead only for a busy bucket, and only one request at a time: several
+            # concurrent requests each leasing would take many times what they need.
+            if now - seen < _HOT_WINDOW and not self._taking.get(key):
                 want = max(1, min(_MAX_LEASE, int(rate.burst) // 10))
-        granted, wait = await self.store.take_tokens(key, rate.per_second, rate.burst, want, now)
+            self._taking[key] = self._taking.get(key, 0) + 1
+        try:
+            granted, wait = await self.store.take_tokens(key, rate.per_second, rate.burst, want, now)
+        finally:
+            if lease:
+                n = self._taking.pop(key, 1) - 1
+                if n > 0:
+                    self._taking[key] = n
         if lease:
             if len(self._leases) >= _MAX_KEYS:
                 self._leases.clear()
-            self._leases[key] = (max(0, granted - 1), now)
+            # Add to what is left (a concurrent request may have leased meanwhile): tokens
+            # taken from the database are never dropped here.
+            held = self._leases.get(key, (0, now))[0]
+            self._leases[key] = (held + max(0, granted - 1), now)
         if granted == 0:
             retry = max(1, math.ceil(wait))
             raise RateLimited(f"too many {what}: retry in {retry} s", retry_after=retry)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..errors import GatewayError
 from ..util.ids import b64url, b64url_decode, random_id
+from ..util.record import record
 from ..util.timefmt import rfc3339_s
 
 __all__ = ["Credentials", "CredentialMinter", "TokenClaims"]
@@ -25,7 +25,7 @@ _TOKEN_PREFIX = "mb1."
 _CACHE_SIZE = 65536  # verified tokens kept; ~300 bytes each
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Credentials:
     """Invoke credentials as minted (the wire shape comes from :meth:`to_wire`)."""
 
@@ -43,7 +43,7 @@ class Credentials:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TokenClaims:
     """What a verified SecurityToken says: key id, session, user, expiry."""
 

@@ -58,6 +58,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
+from ..util.record import record
 from .filters import FALSE, TRUE, And, Cmp, CmpOp, Const, Contains, Filter, In, Not, Or, Path, Scalar
 
 __all__ = ["AuthInfo", "MAX_DEPTH", "MAX_LENGTH", "PRESETS", "Rule", "RuleError", "parse_rule"]
@@ -113,7 +114,7 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Tok:
     """A token of a rule expression, with its position for messages."""
 
@@ -231,7 +232,7 @@ def _describe(tok: _Tok, text: str) -> str:
 _AuthField: TypeAlias = Literal["uid", "provider"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Lit:
     """A literal in a rule expression."""
 
@@ -239,7 +240,7 @@ class _Lit:
     pos: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Auth:
     """``auth.<name>``: a property of the caller."""
 
@@ -247,7 +248,7 @@ class _Auth:
     pos: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Doc:
     """``doc.<path>``: a field of the document."""
 

@@ -9,11 +9,11 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from ..config import FunctionsConfig
 from ..errors import ConfigError
+from ..util.record import record
 
 __all__ = ["FunctionSpec", "Registry", "function"]
 
@@ -23,7 +23,7 @@ RESERVED = frozenset({"session", "db", "files"})
 _ATTR = "__minibase_function__"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FunctionSpec:
     """A registered developer function: its name, callable and options."""
 

@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +20,7 @@ from starlette.routing import Mount
 from minibase.config import Config
 from minibase.errors import Internal, PermissionDenied
 from minibase.files import LocalFilesApp, LocalFileStore
+from minibase.util.record import replace
 from tests.conftest import SECRET
 from tests.files.conftest import files_config, local_env
 from tests.files.harness import FilesEnv, caller, roundtrip, send_upload

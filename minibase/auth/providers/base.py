@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from ...util.record import record
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Identity:
     """Who a platform says the user is (DESIGN §1)."""
 

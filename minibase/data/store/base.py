@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...auth.providers.base import Identity
+from ...util.record import record
 from ..filters import TRUE, Filter, OrderKey
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionRecord:
     """A stored session (never the sessionId itself: only its hash)."""
 
@@ -48,7 +49,7 @@ class SessionRecord:
     user_disabled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserRecord:
     """A stored user."""
 
