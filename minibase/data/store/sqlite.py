@@ -269,7 +269,8 @@ class SQLiteStore:
                 conn.execute("DELETE FROM rate_buckets WHERE full_at < ?", (now,))
             return granted, wait
 
-        return await self._writer.run(job)
+        # Not durable: a bucket lost to a power cut only forgets some spent tokens.
+        return await self._writer.run(job, durable=False)
 
     # -------------------------------------------------------------------- documents
 

@@ -7,6 +7,11 @@ failure rolls back only that job), then commits with one fsync. A job's future r
 only after COMMIT returned, so every acknowledged write is durable
 (``synchronous=FULL``).
 
+A job may be marked not ``durable`` (rate-limit buckets: losing the last ones to a power
+cut is harmless): a batch of only such jobs commits without fsync (``synchronous=OFF``
+for that commit; the WAL frames reach the disk with the next durable commit), on the loop
+thread, in microseconds.
+
 Why jobs run on the event loop thread and only COMMIT runs on a helper thread: a job is a
 few microsecond-long SQLite calls, each of which releases and re-takes the GIL; run on a
 separate thread under load, every one of those calls waits for the busy loop thread to
@@ -38,14 +43,14 @@ class SQLiteWriter:
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Job, asyncio.Future[Any], bool]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._home: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, job: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
@@ -55,9 +60,10 @@ class SQLiteWriter:
                 self._home = home = loop
         if home is not loop:
             # Another thread's loop owns the connection: hand the job to it.
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.run(job), home))
+            coro = self.run(job, durable=durable)
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
         fut: asyncio.Future[T] = loop.create_future()
-        self._pending.append((job, fut))
+        self._pending.append((job, fut, durable))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
         return await fut
@@ -94,12 +100,15 @@ class SQLiteWriter:
             batch = self._pending[:_MAX_GROUP]
             del self._pending[:_MAX_GROUP]
             outcomes: list[tuple[bool, Any]] = []
+            durable = any(d for _, _, d in batch)
+            if not durable:
+                conn.execute("PRAGMA synchronous=OFF")
             try:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError:  # another process holds the write lock
                     await loop.run_in_executor(pool, _begin_waiting, conn)
-                for job, _ in batch:
+                for job, _, _ in batch:
                     conn.execute("SAVEPOINT job")
                     try:
                         result = job(conn)
@@ -110,14 +119,20 @@ class SQLiteWriter:
                     else:
                         conn.execute("RELEASE job")
                         outcomes.append((True, result))
-                await loop.run_in_executor(pool, conn.execute, "COMMIT")
+                if durable:
+                    await loop.run_in_executor(pool, conn.execute, "COMMIT")
+                else:
+                    conn.execute("COMMIT")  # no fsync: nothing to wait for
             except sqlite3.Error as e:
                 log.error("sqlite write transaction failed: %s", e)
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 outcomes = [(False, e)] * len(batch)
-            for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous=FULL")
+            for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if fut.done():
                     continue
                 if ok:

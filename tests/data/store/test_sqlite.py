@@ -125,3 +125,38 @@ def test_closed_store_refuses_writes(tmp_path: Path) -> None:
             await store.write([Put(Key("c", "u", "a"), {})], "t")
 
     asyncio.run(main())
+
+
+def test_rate_buckets_commit_without_fsync_and_leave_durable_writes_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of only rate-bucket jobs commits on the loop thread with synchronous=OFF;
+    the connection is back to FULL for the next batch, and a mixed batch is durable."""
+    levels: list[int] = []
+
+    async def body(store: SQLiteStore) -> None:
+        loop = asyncio.get_running_loop()
+        hops: list[object] = []
+        real = loop.run_in_executor
+
+        def spy(executor: Any, fn: Any, *args: Any) -> Any:
+            hops.append(args)
+            return real(executor, fn, *args)
+
+        monkeypatch.setattr(loop, "run_in_executor", spy)
+
+        def level(conn: sqlite3.Connection) -> None:
+            levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+        assert (await store.take_tokens("k", 1.0, 5, 1, 0.0))[0] == 1
+        assert ("COMMIT",) not in hops  # no fsync to wait for
+        await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+        assert ("COMMIT",) in hops
+        await store._writer.run(level)
+        hops.clear()
+        # Mixed in one group: the batch is durable.
+        await asyncio.gather(store.take_tokens("k", 1.0, 5, 1, 0.0), store._writer.run(level))
+        assert ("COMMIT",) in hops
+
+    run(tmp_path / "db", body)
+    assert levels == [2, 2]  # FULL whenever a durable job runs
