@@ -88,6 +88,14 @@ class Minibase:
         # Where login/refresh credentials come from (auth.credentials: local or sts).
         self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
 
+    def use_cloud_credentials(self, key_id: str, secret: str, token: str | None) -> None:
+        """Sign calls to Alibaba Cloud (TableStore, STS) with these from now on: the FC
+        runtime hands every invocation its role's current temporary credentials."""
+        for part in (self.store, self.sessions.issuer):
+            use = getattr(part, "use_credentials", None)  # only the parts that sign
+            if use is not None:
+                use(key_id, secret, token)
+
     @property
     def file_store(self) -> FileStore:
         """The files backend; the local one is built on first use (a lighter cold start)."""

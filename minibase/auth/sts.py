@@ -75,6 +75,13 @@ class StsIssuer:
         self.sts = sts
         self.policy = build_policy(sts, service, functions)
         self._client: Any = None  # the SDK client, built on first use (import cost ~0.3 s)
+        self._signer = (sts.access_key_id, sts.access_key_secret, sts.security_token)
+
+    def use_credentials(self, key_id: str, secret: str, token: str | None) -> None:
+        """Sign AssumeRole with these from now on (the FC runtime's fresh role credentials)."""
+        if (key_id, secret, token) != self._signer:
+            self._signer = (key_id, secret, token)
+            self._client = None  # rebuilt with them on the next call
 
     async def issue(self, session_ref: str, uid: str, now: float) -> Credentials:
         from alibabacloud_sts20150401 import models
@@ -107,9 +114,9 @@ class StsIssuer:
 
         scheme, _, host = self.sts.endpoint.partition("://")
         config = open_api_models.Config(
-            access_key_id=self.sts.access_key_id,
-            access_key_secret=self.sts.access_key_secret,
-            security_token=self.sts.security_token,
+            access_key_id=self._signer[0],
+            access_key_secret=self._signer[1],
+            security_token=self._signer[2],
             endpoint=host,
             protocol=scheme,
             region_id=None if self.sts.region == "*" else self.sts.region,

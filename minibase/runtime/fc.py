@@ -152,10 +152,23 @@ def _scope(
     }
 
 
-def _run(scope: dict[str, Any], body: bytes) -> tuple[int, _Headers, bytes]:
+def _run(scope: dict[str, Any], body: bytes, context: Any = None) -> tuple[int, _Headers, bytes]:
     with _lock:
         loop, app = _get_runtime()
+        _sync_credentials(app.core, context)
         return loop.run_until_complete(_asgi(app, scope, body))
+
+
+def _sync_credentials(core: Any, context: Any) -> None:
+    """Hand the invocation's role credentials (``context.credentials``, fresh on every
+    invocation) to what signs with cloud credentials: those read from the environment at
+    start are temporary, and a warm instance may outlive them."""
+    creds = getattr(context, "credentials", None)
+    key_id = getattr(creds, "access_key_id", None)
+    secret = getattr(creds, "access_key_secret", None)
+    if isinstance(key_id, str) and key_id and isinstance(secret, str) and secret:
+        token = getattr(creds, "security_token", None)
+        core.use_cloud_credentials(key_id, secret, token if isinstance(token, str) and token else None)
 
 
 def _failure(exc: BaseException, request_id: str) -> tuple[int, _Headers, bytes]:
@@ -203,7 +216,7 @@ def http_handler(event: bytes | str | dict[str, Any], context: Any = None) -> di
         scope, body, rid = _http_request(event)
         if rid and request_id is not given:
             request_id = rid
-        status, headers, out = _run(scope, body)
+        status, headers, out = _run(scope, body, context)
     except Exception as exc:
         status, headers, out = _failure(exc, request_id)
     hdrs: dict[str, str] = {}
@@ -285,7 +298,7 @@ def wsgi_handler(environ: dict[str, Any], start_response: Callable[..., Any]) ->
     request_id = str(environ.get("fc.request_id") or "") or os.urandom(8).hex()
     try:
         scope, body = _wsgi_request(environ)
-        status, headers, out = _run(scope, body)
+        status, headers, out = _run(scope, body, environ.get("fc.context"))
     except Exception as exc:
         status, headers, out = _failure(exc, request_id)
     start_response(
@@ -357,6 +370,7 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
             raise NotFound("no function name: set MINIBASE_FUNCTION")
         with _lock:
             loop, app = _get_runtime()
+            _sync_credentials(app.core, context)
             if isinstance(event, dict):
                 payload: Any = event
             else:

@@ -485,3 +485,50 @@ def test_fc_invoke_api_in_sts_mode(
         assert event("db", {"sid": sid, "op": "get", "id": "a"})["error"]["code"] == "Unauthenticated"
     finally:
         fc.reset()
+
+
+def test_fc_context_credentials_sign_assume_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_sts: tuple[str, StsState]
+) -> None:
+    """The role credentials FC passes with each invocation replace the ones read from the
+    environment at start (temporary: a long-lived instance may outlive them)."""
+    from minibase.runtime import fc
+
+    url, state = fake_sts
+    config = tmp_path / "minibase.toml"
+    config.write_text(
+        f'[app]\nservice = "{SERVICE}"\n[auth]\ncredentials = "sts"\n[auth.dev]\nenabled = true\n'
+        f'[auth.sts]\nrole_arn = "{ROLE}"\nendpoint = "{url}"\n'
+    )
+    monkeypatch.setenv("MINIBASE_CONFIG", str(config))
+    monkeypatch.setenv("MINIBASE_DATA", str(tmp_path / "data"))
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+    def login_event(context: Any) -> dict[str, Any]:
+        body = fc.http_handler(
+            {
+                "version": "v1",
+                "rawPath": "/session",
+                "body": json.dumps({"authCode": "dev:alice"}),
+                "isBase64Encoded": False,
+                "headers": {"content-type": "application/json"},
+                "queryParameters": {},
+                "requestContext": {"http": {"method": "POST", "path": "/session"}, "requestId": "r"},
+            },
+            context,
+        )
+        result: dict[str, Any] = json.loads(body["body"])
+        return result
+
+    fc.reset()
+    try:
+        assert "sts" in login_event(None)
+        state.keys, state.tokens = {"STS.new": "new-secret-0123456789"}, {"STS.new": "new-token"}
+        assert login_event(None)["error"]["code"] == "ProviderError"  # the start-up ones expired
+        creds = SimpleNamespace(access_key_id="STS.new", access_key_secret="new-secret-0123456789")
+        creds.security_token = "new-token"
+        assert "sts" in login_event(SimpleNamespace(credentials=creds, request_id="r2"))
+        assert state.requests[-1].headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=STS.new,")
+    finally:
+        fc.reset()

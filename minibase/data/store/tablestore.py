@@ -154,13 +154,9 @@ class TableStoreStore:
                 raise Internal("the database refused the server's credentials") from e
             raise Internal("the database is unavailable") from e
 
-    async def open(self) -> None:
-        if self._client is not None:
-            return
-        ots = self._ots = _sdk()
-        logging.getLogger(_SDK_LOGGER).setLevel(logging.CRITICAL)
+    def _make_client(self) -> Any:
         key_id, secret, token = self._credentials
-        self._client = ots.OTSClient(
+        return self._ots.OTSClient(
             self.endpoint,
             key_id,
             secret,
@@ -173,6 +169,22 @@ class TableStoreStore:
             # The pure-Python codec: the one the test suite exercises on every interpreter.
             enable_native=False,
         )
+
+    def use_credentials(self, key_id: str, secret: str, token: str | None) -> None:
+        """Sign with these from now on (the FC runtime's fresh role credentials). Requests
+        already running finish with the client they started on."""
+        if (key_id, secret, token) != self._credentials:
+            self._credentials = (key_id, secret, token)
+            if self._client is not None:
+                self._client = self._make_client()
+
+    async def open(self) -> None:
+        if self._client is not None:
+            return
+        self._ots = _sdk()
+        logging.getLogger(_SDK_LOGGER).setLevel(logging.CRITICAL)
+        self._client = self._make_client()
+        ots = self._ots
         existing = set(await self._call(self._client.list_table))
         for name, schema in self._schemas().items():
             if name in existing:

@@ -422,3 +422,24 @@ def test_config_refuses_malformed_tablestore_urls(url: str, environ: dict[str, s
     with pytest.raises(ConfigError, match=r"database\.url") as e:
         parse_config(base_raw(database={"url": url}), environ=environ)
     assert message in str(e.value)
+
+
+def test_fresh_runtime_credentials_replace_expired_ones(ots: Any) -> None:
+    """FC hands every invocation its role's current credentials; the store signs with them
+    from then on (the ones read at start may have expired on a long-lived instance)."""
+    fake, _, _ = ots
+
+    async def body(s: TableStoreStore) -> None:
+        await s.write([Put(k("a"), {"n": 1})], NOW)
+        fake.keys = {"STS.rotated": ("rotated-secret", "rotated-token")}  # the old ones expired
+        with pytest.raises(Internal, match="credentials"):
+            await s.get_document(k("a"))
+        s.use_credentials("STS.rotated", "rotated-secret", "rotated-token")
+        assert orjson.loads(await s.get_document(k("a")) or b"null")["n"] == 1
+        s.use_credentials("STS.rotated", "rotated-secret", "rotated-token")  # same: kept as is
+
+    keys = dict(fake.keys)
+    try:
+        run(ots, body)
+    finally:
+        fake.keys = keys  # the fake server is shared by the session's tests
