@@ -220,19 +220,7 @@ def start_pg() -> PgServer:
             " install them (Debian: apt-get install -y postgresql) or pass --backends sqlite"
         )
     server = PgServer(bindir)
-    try:
-        server.init()
-        for attempt in range(3):  # the free port may be taken between probe and bind
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt == 2:
-                    raise
-                server.port = 0
-    except BaseException:
-        server.destroy()
-        raise
+    server.launch()
     return server
 
 

@@ -142,6 +142,22 @@ class PgServer:
             for k, v in settings.items():
                 f.write(f"{k} = {v}\n")
 
+    def launch(self) -> None:
+        """``init`` and a first ``start`` on a free port; the cluster is removed on failure."""
+        try:
+            self.init()
+            for attempt in range(3):  # the free port may be taken between probe and bind
+                try:
+                    self.start()
+                    return
+                except RuntimeError:
+                    if attempt == 2:
+                        raise
+                    self.port = 0
+        except BaseException:
+            self.destroy()
+            raise
+
     def start(self) -> None:
         """Start (or restart, keeping the same port) the server and wait until it answers."""
         if self.port == 0:
@@ -249,19 +265,7 @@ def start_server() -> PgServer:
             pytrace=False,
         )
     server = PgServer(bindir)
-    try:
-        server.init()
-        for attempt in range(3):  # the free port may be taken between probe and bind
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt == 2:
-                    raise
-                server.port = 0
-    except BaseException:
-        server.destroy()
-        raise
+    server.launch()
     return server
 
 

@@ -8,7 +8,7 @@ limit's config key (``limit``), its value (``max``) and where in the event (``pa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, PayloadTooLarge
@@ -41,48 +41,36 @@ def event(value: dict[str, Any], limits: LimitsConfig) -> None:
     pop, push = stack.pop, stack.append
     while stack:
         v, depth, path = pop()
+        children: Iterable[tuple[str | int, Any]]
         if type(v) is dict:
             if len(v) > max_keys:
                 raise _too_large("max_keys", max_keys, path, f"has more than {max_keys} keys")
-            for k, child in v.items():
+            for k in v:
                 if type(k) is not str:
                     raise InvalidArgument(f"{_render(path)}: object keys must be strings")
                 if len(k) > max_key:
                     raise _too_large(
                         "max_key_length", max_key, path, f"has a key longer than {max_key} characters"
                     )
-                t = type(child)
-                if t is str:
-                    if len(child) > max_str:
-                        raise _too_large(
-                            "max_string_length",
-                            max_str,
-                            (path, k),
-                            f"is a string longer than {max_str} characters",
-                        )
-                elif t is dict or t is list:
-                    if depth >= max_depth:
-                        raise _too_large(
-                            "max_depth", max_depth, (path, k), f"nests deeper than {max_depth} levels"
-                        )
-                    push((child, depth + 1, (path, k)))
+            children = v.items()
         else:  # a list
-            for i, child in enumerate(v):
-                t = type(child)
-                if t is str:
-                    if len(child) > max_str:
-                        raise _too_large(
-                            "max_string_length",
-                            max_str,
-                            (path, i),
-                            f"is a string longer than {max_str} characters",
-                        )
-                elif t is dict or t is list:
-                    if depth >= max_depth:
-                        raise _too_large(
-                            "max_depth", max_depth, (path, i), f"nests deeper than {max_depth} levels"
-                        )
-                    push((child, depth + 1, (path, i)))
+            children = enumerate(v)
+        for k, child in children:
+            t = type(child)
+            if t is str:
+                if len(child) > max_str:
+                    raise _too_large(
+                        "max_string_length",
+                        max_str,
+                        (path, k),
+                        f"is a string longer than {max_str} characters",
+                    )
+            elif t is dict or t is list:
+                if depth >= max_depth:
+                    raise _too_large(
+                        "max_depth", max_depth, (path, k), f"nests deeper than {max_depth} levels"
+                    )
+                push((child, depth + 1, (path, k)))
 
 
 def _render(path: _Path) -> str:

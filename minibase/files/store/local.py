@@ -469,21 +469,11 @@ class LocalFileStore:
             n = os.write(fd, view)
             view = view[n:]
 
-    def _version_now(self, key: str, blob: Path) -> str | None:
-        """The version at ``blob`` (None: no file there)."""
-        try:
-            st = os.lstat(blob)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not _stat.S_ISREG(st.st_mode):
-            return None
-        return self._info(key, blob, st).version
-
-    def _check_condition(self, key: str, blob: Path, condition: UploadCondition | None) -> None:
+    def _check_condition(self, key: str, condition: UploadCondition | None) -> None:
         if condition is None:
             return
-        now = self._version_now(key, blob)
-        if now == condition.version:
+        info = self._stat(key)
+        if (info.version if info is not None else None) == condition.version:
             return
         if condition.version is None:
             raise Conflict("a file was stored at this path after this upload URL was made: ask for a new one")
@@ -492,7 +482,7 @@ class LocalFileStore:
     def check_condition(self, key: str, condition: UploadCondition | None) -> None:
         """:class:`Conflict` if ``key`` does not hold what ``condition`` says (now; :meth:`write`
         checks again at the commit, which is what counts)."""
-        self._check_condition(key, self._path(key), condition)
+        self._check_condition(key, condition)
 
     def _commit(
         self,
@@ -533,7 +523,7 @@ class LocalFileStore:
                     raise Conflict("a folder exists at this path")
                 # Under the lock every writer and remover waits: what is checked here is
                 # what the rename replaces.
-                self._check_condition(key, blob, condition)
+                self._check_condition(key, condition)
                 meta_path.parent.mkdir(exist_ok=True)
                 os.replace(tmp, blob)
                 os.replace(meta_tmp, meta_path)
