@@ -52,8 +52,22 @@ def verify_request(
         raise GatewayError("SignatureNotMatch", "the request signature does not match")
 
     md5 = headers.get("content-md5")
-    if md5 is not None:
-        actual = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-        if not hmac.compare_digest(actual.encode(), md5.encode()):
-            raise GatewayError("InvalidArgument", "Content-MD5 does not match the body", 400)
+    if md5 is not None and not content_md5_matches(md5, body):
+        raise GatewayError("InvalidArgument", "Content-MD5 does not match the body", 400)
     return claims
+
+
+def content_md5_matches(header: str, body: bytes) -> bool:
+    """Whether ``header`` is the body's MD5 in any encoding FC accepts.
+
+    FC's SDKs disagree: RFC 1864's base64 of the raw digest, FC's Node.js SDK base64 of the
+    lower-case hex digest, its Go SDK the hex digest itself (any case); its Python SDK sends
+    none. All three are compared, in constant time, whichever matched.
+    """
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    given = header.encode("utf-8", "replace")
+    hex_digest = digest.hex().encode()
+    raw_b64 = hmac.compare_digest(given, base64.b64encode(digest))
+    hex_b64 = hmac.compare_digest(given, base64.b64encode(hex_digest))
+    plain_hex = hmac.compare_digest(given.lower(), hex_digest)
+    return raw_b64 | hex_b64 | plain_hex

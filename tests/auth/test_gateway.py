@@ -56,9 +56,44 @@ def test_refusals(headers: dict[str, str], expected: str) -> None:
     assert code(headers) == expected
 
 
-def test_content_md5_checked_when_sent() -> None:
-    body = b'{"op":"list"}'
-    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+BODY = b'{"op":"list"}'
+DIGEST = hashlib.md5(BODY, usedforsecurity=False).digest()
+
+
+@pytest.mark.parametrize(
+    "md5",
+    [
+        pytest.param(base64.b64encode(DIGEST).decode(), id="rfc1864-base64-of-raw-digest"),
+        pytest.param(base64.b64encode(DIGEST.hex().encode()).decode(), id="node-sdk-base64-of-hex"),
+        pytest.param(DIGEST.hex(), id="go-sdk-hex"),
+        pytest.param(DIGEST.hex().upper(), id="go-sdk-hex-upper-case"),
+    ],
+)
+def test_content_md5_forms_fc_accepts(md5: str) -> None:
+    # The header is part of the signed string: each request is signed with the form it sends.
     h = signed({"date": fc_signature.format_date(NOW), "content-md5": md5})
-    verify_request(M, "POST", PATH, h, None, body, NOW)
+    assert verify_request(M, "POST", PATH, h, None, BODY, NOW).session_ref == "s_1"
+    # The same header for another body is refused, whatever its form.
     assert code(h, body=b'{"op":"remove"}') == "InvalidArgument"
+
+
+@pytest.mark.parametrize(
+    "md5",
+    [
+        pytest.param(
+            base64.b64encode(hashlib.md5(b"other", usedforsecurity=False).digest()).decode(), id="other-body"
+        ),
+        pytest.param(base64.b64encode(DIGEST.hex().upper().encode()).decode(), id="base64-of-upper-hex"),
+        pytest.param(base64.b64encode(DIGEST).decode().lower(), id="base64-lower-cased"),
+        pytest.param(DIGEST.hex()[:-1], id="hex-truncated"),
+        pytest.param(base64.b64encode(DIGEST).decode().rstrip("="), id="base64-unpadded"),
+        pytest.param("", id="empty"),
+        pytest.param("\u00e9t\u00e9", id="not-ascii"),
+    ],
+)
+def test_content_md5_matching_no_form_is_refused(md5: str) -> None:
+    h = signed({"date": fc_signature.format_date(NOW), "content-md5": md5})
+    with pytest.raises(GatewayError) as e:
+        verify_request(M, "POST", PATH, h, None, BODY, NOW)
+    assert (e.value.fc_code, e.value.fc_status) == ("InvalidArgument", 400)
+    assert e.value.message == "Content-MD5 does not match the body"
