@@ -1,0 +1,176 @@
+"""The documentation stays true to the code: every config key is documented.
+
+docs/configuration.md holds one table per config section, under a heading naming the section
+as TOML spells it (``[auth.alipay]``); each key is a row whose first cell starts with the key
+in backticks. The keys are taken from the typed records of :mod:`minibase.config` (what the
+code reads) and from the parser's own list of accepted keys (what a file may say).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minibase.config import Config, parse_config
+from minibase.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CONFIG_PAGE = DOCS / "configuration.md"
+
+# Record fields that are not keys of minibase.toml, and where their value comes from.
+NOT_FILE_KEYS = {
+    "Config.data_dir": "--data / MINIBASE_DATA",
+    "Config.source": "the path of the file itself",
+    "AuthConfig.unavailable": "derived: providers whose env: values are all unset",
+    "FunctionsConfig.path": "derived: the config file's folder",
+    "FilesArea.name": "the name of the [files.areas.NAME] table",
+    "StsConfig.access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "StsConfig.access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "StsConfig.security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "DatabaseConfig.access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "DatabaseConfig.access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "DatabaseConfig.security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
+}
+# Record fields whose TOML spelling differs: field → (sub-table or "", key).
+FILE_SPELLING = {
+    "AppConfig.secrets": ("", "secret"),
+    "AuthConfig.dev_enabled": ("dev", "enabled"),
+}
+# Records that are one value in the file (a string), not a table of their own.
+VALUE_RECORDS = {"Rate"}
+# Name placeholder for tables keyed by the user's own names.
+NAME = "NAME"
+
+
+def _record_types(tp: Any) -> list[type]:
+    """The record classes inside a field type (``X | None`` → [X])."""
+    if isinstance(tp, type) and hasattr(tp, "__record_fields__"):
+        return [tp]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(tp) for t in _record_types(arg)]
+    return []
+
+
+def _mapping_values(tp: Any) -> Any:
+    """The value type of a ``Mapping[str, V]`` field, else None."""
+    origin = typing.get_origin(tp)
+    if isinstance(origin, type) and issubclass(origin, Mapping):
+        return typing.get_args(tp)[1]
+    return None
+
+
+def config_keys(cls: type = Config, section: str = "") -> Iterator[tuple[str, str, str]]:
+    """(section, key, where in the code) for every key the typed Config reads from the file.
+
+    A record-typed field is a sub-table; ``Mapping[str, Record]`` is a table of named
+    sub-tables (``collections.NAME``); ``Mapping[str, value]`` is one key whose entries are
+    named by the user (``functions.timeouts``).
+    """
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    for name in cls.__record_fields__:  # type: ignore[attr-defined]
+        where = f"{cls.__name__}.{name}"
+        if where in NOT_FILE_KEYS:
+            continue
+        sub, key = FILE_SPELLING.get(where, ("", name))
+        here = ".".join(p for p in (section, sub) if p)
+        tp = hints[name]
+        records = [r for r in _record_types(tp) if r.__name__ not in VALUE_RECORDS]
+        values = _mapping_values(tp)
+        if records:
+            yield from config_keys(records[0], f"{here}.{key}".lstrip("."))
+        elif values is not None and _record_types(values):
+            yield from config_keys(_record_types(values)[0], f"{here}.{key}.{NAME}".lstrip("."))
+        else:
+            yield here, key, f"{where} in {cls.__module__.replace('.', '/')}.py"
+
+
+def _page_sections(text: str) -> dict[str, set[str]]:
+    """Section (from a heading holding `[section]`) → the keys of its tables' rows."""
+    sections: dict[str, set[str]] = {}
+    current: set[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            m = re.search(r"`\[([A-Za-z0-9_.]+)\]`", line)
+            current = sections.setdefault(m.group(1), set()) if m else None
+        elif current is not None and line.startswith("|"):
+            first = line.split("|")[1]
+            current.update(re.findall(r"`([A-Za-z0-9_]+)(?:[`.])", first))
+    return sections
+
+
+def _undocumented(keys: list[tuple[str, str, str]]) -> list[str]:
+    assert CONFIG_PAGE.exists(), f"{CONFIG_PAGE.relative_to(ROOT)} is missing"
+    sections = _page_sections(CONFIG_PAGE.read_text(encoding="utf-8"))
+    missing = []
+    for section, key, where in keys:
+        full = f"{section}.{key}" if section else key
+        heading = f"[{section}]" if section else "the top level"
+        if section not in sections:
+            missing.append(
+                f"config key {full} ({where}) is not documented: docs/configuration.md has no "
+                f"section for it; add a heading holding `{heading}` with a table whose rows are "
+                f"| `{key}` | default | what it does |"
+            )
+        elif key not in sections[section]:
+            missing.append(
+                f"config key {full} ({where}) is not documented: add a row | `{key}` | default | "
+                f"what it does | to the table under the `{heading}` heading of docs/configuration.md"
+            )
+    return missing
+
+
+def test_every_config_field_is_documented() -> None:
+    keys = list(config_keys())
+    assert len(keys) > 50, "the walk over the Config records found too few keys"
+    missing = _undocumented(keys)
+    assert not missing, "\n".join(missing)
+
+
+def test_the_walk_finds_a_new_field() -> None:
+    """The check above can fail: a key the page lacks is reported with its section."""
+    missing = _undocumented([("limits", "max_nonsense", "LimitsConfig.max_nonsense in minibase/config.py")])
+    assert missing and "add a row | `max_nonsense` |" in missing[0] and "`[limits]`" in missing[0]
+
+
+# The parser's accepted keys: each table is probed with a key no table accepts, and the
+# error lists the expected ones. That covers keys the records do not hold as fields.
+_PROBE = "zz_probe_key"
+
+
+def _probe(section: str) -> set[str]:
+    raw: dict[str, Any] = {"auth": {"dev": {"enabled": True}}}
+    table = raw
+    for part in section.split(".") if section else []:
+        table = table.setdefault("example" if part == NAME else part, {})
+    table[_PROBE] = 1
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw, environ={})
+    m = re.search(r"expected one of: ([^)]*)\)", str(e.value))
+    assert m and e.value.key == f"{section}.{_PROBE}".lstrip(".").replace(NAME, "example"), (
+        f"probing [{section}] did not list its keys: {e.value}"
+    )
+    return set(m.group(1).split(", "))
+
+
+def test_every_key_the_parser_accepts_is_documented() -> None:
+    by_section: dict[str, set[str]] = {}
+    for section, key, _ in config_keys():
+        by_section.setdefault(section, set()).add(key)
+    keys: list[tuple[str, str, str]] = []
+    for section, known in sorted(by_section.items()):
+        accepted = _probe(section)
+        assert known <= accepted, f"[{section}]: the walk's spelling of {known - accepted} is wrong"
+        for k in sorted(accepted):
+            sub = f"{section}.{k}".lstrip(".")
+            if not any(s == sub or s.startswith(sub + ".") for s in by_section):  # a table, not a key
+                keys.append((section, k, f"accepted in [{section}] by minibase/config.py"))
+    missing = _undocumented(keys)
+    assert not missing, "\n".join(missing)
