@@ -1,4 +1,5 @@
-"""The documentation stays true to the code: every config key is documented.
+"""The documentation stays true to the code: every config key is documented, every page
+exists, and every relative link resolves.
 
 docs/configuration.md holds one table per config section, under a heading naming the section
 as TOML spells it (``[auth.alipay]``); each key is a row whose first cell starts with the key
@@ -15,6 +16,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -174,3 +176,69 @@ def test_every_key_the_parser_accepts_is_documented() -> None:
                 keys.append((section, k, f"accepted in [{section}] by minibase/config.py"))
     missing = _undocumented(keys)
     assert not missing, "\n".join(missing)
+
+
+# ------------------------------------------------------------ links and pages
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _markdown_files() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "README.zh-CN.md", *sorted(DOCS.rglob("*.md"))]
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower-cased, punctuation dropped, spaces to hyphens."""
+    out: set[str] = set()
+    seen: dict[str, int] = {}
+    in_code = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code or not line.startswith("#"):
+            continue
+        text = line.lstrip("#").strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def test_relative_links_resolve() -> None:
+    broken = []
+    for page in _markdown_files():
+        if not page.exists():
+            continue
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in _LINK.findall(text):
+            if re.match(r"^[a-z]+:", target):
+                continue  # http(s), mailto: not a file of the repository
+            file, _, anchor = target.partition("#")
+            dest = (page.parent / unquote(file)).resolve() if file else page
+            rel = page.relative_to(ROOT)
+            if not dest.exists():
+                broken.append(f"{rel}: link to {target}: {file} does not exist")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{rel}: link to {target}: no heading #{anchor} in {dest.relative_to(ROOT)}")
+            elif not dest.is_relative_to(ROOT):
+                broken.append(f"{rel}: link to {target} leaves the repository")
+    assert not broken, "\n".join(broken)
+
+
+def test_docs_exist_for_every_topic() -> None:
+    pages = [
+        "README.md",
+        "architecture.md",
+        "http-api.md",
+        "data.md",
+        "files.md",
+        "functions.md",
+        "configuration.md",
+        "deploy-fc.md",
+        "security.md",
+        "development.md",
+    ]
+    assert [p for p in pages if not (DOCS / p).exists()] == []
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    assert [p for p in pages[1:] if f"({p})" not in index] == [], "docs/README.md links every page"
