@@ -688,6 +688,11 @@ class Rule:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Rule is immutable")
 
+    def __reduce__(self) -> tuple[Callable[[str], Rule], tuple[str]]:
+        # A rule is its text: copies and pickles parse it again (the compiled closures and
+        # the per-caller cache are not data).
+        return (parse_rule, (self.text,))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Rule) and other.text == self.text
 

@@ -7,6 +7,12 @@ generating code: dataclasses ``exec`` five or six functions per class, about a m
 per class at import, and the configuration alone has seventeen classes, all imported by
 every serverless cold start. The price is a generic ``__init__`` (a few microseconds),
 so records are for values built once per process or per request at most, not in loops.
+
+When to use which: a record for configuration and other values that are built once and
+read many times, where import time counts (everything a cold start imports); a plain
+``@dataclass(frozen=True, slots=True)`` for small values built per operation on a hot
+path (its generated ``__init__`` is faster than the generic one here). Records copy and
+pickle like dataclasses (``copy.deepcopy``, ``pickle``: rebuilt through ``__init__``).
 """
 
 from __future__ import annotations
@@ -91,6 +97,11 @@ def record(cls: type[T]) -> type[T]:
     def __delattr__(self: Any, name: str) -> None:
         raise AttributeError(f"cannot delete field '{name}': {cls.__name__} is frozen")
 
+    def __reduce__(self: Any) -> tuple[Any, tuple[Any, ...]]:
+        # copy and pickle would set slots one by one, which a frozen record refuses:
+        # rebuild through __init__ instead (pickle finds the class by its module path).
+        return (type(self), tuple(getattr(self, n) for n in names))
+
     body = {k: v for k, v in own.items() if k not in names and k not in ("__dict__", "__weakref__")}
     body.update(
         __slots__=names,
@@ -101,9 +112,10 @@ def record(cls: type[T]) -> type[T]:
         __hash__=__hash__,
         __setattr__=__setattr__,
         __delattr__=__delattr__,
+        __reduce__=__reduce__,
         __match_args__=names,
     )
-    for fn in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__):
+    for fn in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__, __reduce__):
         fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
     new: type[T] = type(cls.__name__, cls.__bases__, body)
     new.__qualname__ = cls.__qualname__

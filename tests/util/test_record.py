@@ -96,3 +96,29 @@ def test_a_required_field_after_a_default_is_refused() -> None:
 
             a: int = 1
             b: int
+
+
+def test_deepcopy_and_pickle_round_trip() -> None:
+    import copy
+    import pickle
+
+    p = Point(1, 2, {"a": [1, 2]}, "k")
+    for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p)), copy.copy(p)):  # noqa: S301
+        assert q == p
+        assert type(q) is Point
+        assert q.secret == "k"
+    deep = copy.deepcopy(p)
+    assert deep.tags is not p.tags and deep.tags["a"] is not p.tags["a"]  # deep, not shared
+
+
+def test_config_deepcopies_and_pickles() -> None:
+    import copy
+    import pickle
+
+    from minibase.config import load_config
+
+    # A whole Config (records nested in records, rules, tuples, mappings) copies and pickles
+    # to an equal value.
+    cfg = load_config("examples/todo/minibase.toml", environ={})
+    assert copy.deepcopy(cfg) == cfg
+    assert pickle.loads(pickle.dumps(cfg)) == cfg  # noqa: S301 (our own bytes)
