@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,8 @@ from minibase.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-CONFIG_PAGE = DOCS / "configuration.md"
+# The configuration page, in English and in Chinese: both list every key.
+CONFIG_PAGES = [DOCS / "configuration.md", DOCS / "zh-CN" / "configuration.md"]
 
 # Record fields that are not keys of minibase.toml, and where their value comes from.
 NOT_FILE_KEYS = {
@@ -108,37 +110,40 @@ def _page_sections(text: str) -> dict[str, set[str]]:
     return sections
 
 
-def _undocumented(keys: list[tuple[str, str, str]]) -> list[str]:
-    assert CONFIG_PAGE.exists(), f"{CONFIG_PAGE.relative_to(ROOT)} is missing"
-    sections = _page_sections(CONFIG_PAGE.read_text(encoding="utf-8"))
+def _undocumented(keys: list[tuple[str, str, str]], page: Path) -> list[str]:
+    rel = page.relative_to(ROOT).as_posix()
+    assert page.exists(), f"{rel} is missing"
+    sections = _page_sections(page.read_text(encoding="utf-8"))
     missing = []
     for section, key, where in keys:
         full = f"{section}.{key}" if section else key
         heading = f"[{section}]" if section else "the top level"
         if section not in sections:
             missing.append(
-                f"config key {full} ({where}) is not documented: docs/configuration.md has no "
-                f"section for it; add a heading holding `{heading}` with a table whose rows are "
+                f"config key {full} ({where}) is not documented: {rel} has no section for it; "
+                f"add a heading holding `{heading}` with a table whose rows are "
                 f"| `{key}` | default | what it does |"
             )
         elif key not in sections[section]:
             missing.append(
                 f"config key {full} ({where}) is not documented: add a row | `{key}` | default | "
-                f"what it does | to the table under the `{heading}` heading of docs/configuration.md"
+                f"what it does | to the table under the `{heading}` heading of {rel}"
             )
     return missing
 
 
-def test_every_config_field_is_documented() -> None:
+@pytest.mark.parametrize("page", CONFIG_PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_every_config_field_is_documented(page: Path) -> None:
     keys = list(config_keys())
     assert len(keys) > 50, "the walk over the Config records found too few keys"
-    missing = _undocumented(keys)
+    missing = _undocumented(keys, page)
     assert not missing, "\n".join(missing)
 
 
 def test_the_walk_finds_a_new_field() -> None:
     """The check above can fail: a key the page lacks is reported with its section."""
-    missing = _undocumented([("limits", "max_nonsense", "LimitsConfig.max_nonsense in minibase/config.py")])
+    where = "LimitsConfig.max_nonsense in minibase/config.py"
+    missing = _undocumented([("limits", "max_nonsense", where)], CONFIG_PAGES[0])
     assert missing and "add a row | `max_nonsense` |" in missing[0] and "`[limits]`" in missing[0]
 
 
@@ -162,7 +167,8 @@ def _probe(section: str) -> set[str]:
     return set(m.group(1).split(", "))
 
 
-def test_every_key_the_parser_accepts_is_documented() -> None:
+@pytest.mark.parametrize("page", CONFIG_PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_every_key_the_parser_accepts_is_documented(page: Path) -> None:
     by_section: dict[str, set[str]] = {}
     for section, key, _ in config_keys():
         by_section.setdefault(section, set()).add(key)
@@ -174,7 +180,7 @@ def test_every_key_the_parser_accepts_is_documented() -> None:
             sub = f"{section}.{k}".lstrip(".")
             if not any(s == sub or s.startswith(sub + ".") for s in by_section):  # a table, not a key
                 keys.append((section, k, f"accepted in [{section}] by minibase/config.py"))
-    missing = _undocumented(keys)
+    missing = _undocumented(keys, page)
     assert not missing, "\n".join(missing)
 
 
@@ -238,7 +244,49 @@ def test_docs_exist_for_every_topic() -> None:
         "deploy-fc.md",
         "security.md",
         "development.md",
+        "zh-CN/quickstart.md",
+        "zh-CN/configuration.md",
+        "zh-CN/deploy-fc.md",
     ]
     assert [p for p in pages if not (DOCS / p).exists()] == []
     index = (DOCS / "README.md").read_text(encoding="utf-8")
     assert [p for p in pages[1:] if f"({p})" not in index] == [], "docs/README.md links every page"
+
+
+# ------------------------------------------------------------ examples
+
+# Placeholders for the "env:" names the examples read (the values only need to parse).
+EXAMPLE_ENV = {
+    "MINIBASE_SECRET": "s" * 32,
+    "MINIBASE_STS_ROLE_ARN": "acs:ram::1234567890123456:role/minibase",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-example",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "example-secret",
+}
+
+
+def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    for k, v in other.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+    return into
+
+
+def _toml_examples() -> list[tuple[str, str]]:
+    out = []
+    for page in _markdown_files():
+        if page.exists():
+            text = page.read_text(encoding="utf-8")
+            for i, block in enumerate(re.findall(r"```toml\n(.*?)```", text, re.S)):
+                out.append((f"{page.relative_to(ROOT).as_posix()}#{i + 1}", block))
+    return out
+
+
+@pytest.mark.parametrize(("where", "block"), _toml_examples(), ids=[w for w, _ in _toml_examples()])
+def test_toml_examples_are_valid_config(where: str, block: str, tmp_path: Path) -> None:
+    """Every minibase.toml fragment the docs show parses (beside a dev login, in the TODO
+    example's folder, so its schema and functions paths resolve)."""
+    fragment = tomllib.loads(block)
+    raw = _merge({"auth": {"dev": {"enabled": True}}}, fragment)
+    parse_config(raw, base_dir=ROOT / "examples" / "todo", data_dir=tmp_path, environ=EXAMPLE_ENV)
