@@ -7,7 +7,6 @@ different fields never lose each other's changes.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import re
@@ -97,15 +96,21 @@ class Patch:
     ops: tuple[_Op, ...]
 
     def apply(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        """The new user fields (system fields dropped) after applying the operators."""
-        out = {k: copy.deepcopy(v) for k, v in doc.items() if k not in SYSTEM_FIELDS}
+        """The new user fields (system fields dropped) after applying the operators.
+
+        ``doc`` is never mutated, and nothing is deep-copied: only the objects along the
+        changed paths are copied (once each), the rest is shared with ``doc``. A document
+        of a megabyte costs what its changed paths cost, not a copy of the megabyte
+        (the result is only serialized, never mutated, by the stores)."""
+        out = {k: v for k, v in doc.items() if k not in SYSTEM_FIELDS}
+        owned = {id(out)}  # objects this call made, which it may change in place
         for op in self.ops:
-            parent = _parent(out, op.path, create=op.kind != "unset")
+            parent = _parent(out, op.path, create=op.kind != "unset", owned=owned)
             if parent is None:
                 continue  # unset of a path whose parent is missing: nothing to do
             leaf = op.path[-1]
             if op.kind == "set":
-                parent[leaf] = copy.deepcopy(op.value)
+                parent[leaf] = op.value
             elif op.kind == "unset":
                 parent.pop(leaf, None)
             elif op.kind == "inc":
@@ -122,7 +127,7 @@ class Patch:
                     raise InvalidArgument(f"{op.kind}: {'.'.join(op.path)!r} is not an array")
                 if op.kind == "push":
                     items = op.value.items if isinstance(op.value, _Each) else [op.value]
-                    parent[leaf] = cur + copy.deepcopy(items)
+                    parent[leaf] = cur + items  # a new list: ``cur`` may be shared
                 else:
                     parent[leaf] = [x for x in cur if not _same(x, op.value)]
         return out
@@ -142,7 +147,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _parent(doc: dict[str, Any], path: tuple[str, ...], *, create: bool) -> dict[str, Any] | None:
+def _parent(
+    doc: dict[str, Any], path: tuple[str, ...], *, create: bool, owned: set[int]
+) -> dict[str, Any] | None:
+    """The object holding ``path``'s leaf, copied (with its ancestors) unless ``owned``."""
     node = doc
     for i, seg in enumerate(path[:-1]):
         child = node.get(seg)
@@ -150,7 +158,11 @@ def _parent(doc: dict[str, Any], path: tuple[str, ...], *, create: bool) -> dict
             if not create:
                 return None
             child = node[seg] = {}
+            owned.add(id(child))
         elif not isinstance(child, dict):
             raise InvalidArgument(f"{'.'.join(path[: i + 1])!r} is not an object")
+        elif id(child) not in owned:
+            child = node[seg] = dict(child)
+            owned.add(id(child))
         node = child
     return node
