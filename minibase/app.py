@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,8 +38,10 @@ from .errors import (
     PermissionDenied,
     RateLimited,
     error_body,
+    handled_error_body,
 )
 from .results import Page, Spread
+from .util.ids import request_id
 
 __all__ = ["MinibaseApp", "create_app"]
 
@@ -204,8 +205,15 @@ class MinibaseApp:
         await send({"type": "http.response.body", "body": body})
 
     async def _error(
-        self, send: Send, e: MinibaseError, rid: str, status: int | None = None, *extra: tuple[bytes, bytes]
+        self,
+        send: Send,
+        e: MinibaseError,
+        rid: str,
+        status: int | None = None,
+        *extra: tuple[bytes, bytes],
+        handled: bool = False,
     ) -> None:
+        """``handled``: a function's error on FC's Invoke API path, in FC's shape too."""
         if isinstance(e, PermissionDenied | RateLimited):
             audit(
                 "permission.denied" if isinstance(e, PermissionDenied) else "rate.limited",
@@ -215,7 +223,8 @@ class MinibaseApp:
         retry = e.details.get("retryAfter")
         if retry is not None:
             extra = (*extra, (b"retry-after", str(retry).encode()))
-        await self._send(send, status or e.status, orjson.dumps(error_body(e, rid)), rid, *extra)
+        body = handled_error_body(e, rid) if handled else error_body(e, rid)
+        await self._send(send, status or e.status, orjson.dumps(body), rid, *extra)
 
     async def _gateway_error(self, send: Send, e: GatewayError, rid: str) -> None:
         audit("gateway.refused", rid, reason=e.fc_code, detail=e.message)
@@ -225,7 +234,7 @@ class MinibaseApp:
     # ----------------------------------------------------------------- routes
 
     async def _session(self, scope: Scope, receive: Receive, send: Send, service: str | None) -> None:
-        rid = os.urandom(8).hex()
+        rid = request_id(scope)
         try:
             if service is not None and service != self.service:
                 raise NotFound(f"no service named '{service[:64]}'")
@@ -239,7 +248,7 @@ class MinibaseApp:
         await self._send(send, 200, body, rid)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-        rid = os.urandom(8).hex()
+        rid = request_id(scope)
         try:
             if not self.core.has_function(name):
                 raise NotFound(f"no function named '{name[:64]}'")
@@ -260,7 +269,7 @@ class MinibaseApp:
 
     async def _fc_invoke(self, scope: Scope, receive: Receive, send: Send, service: str, name: str) -> None:
         """FC Invoke API semantics: gateway errors FC's way, function errors as 200."""
-        rid = os.urandom(8).hex()
+        rid = request_id(scope)
         try:
             if service != self.service:
                 raise GatewayError("ServiceNotFound", f"service '{service[:64]}' does not exist", 404)
@@ -284,10 +293,10 @@ class MinibaseApp:
                 )
             )
         except MinibaseError as e:
-            return await self._error(send, e, rid, 200, _HANDLED)
+            return await self._error(send, e, rid, 200, _HANDLED, handled=True)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
-            return await self._error(send, Internal(), rid, 200, _HANDLED)
+            return await self._error(send, Internal(), rid, 200, _HANDLED, handled=True)
         await self._send(send, 200, body, rid)
 
 
@@ -354,7 +363,7 @@ def _starlette(core: Minibase) -> Starlette:
         return Response(spec[0], media_type="application/json")
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        rid = os.urandom(8).hex()
+        rid = request_id(request.scope)
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         err: MinibaseError
         if status == 405:

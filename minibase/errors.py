@@ -44,6 +44,7 @@ __all__ = [
     "Unauthenticated",
     "ValidationFailed",
     "error_body",
+    "handled_error_body",
 ]
 
 
@@ -166,3 +167,9 @@ def error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:
     for key, value in error.details.items():
         body.setdefault(key, value)
     return {"error": body}
+
+
+def handled_error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:
+    """A function's error as FC answers it (``errorMessage``, ``errorType``), beside the
+    envelope, so that clients written for FC and for minibase both read it."""
+    return {**error_body(error, request_id), "errorMessage": error.message, "errorType": error.code}

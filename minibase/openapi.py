@@ -107,6 +107,20 @@ def _schemas() -> dict[str, Any]:
             },
             "required": ["ErrorCode", "ErrorMessage"],
         },
+        # A function's error on FC's Invoke API path: FC's fields beside the envelope.
+        "HandledError": {
+            "allOf": [
+                _ref("Error"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "errorMessage": {"type": "string", "description": "error.message"},
+                        "errorType": {"type": "string", "description": "error.code"},
+                    },
+                    "required": ["errorMessage", "errorType"],
+                },
+            ]
+        },
         "Document": {
             "type": "object",
             "properties": {
@@ -369,7 +383,7 @@ def build_openapi(
                 "responses": {
                     "200": {
                         "description": "the result, or a handled error (x-fc-error-type: HandledInvocationError)",
-                        **_json({"anyOf": [results, _ref("Error")]}),
+                        **_json({"anyOf": [results, _ref("HandledError")]}),
                     },
                     **{
                         str(c): {"description": "refused by the gateway", **_json(_ref("GatewayError"))}

@@ -315,8 +315,24 @@ def test_fc_path_function_errors_are_handled_invocation_errors(live: Live) -> No
     with pytest.raises(ClientError) as e:
         c.invoke("db", {"op": "launch"})
     assert e.value.code == "InvalidArgument" and e.value.status == 200
-    path = f"/2016-08-15/services/{SERVICE}/functions/nope/invocations"
     assert c.credentials is not None
+    # The body carries FC's fields (errorMessage, errorType = our code) beside the envelope.
+    r = signed_post(live.url, c.credentials, {"sid": c.session_id, "op": "launch"})
+    assert r.status_code == 200 and r.headers["x-fc-error-type"] == "HandledInvocationError"
+    body = r.json()
+    message = body["error"]["message"]
+    assert "launch" in message
+    assert body == {
+        "error": {"code": "InvalidArgument", "message": message, "requestId": r.headers["x-fc-request-id"]},
+        "errorMessage": message,
+        "errorType": "InvalidArgument",
+    }
+    # Off FC's Invoke API path the envelope stays as it was.
+    r = httpx.post(
+        live.url + "/invoke/db", json={"op": "launch"}, headers={"authorization": f"Bearer {c.session_id}"}
+    )
+    assert r.status_code == 400 and set(r.json()) == {"error"}
+    path = f"/2016-08-15/services/{SERVICE}/functions/nope/invocations"
     assert fc_error(signed_post(live.url, c.credentials, {}, path=path)) == "FunctionNotFound"
     path = "/2016-08-15/services/other/functions/db/invocations"
     assert fc_error(signed_post(live.url, c.credentials, {}, path=path)) == "ServiceNotFound"
@@ -362,7 +378,8 @@ def test_unexpected_errors_are_internal_without_traceback(
         assert err["code"] == "Internal" and "fire" not in r.text and "Traceback" not in r.text
         r2 = signed_post(url, Credentials.from_wire(login["sts"]), {"op": "get", "id": "a"})
         assert r2.status_code == 200 and r2.headers["x-fc-error-type"] == "HandledInvocationError"
-        assert r2.json()["error"]["code"] == "Internal"
+        assert r2.json()["error"]["code"] == r2.json()["errorType"] == "Internal"
+        assert "fire" not in r2.text
     # The server log has the traceback, findable by the request id.
     logged = [rec for rec in caplog.records if err["requestId"] in rec.getMessage()]
     assert logged and logged[0].exc_info is not None

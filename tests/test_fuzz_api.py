@@ -136,7 +136,11 @@ def _envelope(response: Any, path: str) -> None:
         assert set(body) == {"ErrorCode", "ErrorMessage", "RequestId"}, body
         assert all(isinstance(v, str) and v for v in body.values()), body
         return
-    assert isinstance(body, dict) and set(body) == {"error"}, body
+    if handled:  # FC's fields beside the envelope, saying the same
+        assert isinstance(body, dict) and set(body) == {"error", "errorMessage", "errorType"}, body
+        assert (body["errorType"], body["errorMessage"]) == (body["error"]["code"], body["error"]["message"])
+    else:
+        assert isinstance(body, dict) and set(body) == {"error"}, body
     err = body["error"]
     assert isinstance(err, dict) and {"code", "message", "requestId"} <= set(err), body
     assert set(err) - {"code", "message", "requestId"} <= set(DETAILS), body

@@ -26,7 +26,6 @@ expired signature or a header that differs from the signed one, 404, 405, 409, 4
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from email.utils import formatdate
 from typing import Any
@@ -44,6 +43,7 @@ from ..errors import (
     PermissionDenied,
     error_body,
 )
+from ..util.ids import request_id
 from .paths import check_path
 from .store.local import LocalFileStore, in_thread
 
@@ -72,7 +72,7 @@ class LocalFilesApp:
                     return
         if scope["type"] != "http":
             return
-        rid = os.urandom(8).hex()
+        rid = request_id(scope)
         method = scope["method"]
         try:
             key = self._key(scope)

@@ -34,6 +34,8 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 
+from ..util.ids import REQUEST_ID_KEY, platform_request_id
+
 __all__ = ["event_handler", "http_handler", "reset", "wsgi_handler"]
 
 log = logging.getLogger("minibase.fc")
@@ -171,9 +173,9 @@ def _sync_credentials(core: Any, context: Any) -> None:
         core.use_cloud_credentials(key_id, secret, token if isinstance(token, str) and token else None)
 
 
-def _failure(exc: BaseException, request_id: str) -> tuple[int, _Headers, bytes]:
+def _failure(exc: BaseException, request_id: str, *, handled: bool = False) -> tuple[int, _Headers, bytes]:
     """An error envelope for a request that never reached the app (or crashed around it)."""
-    from ..errors import ConfigError, Internal, InvalidArgument, MinibaseError, error_body
+    from ..errors import ConfigError, Internal, InvalidArgument, MinibaseError, error_body, handled_error_body
 
     err: MinibaseError
     if isinstance(exc, _BadEvent):
@@ -184,7 +186,7 @@ def _failure(exc: BaseException, request_id: str) -> tuple[int, _Headers, bytes]
     else:
         log.error("unhandled error (request %s)", request_id, exc_info=exc)
         err = Internal()
-    body = orjson.dumps(error_body(err, request_id))
+    body = orjson.dumps((handled_error_body if handled else error_body)(err, request_id))
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -210,12 +212,14 @@ def http_handler(event: bytes | str | dict[str, Any], context: Any = None) -> di
     Binary request bodies arrive base64-encoded (``isBase64Encoded``); any response that
     is not text goes back base64-encoded the same way, so file downloads survive.
     """
-    given = getattr(context, "request_id", None)
-    request_id = given if isinstance(given, str) and given else os.urandom(8).hex()
+    given = platform_request_id(getattr(context, "request_id", None))
+    request_id = given or os.urandom(8).hex()
     try:
         scope, body, rid = _http_request(event)
-        if rid and request_id is not given:
-            request_id = rid
+        if given is None:
+            request_id = platform_request_id(rid) or request_id
+        # The invocation's own id, so that answers and audit lines can be found in FC's logs.
+        scope[REQUEST_ID_KEY] = request_id
         status, headers, out = _run(scope, body, context)
     except Exception as exc:
         status, headers, out = _failure(exc, request_id)
@@ -295,10 +299,16 @@ def wsgi_handler(environ: dict[str, Any], start_response: Callable[..., Any]) ->
     The path comes from ``fc.request_uri`` when FC provides it (the whole URL the client
     called, e.g. ``/2016-08-15/proxy/todo-list-svc/session/``), else ``PATH_INFO``.
     """
-    request_id = str(environ.get("fc.request_id") or "") or os.urandom(8).hex()
+    context = environ.get("fc.context")
+    request_id = (
+        platform_request_id(getattr(context, "request_id", None))
+        or platform_request_id(environ.get("HTTP_X_FC_REQUEST_ID"))  # FC adds it to every request
+        or os.urandom(8).hex()
+    )
     try:
         scope, body = _wsgi_request(environ)
-        status, headers, out = _run(scope, body, environ.get("fc.context"))
+        scope[REQUEST_ID_KEY] = request_id
+        status, headers, out = _run(scope, body, context)
     except Exception as exc:
         status, headers, out = _failure(exc, request_id)
     start_response(
@@ -360,11 +370,11 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
     The caller is the event's ``sid`` (the sessionId is the bearer secret), as in the
     seed's events; without one the call is anonymous and the rules decide.
     """
-    from ..errors import InvalidArgument, MinibaseError, NotFound, error_body
+    from ..errors import InvalidArgument, MinibaseError, NotFound, handled_error_body
     from ..results import Page, Spread
 
     name = os.environ.get("MINIBASE_FUNCTION") or getattr(getattr(context, "function", None), "name", None)
-    request_id = str(getattr(context, "request_id", None) or "") or os.urandom(8).hex()
+    request_id = platform_request_id(getattr(context, "request_id", None)) or os.urandom(8).hex()
     try:
         if not isinstance(name, str) or not name:
             raise NotFound("no function name: set MINIBASE_FUNCTION")
@@ -383,9 +393,10 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
                 raise NotFound(f"no function named '{name[:64]}' (set MINIBASE_FUNCTION)")
             result = loop.run_until_complete(app.core.invoke(name, payload, None, request_id))
     except MinibaseError as e:
-        return orjson.dumps(error_body(e, request_id))
+        # FC's fields beside the envelope, as on the Invoke API path of `serve`.
+        return orjson.dumps(handled_error_body(e, request_id))
     except Exception as exc:
-        return _failure(exc, request_id)[2]
+        return _failure(exc, request_id, handled=True)[2]
     if isinstance(result, Page):
         return orjson.dumps({"data": result.data, "next": result.next})
     if isinstance(result, Spread):

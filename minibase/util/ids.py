@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -12,6 +15,23 @@ _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 def random_id(prefix: str, length: int = 20) -> str:
     """``prefix`` + ``length`` random lower-case base32 characters (5 bits each)."""
     return prefix + "".join(secrets.choice(_B32) for _ in range(length))
+
+
+# The ASGI scope key under which FC's handlers hand the invocation's own request id to the app.
+REQUEST_ID_KEY = "minibase.request_id"
+
+
+def request_id(scope: Mapping[str, Any]) -> str:
+    """The request's id: the platform's (set under :data:`REQUEST_ID_KEY`), else a new one."""
+    given = scope.get(REQUEST_ID_KEY)
+    return given if isinstance(given, str) and given else os.urandom(8).hex()
+
+
+def platform_request_id(value: object) -> str | None:
+    """``value`` if it can serve as a request id (in a header, a log line), else None."""
+    if isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value.isprintable():
+        return None if " " in value else value
+    return None
 
 
 def session_token() -> str:

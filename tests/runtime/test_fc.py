@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,10 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "todo" / "minibase.
 SERVICE = "todo-list-svc"
 SESSION = f"/2016-08-15/proxy/{SERVICE}/session/"
 PNG = b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary, not UTF-8 \x80"
+
+
+# What FC hands every invocation: its request id among others (FCContext).
+CONTEXT = SimpleNamespace(request_id="ctx-req")
 
 
 def invoke_path(function: str) -> str:
@@ -92,16 +97,23 @@ def fc3(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None
     """One request through the FC 3.0 HTTP trigger handler (events as JSON bytes, as FC sends)."""
     binary = bool(body) and not body.startswith(b"{")
     event = http_event(method, url, body, headers, binary=binary)
-    resp = fc.http_handler(orjson.dumps(event), SimpleNamespace(request_id="ctx-req"))
+    resp = fc.http_handler(orjson.dumps(event), CONTEXT)
     assert set(resp) == {"statusCode", "headers", "isBase64Encoded", "body"}
     raw = base64.b64decode(resp["body"]) if resp["isBase64Encoded"] else resp["body"].encode()
     return Reply(resp["statusCode"], resp["headers"], raw)
 
 
-def fc2(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
-    """One request through the FC 2.0 WSGI handler, with FC's ``fc.request_uri``."""
+def fc2(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    context: Any = CONTEXT,
+) -> Reply:
+    """One request through the FC 2.0 WSGI handler, with FC's ``fc.request_uri`` and ``fc.context``."""
     parts = urlsplit(url)
     environ: dict[str, Any] = {
+        "fc.context": context,
         "REQUEST_METHOD": method,
         "PATH_INFO": "/",  # FC 2.0 strips the proxy prefix here; fc.request_uri keeps it
         "QUERY_STRING": "",
@@ -175,10 +187,15 @@ def http_seed_flow(send: Any) -> None:
     assert r.status == 200 and r.json()["data"]["id"] == "buy milk"
     r = alice.bearer("db", {"op": "nope"})
     assert r.status == 400 and r.json()["error"]["code"] == "InvalidArgument"
-    # Function errors on the Invoke API path: 200 + x-fc-error-type, the envelope as body.
+    # The invocation's own request id, so that the failure can be found in FC's logs.
+    assert r.json()["error"]["requestId"] == r.headers["x-fc-request-id"] == "ctx-req"
+    # Function errors on the Invoke API path: 200 + x-fc-error-type, the envelope and FC's
+    # fields as body.
     r = alice.signed("db", {"sid": alice.sid, "op": "nope"})
     assert r.status == 200 and r.headers["x-fc-error-type"] == "HandledInvocationError"
-    assert r.json()["error"]["code"] == "InvalidArgument" and r.json()["error"]["requestId"]
+    err = r.json()["error"]
+    assert err["code"] == "InvalidArgument" and err["requestId"] == "ctx-req"
+    assert r.json()["errorType"] == "InvalidArgument" and r.json()["errorMessage"] == err["message"]
     # Another user sees nothing of alice's.
     bob = HttpClient(send)
     bob.login("bob")
@@ -275,10 +292,12 @@ def test_event_handler_seed_flow() -> None:
 def test_event_handler_errors_use_the_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
     assert event("db", b"{not json")["error"]["code"] == "InvalidArgument"
     assert event("db", [1, 2])["error"]["code"] == "InvalidArgument"
-    assert event("nope", {})["error"] == {
-        "code": "NotFound",
-        "message": "no function named 'nope' (set MINIBASE_FUNCTION)",
-        "requestId": "req-1",
+    message = "no function named 'nope' (set MINIBASE_FUNCTION)"
+    # The envelope, with FC's fields beside it as on the Invoke API path of `serve`.
+    assert event("nope", {}) == {
+        "error": {"code": "NotFound", "message": message, "requestId": "req-1"},
+        "errorMessage": message,
+        "errorType": "NotFound",
     }
     assert orjson.loads(fc.event_handler(b"{}", None))["error"]["code"] == "NotFound"
     # An event dict (as local tools pass) works like bytes.
@@ -295,6 +314,61 @@ def test_event_handler_function_name_from_environment(monkeypatch: pytest.Monkey
     assert out["sessionId"] and out["user"]["provider"] == "dev"
     out = orjson.loads(fc.event_handler(orjson.dumps({"authCode": "dev:zed"}), None))
     assert out["sessionId"]
+
+
+def audit_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "minibase.audit"]
+
+
+@pytest.mark.parametrize("send", [fc3, fc2], ids=["http_handler", "wsgi_handler"])
+def test_http_handlers_use_the_invocations_request_id(send: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Answers, x-fc-request-id and audit lines carry FC's id for the invocation
+    (``context.request_id``), so that a user can find a failure in FC's logs."""
+    caplog.set_level(logging.INFO, logger="minibase.audit")
+    c = HttpClient(send)
+    c.login("ida")
+    assert c.creds is not None
+    r = c.signed("db", {"sid": c.sid, "op": "list"})
+    assert r.status == 200 and r.headers["x-fc-request-id"] == "ctx-req"
+    # Refused by the gateway (FC's shape), and by the router (Starlette's 404).
+    forged = Credentials(c.creds.access_key_id, "x" * 43, c.creds.security_token, c.creds.expiration)
+    body, path = orjson.dumps({"sid": c.sid, "op": "list"}), invoke_path("db")
+    r = send("POST", path, body, signed_headers(forged, "POST", path, body))
+    assert r.status == 403 and r.json()["RequestId"] == r.headers["x-fc-request-id"] == "ctx-req"
+    r = send("GET", "/no/such/route")
+    assert r.status == 404 and r.json()["error"]["requestId"] == r.headers["x-fc-request-id"] == "ctx-req"
+    # A permission refusal (ida's credentials with another session's sid), audited.
+    other = HttpClient(send)
+    other.login("jay")
+    r = c.signed("db", {"sid": other.sid, "op": "list"})
+    assert r.json()["error"]["code"] == "PermissionDenied" and r.json()["error"]["requestId"] == "ctx-req"
+    events = audit_events(caplog)
+    assert {e["event"] for e in events} == {"login.success", "gateway.refused", "permission.denied"}
+    assert {e["requestId"] for e in events} == {"ctx-req"}
+
+
+def test_request_id_without_fc_context() -> None:
+    """Without ``context.request_id``: the FC 3.0 event's requestContext.requestId, the
+    x-fc-request-id header FC adds on FC 2.0, else a new one; never a malformed one."""
+    resp = fc.http_handler(http_event("GET", "/no/such/route"), None)
+    assert resp["headers"]["x-fc-request-id"] == orjson.loads(resp["body"])["error"]["requestId"] == "1-req"
+    r = fc2("GET", "/no/such/route", headers={"x-fc-request-id": "hdr-req"}, context=None)
+    assert r.json()["error"]["requestId"] == r.headers["x-fc-request-id"] == "hdr-req"
+    # FC's context wins over a header a client could have sent.
+    r = fc2("GET", "/no/such/route", headers={"x-fc-request-id": "hdr-req"})
+    assert r.json()["error"]["requestId"] == "ctx-req"
+    for bad in ("", "has space", "x" * 129, "caf\u00e9", 42):
+        r = fc2("GET", "/no/such/route", context=SimpleNamespace(request_id=bad))
+        rid = r.json()["error"]["requestId"]
+        assert rid == r.headers["x-fc-request-id"] and len(rid) == 16 and int(rid, 16) >= 0, bad
+
+
+def test_event_handler_audits_with_the_invocations_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="minibase.audit")
+    assert event("session", {"authCode": "dev:ivy"}, "ev-req")["sessionId"]
+    assert event("session", {"authCode": "nope:ivy", "provider": "nope"}, "ev-req-2")["error"]
+    got = {(e["event"], e["requestId"]) for e in audit_events(caplog)}
+    assert got == {("login.success", "ev-req"), ("login.failure", "ev-req-2")}
 
 
 def test_http_handler_bad_events_answer_the_envelope() -> None:
