@@ -290,3 +290,52 @@ def test_toml_examples_are_valid_config(where: str, block: str, tmp_path: Path) 
     fragment = tomllib.loads(block)
     raw = _merge({"auth": {"dev": {"enabled": True}}}, fragment)
     parse_config(raw, base_dir=ROOT / "examples" / "todo", data_dir=tmp_path, environ=EXAMPLE_ENV)
+
+
+# ------------------------------------------------------------ facts declared in the code
+
+
+def _section_text(page: Path, heading: str) -> str:
+    """The text under ``## heading`` up to the next heading of the same level."""
+    text = page.read_text(encoding="utf-8")
+    m = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert m, f"{page.relative_to(ROOT)} has no '## {heading}' section"
+    return m.group(1)
+
+
+def test_every_error_code_is_in_the_error_table() -> None:
+    from minibase import errors
+
+    table = _section_text(DOCS / "http-api.md", "Errors")
+    rows = dict(re.findall(r"^\| `(\w+)` \| (\d{3}) \|", table, re.M))
+    codes = {
+        cls.code: cls.status
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.MinibaseError) and "code" in vars(cls)
+    }
+    wrong = [
+        f"{code} {status}: add the row | `{code}` | {status} | when | to the table under '## Errors' "
+        f"in docs/http-api.md"
+        for code, status in sorted(codes.items())
+        if rows.get(code) != str(status)
+    ]
+    assert len(codes) >= 12 and not wrong, "\n".join(wrong)
+
+
+def test_every_deploy_option_is_documented() -> None:
+    from minibase.cli import build_parser
+
+    parser = build_parser()
+    deploy = next(a for a in parser._actions if a.dest == "command").choices["deploy"]  # type: ignore[union-attr]
+    fc = next(a for a in deploy._actions if a.dest == "target").choices["fc"]  # type: ignore[union-attr]
+    options = [o for a in fc._actions for o in a.option_strings if o.startswith("--") and o != "--help"]
+    assert len(options) > 10
+    for page in (DOCS / "deploy-fc.md", DOCS / "zh-CN" / "deploy-fc.md"):
+        rows = [
+            line.split("|")[1]
+            for line in page.read_text(encoding="utf-8").splitlines()
+            if line.startswith("|")
+        ]
+        documented = {o for first in rows for o in re.findall(r"`(--[a-z-]+)", first)}
+        missing = [o for o in options if o not in documented]
+        assert not missing, f"{page.relative_to(ROOT)}: add rows for {missing} to its table of options"
