@@ -168,7 +168,7 @@ class DataFunction:
             key = Key(name, auth.uid, doc_id)
             create = bind_owner(self._rule(col, "create", auth), key.uid)
             if op == "insert":
-                return Insert(key, fields, create)
+                return Insert(key, fields, create, self._read_rule(col, auth, key))
             return Put(
                 key, fields, create, bind_owner(self._rule(col, "update", auth, required=False), key.uid)
             )
@@ -188,7 +188,13 @@ class DataFunction:
                 schema.validate(key.id, new)
             return new
 
-        return Update(key, apply, bind_owner(self._rule(col, "update", auth), key.uid), version)
+        return Update(
+            key,
+            apply,
+            bind_owner(self._rule(col, "update", auth), key.uid),
+            version,
+            self._read_rule(col, auth, key),
+        )
 
     # ---------------------------------------------------------------- helpers
 
@@ -206,6 +212,10 @@ class DataFunction:
                 raise Unauthenticated(f"log in to {_VERB[op]} documents here")
             raise PermissionDenied(f"{_VERB[op]} is not allowed on this collection")
         return f
+
+    def _read_rule(self, col: CollectionConfig, auth: AuthInfo | None, key: Key) -> Filter:
+        """What a write's answer must pass to carry the document (see ``_result``)."""
+        return bind_owner(self._rule(col, "read", auth, required=False), key.uid)
 
     def _key(self, event: Mapping[str, Any], name: str, auth: AuthInfo | None, *, owner_allowed: bool) -> Key:
         doc_id = validate.doc_id(event.get("id"), "id", self.limits.max_id_length)
@@ -242,7 +252,9 @@ def _fingerprint(collection: str, order: Sequence[OrderKey]) -> str:
 
 def _result(op: WriteOp, value: Any) -> Any:
     if isinstance(op, Insert | Update):
-        return orjson.Fragment(value)
+        # The store answers None when the written document fails the caller's read rule:
+        # the caller then learns only the id it addressed (or that insert generated).
+        return {"id": op.key.id} if value is None else orjson.Fragment(value)
     if isinstance(op, Get):
         return None if value is None else orjson.Fragment(value)
     return None

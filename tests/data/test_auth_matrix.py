@@ -93,6 +93,11 @@ async def visible(ctx, event):
     page = await ctx.db.query(event["collection"])
     return sorted([d["uid"], d["id"]] for d in page["data"])
 
+@function("relay")
+async def relay(ctx, event):
+    # A developer function that hands back what a db write answered (as the caller).
+    return await ctx.db.call(event["event"])
+
 @function("visiblePublic", public=True)
 async def visible_public(ctx, event):
     page = await ctx.db.query(event["collection"])
@@ -471,3 +476,131 @@ def test_authorization_matrix(world: World) -> None:
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong[:80])
     # Every cell ran: 6 rules x (9 callers bearer + 8 signed) x (11 reads + 9 writes).
     assert cells == len(RULES) * (len(LIVE) + len(DEAD) + len(LIVE) - 1 + len(DEAD)) * 20
+
+
+# ------------------------------------------- answers carry only what the reader may read
+# issue 18: an answer built from a document (update, insert, put, batch, get, query, and a
+# function relaying them) passes the read rule for that caller; a write rule that admits a
+# caller the read rule refuses must not turn a write into a read. Every pair of rules, every
+# op, the owner, another user and no session; each document holds a unique marker string in
+# a private field and the raw bytes of every answer are searched for the markers the caller
+# may not read (and, so that the check cannot pass by answering nothing, for those it may).
+
+
+@pytest.fixture
+def leak_world(
+    make_config: Callable[..., Config],
+    backend: str,
+    db_url: str | None,
+    tmp_path: Path,
+) -> Iterator[World]:
+    (tmp_path / "matrix_fns.py").write_text(textwrap.dedent(MODULE))
+    raw = base_raw(
+        collections={
+            f"l_{r}_{wr}": {"read": RULES[r], "write": RULES[wr]} for r in RULES for wr in RULES if r != wr
+        },
+        database=database_raw(backend, db_url),
+        functions={"module": "matrix_fns"},
+        rate_limits={
+            k: "off" for k in ("login_per_ip", "login_per_subject", "calls_per_user", "calls_per_ip")
+        },
+    )
+    config = make_config(raw, backend_environ(backend))
+    core = Minibase(config)
+    direct = Direct(config)
+    try:
+        with run_uvicorn(create_app(config, core=core)) as url, httpx.Client(base_url=url) as http:
+            yield World(config, Clock(), http, direct, tmp_path, backend)
+    finally:
+        direct.close()
+
+
+def marker(uid: str, doc_id: str) -> str:
+    return f"MARK-{uid}-{doc_id}-c41e"
+
+
+def test_no_answer_carries_what_the_read_rule_hides(leak_world: World) -> None:
+    w = leak_world
+    callers = {"owner": w.login("alice"), "other": w.login("bob"), "anon": Who(None, None, None)}
+    alice, bob = str(callers["owner"].uid), str(callers["other"].uid)
+    shapes = {
+        (alice, "p"): {"shared": False, "members": []},
+        (alice, "s"): {"shared": True, "members": [bob]},
+        (alice, "q"): {"shared": False, "members": [bob]},  # bob may change it, not read it
+        (bob, "b"): {"shared": False, "members": [alice]},
+    }
+    seed = {k: {**v, "n": 1, "secret": {"deep": [marker(*k)]}} for k, v in shapes.items()}
+    wrong: list[str] = []
+    answers = 0
+    shown = 0  # answers that carried a marker the caller may read
+
+    for read in RULES:
+        for write in RULES:
+            if read == write:
+                continue  # the first matrix: writing there implies reading
+            col = f"l_{read}_{write}"
+            w.direct.reset(col, seed)
+            docs = {k: {"id": k[1], **v, "uid": k[0]} for k, v in seed.items()}
+            for name, person in callers.items():
+                uid = person.uid
+                headers = {"authorization": f"Bearer {person.sid}"} if person.sid else {}
+
+                def send(event: dict[str, Any], function: str, headers: dict[str, str] = headers) -> bytes:
+                    if function != "db":
+                        event = {"event": {"collection": event.pop("collection"), **event.pop("event")}}
+                    r = w.http.post(f"/invoke/{function}", json=event, headers=headers)
+                    assert r.status_code < 500, r.text
+                    return r.content
+
+                new_id = f"new-{name}"
+                if uid is not None:
+                    docs[(uid, new_id)] = {"id": new_id, "shared": False, "members": [], "uid": uid}
+                readable = {marker(*k) for k, d in docs.items() if may(read, d, uid)}
+                hidden = {marker(*k) for k in docs} - readable
+                new = {"id": new_id, "shared": False, "members": [], "secret": marker(str(uid), new_id)}
+                # (what, event, function, the document it addresses)
+                events: list[tuple[str, dict[str, Any], str, tuple[str, str] | None]] = [
+                    ("insert", {"op": "insert", "obj": new}, "db", None),
+                    ("put", {"op": "put", "obj": {**new, "n": 2}}, "db", None),
+                ]
+                for key in docs:
+                    at = {"collection": col, "id": key[1], "owner": key[0]}
+                    noop = {"op": "update", **at, "unset": ["doesNotExist"]}
+                    events += [
+                        ("get", {"op": "get", **at}, "db", key),
+                        ("update", noop, "db", key),
+                        ("update-set", {"op": "update", **at, "set": {"n": 7}}, "db", key),
+                        ("update-stale", {**noop, "ifVersion": 1000}, "db", key),
+                        ("update-bad", {"op": "update", **at, "inc": {"secret": 1}}, "db", key),
+                        ("batch", {"op": "batch", "ops": [noop, {"op": "get", **at}]}, "db", key),
+                        ("relay", {"event": noop}, "relay", key),
+                    ]
+                events += [
+                    ("query", {"op": "query", "owner": alice}, "db", None),
+                    ("query bob", {"op": "query", "owner": bob}, "db", None),
+                    ("list", {"op": "list"}, "db", None),
+                    ("count", {"op": "count", "owner": alice}, "db", None),
+                ]
+                events += [("remove", {"op": "remove", "id": i, "owner": o}, "db", (o, i)) for o, i in docs]
+                for what, event, function, key in events:
+                    cell = f"{read}/{write}/{name}/{what}" + (f" {key[1]}" if key else "")
+                    body = send({"collection": col, **event}, function)
+                    answers += 1
+                    text = body.decode()
+                    leaked = sorted(m for m in hidden if m in text)
+                    if leaked:
+                        wrong.append(f"{cell}: {leaked} in {text[:200]}")
+                    shown += any(m in text for m in readable)
+                    if key is None:
+                        continue
+                    may_read = may(read, docs[key], uid)
+                    if what == "update-stale" and '"version"' in text and not may_read:
+                        wrong.append(f"{cell}: the current version told to a non-reader: {text[:200]}")
+                    # An allowed write: the answer carries the document exactly when the caller
+                    # may read it (so the check above cannot pass by answering nothing).
+                    allowed = what in ("update", "batch", "relay") and '"error"' not in text
+                    if allowed and may_read != (marker(*key) in text):
+                        wrong.append(f"{cell}: answered {text[:200]}")
+
+    assert not wrong, f"{len(wrong)} of {answers} answers wrong:\n" + "\n".join(wrong[:60])
+    assert shown > 100, shown

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...auth.providers.base import Identity
+from ...errors import Conflict, MinibaseError
 from ...util.record import record
 from ..filters import TRUE, Filter, OrderKey
 
@@ -30,7 +31,9 @@ __all__ = [
     "Update",
     "UserRecord",
     "WriteOp",
+    "hidden",
     "make_document",
+    "version_conflict",
 ]
 
 
@@ -71,6 +74,9 @@ class Key:
 # Rules are filters the stored document must match: for an existing document before the
 # write (update, delete), for a new one after it is written (create). A document that
 # exists but fails the rule is treated as absent, so a refused write never reveals it.
+# ``read_rule`` decides, in the write's own transaction, whether the answer may carry the
+# document: the written one for the answer, the stored one for an error (a version
+# conflict, a patch that does not apply). A caller who may not read it learns no content.
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +99,13 @@ class Put:
 
 @dataclass(frozen=True, slots=True)
 class Insert:
-    """Create; Conflict if the key exists. Returns the new document."""
+    """Create; Conflict if the key exists. Returns the new document, or None if it does
+    not match ``read_rule``."""
 
     key: Key
     fields: Mapping[str, Any]
     rule: Filter = TRUE
+    read_rule: Filter = TRUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +114,15 @@ class Update:
 
     ``apply`` gets the current document (system fields included) and returns the new user
     fields (it validates them; its errors abort the batch). ``if_version`` mismatch →
-    Conflict. Returns the new document.
+    Conflict. Returns the new document, or None if it does not match ``read_rule``. The
+    errors of a document that does not match ``read_rule`` go through :func:`hidden`.
     """
 
     key: Key
     apply: Callable[[dict[str, Any]], Mapping[str, Any]]
     rule: Filter = TRUE
     if_version: int | None = None
+    read_rule: Filter = TRUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +148,21 @@ def make_document(
         "_created": created,
         "_updated": updated,
     }
+
+
+def version_conflict(key: Key, current: int, expected: int, readable: bool) -> Conflict:
+    """An ``ifVersion`` mismatch; the current version only for a caller who may read it."""
+    if not readable:
+        return Conflict(f"version mismatch: the document '{key.id[:64]}' is not at version {expected}")
+    return Conflict(
+        f"version mismatch: the document is at version {current}, not {expected}", version=current
+    )
+
+
+def hidden(error: MinibaseError) -> MinibaseError:
+    """``error`` (a patch or schema error about a stored document) as told to a caller who
+    may not read that document: its code, none of its facts (paths, types, values)."""
+    return type(error)("the update does not apply to this document (you may not read it: no details)")
 
 
 class Store(Protocol):

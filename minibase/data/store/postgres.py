@@ -28,7 +28,20 @@ from ...errors import Conflict, Internal, InvalidArgument, MinibaseError, NotFou
 from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
-from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
+from .base import (
+    Get,
+    Insert,
+    Key,
+    Put,
+    Remove,
+    SessionRecord,
+    Update,
+    UserRecord,
+    WriteOp,
+    hidden,
+    make_document,
+    version_conflict,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -194,15 +207,18 @@ def _body(doc: dict[str, Any]) -> str:
 
 
 class _Rule:
-    """A compiled rule whose placeholders continue after the statement's own ``$1..$n``."""
+    """A compiled rule whose placeholders continue after the statement's own ``$1..$n``;
+    ``also`` are more rules compiled after it (``also_sql``), for one statement to test
+    several."""
 
-    __slots__ = ("args", "sql")
+    __slots__ = ("also_sql", "args", "sql")
 
-    def __init__(self, rule: Filter, *args: Any) -> None:
+    def __init__(self, rule: Filter, *args: Any, also: Sequence[Filter] = ()) -> None:
         params = Params(POSTGRES)
         for a in args:
             params.add(a)
         self.sql = f"({compile_filter(rule, POSTGRES, params)})"  # never NULL
+        self.also_sql = [f"({compile_filter(f, POSTGRES, params)})" for f in also]
         self.args: list[Any] = list(params.values)
 
 
@@ -606,28 +622,36 @@ class PostgresStore:
         return None if body is None else _text_bytes(body)
 
     async def _create(
-        self, conn: asyncpg.Connection, key: Key, fields: Any, rule: Filter, now_iso: str
-    ) -> bytes | None:
-        """Insert a new document; None if the key exists. The new document must match
-        ``rule`` (checked on the inserted row itself), else PermissionDenied."""
+        self,
+        conn: asyncpg.Connection,
+        key: Key,
+        fields: Any,
+        rule: Filter,
+        now_iso: str,
+        read_rule: Filter = TRUE,
+    ) -> tuple[bytes, bool] | None:
+        """Insert a new document; None if the key exists, else (its body, whether it
+        matches ``read_rule``). The new document must match ``rule`` (checked on the
+        inserted row itself), else PermissionDenied."""
         doc = make_document(key, fields, 1, now_iso, now_iso)
         k = (key.collection, key.uid, key.id)
-        if rule == TRUE:
+        if rule == TRUE and read_rule == TRUE:
             body = await conn.fetchval(_INSERT, *k, 1, now_iso, now_iso, _body(doc))
-            return None if body is None else _text_bytes(body)
-        r = _Rule(rule, *k, 1, now_iso, now_iso, _body(doc))
-        row = await conn.fetchrow(f"{_INSERT}, {r.sql}", *r.args)
+            return None if body is None else (_text_bytes(body), True)
+        r = _Rule(rule, *k, 1, now_iso, now_iso, _body(doc), also=[read_rule])
+        row = await conn.fetchrow(f"{_INSERT}, {r.sql}, {r.also_sql[0]}", *r.args)
         if row is None:
             return None
         if not row[1]:
             raise PermissionDenied("the create rule does not allow this document")
-        return _text_bytes(row[0])
+        return _text_bytes(row[0]), bool(row[2])
 
-    async def _insert(self, conn: asyncpg.Connection, op: Insert, now_iso: str) -> bytes:
-        body = await self._create(conn, op.key, op.fields, op.rule, now_iso)
-        if body is None:
+    async def _insert(self, conn: asyncpg.Connection, op: Insert, now_iso: str) -> bytes | None:
+        created = await self._create(conn, op.key, op.fields, op.rule, now_iso, op.read_rule)
+        if created is None:
             raise Conflict(f"a document '{op.key.id[:64]}' already exists")
-        return body
+        body, readable = created
+        return body if readable else None
 
     async def _put(self, conn: asyncpg.Connection, op: Put, now_iso: str) -> None:
         k = (op.key.collection, op.key.uid, op.key.id)
@@ -647,25 +671,32 @@ class PostgresStore:
             # Created concurrently between our SELECT and INSERT: now it exists, update it.
         raise Conflict("the document kept changing concurrently: try again")
 
-    async def _update(self, conn: asyncpg.Connection, op: Update, now_iso: str) -> bytes:
+    async def _update(self, conn: asyncpg.Connection, op: Update, now_iso: str) -> bytes | None:
         k = (op.key.collection, op.key.uid, op.key.id)
-        r = _Rule(op.rule, *k)
+        r = _Rule(op.rule, *k, also=[op.read_rule])
         row = await conn.fetchrow(
-            f"SELECT version, created, body::text FROM documents WHERE {_KEY} AND {r.sql} FOR UPDATE",  # noqa: S608
+            f"SELECT version, created, body::text, {r.also_sql[0]} FROM documents"  # noqa: S608
+            f" WHERE {_KEY} AND {r.sql} FOR UPDATE",
             *r.args,
         )
         if row is None:
             raise NotFound(f"no document '{op.key.id[:64]}' you may update")
-        version, created, old = row[0], row[1], orjson.loads(row[2])
+        version, created, old, readable = row[0], row[1], orjson.loads(row[2]), bool(row[3])
         if op.if_version is not None and op.if_version != version:
-            raise Conflict(
-                f"version mismatch: the document is at version {version}, not {op.if_version}",
-                version=version,
-            )
-        fields = op.apply(old)
+            raise version_conflict(op.key, version, op.if_version, readable)
+        try:
+            fields = op.apply(old)
+        except MinibaseError as e:
+            if readable:
+                raise
+            raise hidden(e) from None
         doc = make_document(op.key, fields, version + 1, created, now_iso)
-        body = await conn.fetchval(_UPDATE, *k, version + 1, now_iso, _body(doc))
-        return _text_bytes(body)
+        if op.read_rule == TRUE:
+            body = await conn.fetchval(_UPDATE, *k, version + 1, now_iso, _body(doc))
+            return _text_bytes(body)
+        w = _Rule(op.read_rule, *k, version + 1, now_iso, _body(doc))
+        row = await conn.fetchrow(f"{_UPDATE}, {w.sql}", *w.args)
+        return _text_bytes(row[0]) if row[1] else None
 
     async def _remove(self, conn: asyncpg.Connection, op: Remove) -> bool:
         k = (op.key.collection, op.key.uid, op.key.id)

@@ -21,7 +21,19 @@ from ...errors import Conflict, MinibaseError, NotFound, PermissionDenied
 from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
-from .base import Get, Insert, Key, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
+from .base import (
+    Get,
+    Insert,
+    Key,
+    Remove,
+    SessionRecord,
+    Update,
+    UserRecord,
+    WriteOp,
+    hidden,
+    make_document,
+    version_conflict,
+)
 from .sqlite_writer import SQLiteWriter
 
 __all__ = ["SQLiteStore"]
@@ -380,18 +392,22 @@ def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str) -> Any:
         if row is None or not _matches(conn, key, op.rule):
             raise NotFound(f"no document '{key.id[:64]}' you may update")
         if op.if_version is not None and op.if_version != row[0]:
-            raise Conflict(
-                f"version mismatch: the document is at version {row[0]}, not {op.if_version}", version=row[0]
-            )
-        fields = op.apply(orjson.loads(row[2]))
-        return _store(conn, key, fields, row[0] + 1, row[1], now_iso).encode()
+            raise version_conflict(key, row[0], op.if_version, _matches(conn, key, op.read_rule))
+        try:
+            fields = op.apply(orjson.loads(row[2]))
+        except MinibaseError as e:
+            if _matches(conn, key, op.read_rule):
+                raise
+            raise hidden(e) from None
+        body = _store(conn, key, fields, row[0] + 1, row[1], now_iso)
+        return body.encode() if _matches(conn, key, op.read_rule) else None
     if isinstance(op, Insert):
         if row is not None:
             raise Conflict(f"a document '{key.id[:64]}' already exists")
         body = _store(conn, key, op.fields, 1, now_iso, now_iso)
         if not _matches(conn, key, op.rule):
             raise PermissionDenied("the create rule does not allow this document")
-        return body.encode()
+        return body.encode() if _matches(conn, key, op.read_rule) else None
     # Put: upsert
     if row is not None:
         if not _matches(conn, key, op.update_rule):

@@ -57,7 +57,20 @@ from ...errors import (
     PermissionDenied,
 )
 from ..filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
-from .base import Get, Insert, Key, Put, Remove, SessionRecord, Update, UserRecord, WriteOp, make_document
+from .base import (
+    Get,
+    Insert,
+    Key,
+    Put,
+    Remove,
+    SessionRecord,
+    Update,
+    UserRecord,
+    WriteOp,
+    hidden,
+    make_document,
+    version_conflict,
+)
 from .tablestore_eval import check_position, matches, position, position_key
 
 __all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
@@ -687,20 +700,22 @@ def _apply(
         if cur is None or (op.rule != TRUE and not matches(cur.doc, op.rule)):
             raise NotFound(f"no document '{key.id[:64]}' you may update")
         if op.if_version is not None and op.if_version != cur.version:
-            raise Conflict(
-                f"version mismatch: the document is at version {cur.version}, not {op.if_version}",
-                version=cur.version,
-            )
-        fields = op.apply(cur.doc)
-        _, body = make(key, fields, cur.version + 1, cur.doc["_created"], now_iso)
-        return body.encode(), (body, cur.version + 1)
+            raise version_conflict(key, cur.version, op.if_version, _readable(cur.doc, op.read_rule))
+        try:
+            fields = op.apply(cur.doc)
+        except MinibaseError as e:
+            if _readable(cur.doc, op.read_rule):
+                raise
+            raise hidden(e) from None
+        doc, body = make(key, fields, cur.version + 1, cur.doc["_created"], now_iso)
+        return (body.encode() if _readable(doc, op.read_rule) else None), (body, cur.version + 1)
     if isinstance(op, Insert):
         if cur is not None:
             raise Conflict(f"a document '{key.id[:64]}' already exists")
         doc, body = make(key, op.fields, 1, now_iso, now_iso)
         if op.rule != TRUE and not matches(doc, op.rule):
             raise PermissionDenied("the create rule does not allow this document")
-        return body.encode(), (body, 1)
+        return (body.encode() if _readable(doc, op.read_rule) else None), (body, 1)
     if isinstance(op, Put):
         if cur is not None:
             if op.update_rule != TRUE and not matches(cur.doc, op.update_rule):
@@ -712,6 +727,10 @@ def _apply(
             raise PermissionDenied("the create rule does not allow this document")
         return None, (body, 1)
     raise TypeError(f"unknown write op {op!r}")  # pragma: no cover
+
+
+def _readable(doc: dict[str, Any], rule: Filter) -> bool:
+    return rule == TRUE or matches(doc, rule)
 
 
 # ------------------------------------------------------------------ owner analysis
