@@ -42,6 +42,7 @@ from .errors import (
 )
 from .results import Page, Spread
 from .util.ids import request_id
+from .util.timefmt import now, rfc3339_ms
 
 __all__ = ["MinibaseApp", "create_app"]
 
@@ -228,7 +229,13 @@ class MinibaseApp:
 
     async def _gateway_error(self, send: Send, e: GatewayError, rid: str) -> None:
         audit("gateway.refused", rid, reason=e.fc_code, detail=e.message)
-        body = {"ErrorCode": e.fc_code, "ErrorMessage": e.message, "RequestId": rid}
+        # ServerTime: the Date header again, for hosts that drop an error's headers.
+        body = {
+            "ErrorCode": e.fc_code,
+            "ErrorMessage": e.message,
+            "RequestId": rid,
+            "ServerTime": rfc3339_ms(now()),
+        }
         await self._send(send, e.fc_status, orjson.dumps(body), rid)
 
     # ----------------------------------------------------------------- routes

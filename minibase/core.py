@@ -189,6 +189,8 @@ class Minibase:
 
     async def _session(self, event: dict[str, Any], request_id: str) -> Any:
         op = event.get("op", "login")
+        if op == "providers":  # a public listing, not a security event
+            return await self._login(event)
         op = op if op in ("login", "refresh", "logout") else "session"
         provider = event.get("provider") if isinstance(event.get("provider"), str) else None
         try:

@@ -162,8 +162,20 @@ class ConfigError(Exception):
 
 
 def error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:
-    """The error envelope of DESIGN §2: ``{"error": {code, message, requestId, ...}}``."""
-    body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": request_id}
+    """The error envelope of DESIGN §2: ``{"error": {code, message, requestId, serverTime, ...}}``.
+
+    ``serverTime`` repeats the ``Date`` header in the body: some mini-program hosts (Alipay's
+    ``my.request`` on some base libraries) hand error answers to the app without headers,
+    and a client with a wrong clock needs the server's time to sign its next call.
+    """
+    from .util.timefmt import now, rfc3339_ms
+
+    body: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "requestId": request_id,
+        "serverTime": rfc3339_ms(now()),
+    }
     for key, value in error.details.items():
         body.setdefault(key, value)
     return {"error": body}

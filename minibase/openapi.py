@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["DB_OPS", "FILES_OPS", "SESSION_OPS", "build_openapi"]
 
-SESSION_OPS = ("login", "refresh", "logout")
+SESSION_OPS = ("login", "refresh", "logout", "providers")
 DB_OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
 FILES_OPS = ("uploadUrl", "downloadUrl", "stat", "list", "remove")
 
@@ -83,6 +83,7 @@ def _schemas() -> dict[str, Any]:
                         },
                         "message": {"type": "string"},
                         "requestId": {"type": "string"},
+                        "serverTime": {"type": "string", "description": "the server's clock (RFC 3339)"},
                         # Set when an input limit refused the call ([limits] in minibase.toml).
                         "limit": {"type": "string", "description": "the limit's config key"},
                         "max": {"type": "integer", "description": "the limit's value"},
@@ -104,6 +105,7 @@ def _schemas() -> dict[str, Any]:
                 "ErrorCode": {"type": "string"},
                 "ErrorMessage": {"type": "string"},
                 "RequestId": {"type": "string"},
+                "ServerTime": {"type": "string", "description": "the server's clock (RFC 3339)"},
             },
             "required": ["ErrorCode", "ErrorMessage"],
         },
@@ -177,6 +179,11 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"op": {"const": "logout"}, "sessionId": {"type": "string"}},
             "required": ["op", "sessionId"],
+        },
+        "session.providers": {
+            "type": "object",
+            "properties": {"op": {"const": "providers"}},
+            "required": ["op"],
         },
         # db function
         "db.put": _event(
@@ -327,11 +334,11 @@ def build_openapi(
         )
     }
     session_op = {
-        "summary": "The session function: login, refresh, logout",
+        "summary": "The session function: login, refresh, logout, providers",
         "requestBody": {"required": True, **_json({"oneOf": [_ref(f"session.{op}") for op in SESSION_OPS]})},
         "responses": {
             "200": {
-                "description": "the session and credentials, or {data: null} for logout",
+                "description": "the session and credentials, {data: null} for logout, or the providers",
                 **_json(
                     {
                         "anyOf": [
@@ -339,6 +346,23 @@ def build_openapi(
                             {
                                 "type": "object",
                                 "properties": {"data": {"type": "null"}},
+                                "required": ["data"],
+                            },
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "data": {
+                                        "type": "object",
+                                        "properties": {
+                                            "providers": {"type": "array", "items": {"type": "string"}},
+                                            "unavailable": {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            },
+                                        },
+                                        "required": ["providers", "unavailable"],
+                                    }
+                                },
                                 "required": ["data"],
                             },
                         ]

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import re
+import time
+from datetime import datetime
+from typing import Any
+
 import pytest
 
 from minibase import errors
@@ -28,13 +33,24 @@ def test_each_class_carries_its_code_and_status(code: str, status: int) -> None:
     assert (cls.code, cls.status) == (code, status)
 
 
+def _server_time(body: dict[str, Any]) -> float:
+    """Pops the envelope's serverTime (RFC 3339 UTC with ms) and returns it as a timestamp."""
+    text = body["error"].pop("serverTime")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def test_envelope_shape_is_pinned() -> None:
+    before = time.time()
     body = error_body(errors.PermissionDenied("no"), "rid1")
+    # The server's clock rides along (for clients that get an error's body but not its Date).
+    assert before - 0.001 <= _server_time(body) <= time.time()
     assert body == {"error": {"code": "PermissionDenied", "message": "no", "requestId": "rid1"}}
 
 
 def test_details_ride_along_but_never_override() -> None:
     body = error_body(errors.RateLimited(retry_after=3), "r")
+    _server_time(body)
     assert body == {
         "error": {"code": "RateLimited", "message": "too many requests", "requestId": "r", "retryAfter": 3}
     }

@@ -133,7 +133,7 @@ def _envelope(response: Any, path: str) -> None:
         return
     body = response.json()
     if path == FC_INVOKE and not handled:  # refused by the gateway, in FC's own shape
-        assert set(body) == {"ErrorCode", "ErrorMessage", "RequestId"}, body
+        assert set(body) == {"ErrorCode", "ErrorMessage", "RequestId", "ServerTime"}, body
         assert all(isinstance(v, str) and v for v in body.values()), body
         return
     if handled:  # FC's fields beside the envelope, saying the same

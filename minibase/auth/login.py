@@ -46,7 +46,11 @@ class LoginFunction:
         if op == "logout":
             await self.sessions.logout(_sid(event))
             return None
-        raise InvalidArgument("op must be one of: login, refresh, logout")
+        if op == "providers":
+            # What a client may offer: e.g. a dev-login screen where the platform's login
+            # is not set up. Answered with 200, so hosts that hide error bodies still read it.
+            return {"providers": sorted(self.providers), "unavailable": dict(self.auth.unavailable)}
+        raise InvalidArgument("op must be one of: login, refresh, logout, providers")
 
     async def login(self, event: Mapping[str, Any]) -> dict[str, Any]:
         code = event.get("authCode")

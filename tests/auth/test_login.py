@@ -183,3 +183,30 @@ def test_disabled_user_cannot_log_in_and_loses_sessions(stack: Stack) -> None:
     assert r.status_code == 401 and "disabled" in r.json()["error"]["message"]
     r = stack.login(authCode="dev:mallory")
     assert r.status_code == 401
+
+
+def test_providers_lists_what_is_set_up_and_why_the_others_are_not(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    # Alipay declared but none of its variables set (the example's out-of-the-box state).
+    auth = {
+        "dev": {"enabled": True},
+        "alipay": {
+            "app_id": "env:ALIPAY_APP_ID",
+            "private_key_file": "env:ALIPAY_PRIVATE_KEY_FILE",
+            "alipay_public_key_file": "env:ALIPAY_PUBLIC_KEY_FILE",
+        },
+    }
+    config = make_config(base_raw(auth=auth), environ={})
+    with run_uvicorn(create_app(config)) as url:
+        r = httpx.post(url + SESSION, json={"op": "providers"}, timeout=10)
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        assert data["providers"] == ["dev"]
+        assert set(data["unavailable"]) == {"alipay"} and "ALIPAY_APP_ID" in data["unavailable"]["alipay"]
+        # The login refusal says the same; its body repeats the server's clock.
+        r = httpx.post(url + SESSION, json={"authCode": "x", "provider": "alipay"}, timeout=10)
+        assert r.status_code == 400 and "ALIPAY_APP_ID" in r.json()["error"]["message"]
+        assert r.json()["error"]["serverTime"].endswith("Z")
+        r = httpx.post(url + SESSION, json={"op": "nope"}, timeout=10)
+        assert r.status_code == 400 and "providers" in r.json()["error"]["message"]

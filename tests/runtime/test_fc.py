@@ -294,7 +294,9 @@ def test_event_handler_errors_use_the_envelope(monkeypatch: pytest.MonkeyPatch) 
     assert event("db", [1, 2])["error"]["code"] == "InvalidArgument"
     message = "no function named 'nope' (set MINIBASE_FUNCTION)"
     # The envelope, with FC's fields beside it as on the Invoke API path of `serve`.
-    assert event("nope", {}) == {
+    out = event("nope", {})
+    assert out["error"].pop("serverTime").endswith("Z")
+    assert out == {
         "error": {"code": "NotFound", "message": message, "requestId": "req-1"},
         "errorMessage": message,
         "errorType": "NotFound",
@@ -413,9 +415,9 @@ def test_config_error_is_logged_and_answered_internal(
     monkeypatch.setenv("MINIBASE_CONFIG", str(bad))
     resp = fc.http_handler(http_event("POST", SESSION, b"{}"), SimpleNamespace(request_id="r-cfg"))
     assert resp["statusCode"] == 500
-    assert orjson.loads(resp["body"]) == {
-        "error": {"code": "Internal", "message": "internal error", "requestId": "r-cfg"}
-    }
+    err = orjson.loads(resp["body"])["error"]
+    assert err.pop("serverTime").endswith("Z")
+    assert err == {"code": "Internal", "message": "internal error", "requestId": "r-cfg"}
     assert "app.name" in caplog.text and "Traceback" not in resp["body"]
     # Fixed config, next invocation works: a failed start is not cached.
     monkeypatch.setenv("MINIBASE_CONFIG", str(EXAMPLE))
