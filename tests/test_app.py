@@ -327,6 +327,7 @@ def test_fc_path_function_errors_are_handled_invocation_errors(live: Live) -> No
     body = r.json()
     message = body["error"]["message"]
     assert "launch" in message
+    assert body["error"].pop("serverTime").endswith("Z")
     assert body == {
         "error": {"code": "InvalidArgument", "message": message, "requestId": r.headers["x-fc-request-id"]},
         "errorMessage": message,
