@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ else:  # Python 3.10: tomllib's origin, the tomli package
     import tomli as tomllib
 
 __all__ = [
+    "EXTRA_RULES",
     "DeployOptions",
     "Project",
     "build_s_yaml",
@@ -99,7 +100,7 @@ class Project:
     service: str
     env_names: tuple[str, ...]  # every "env:NAME" the config reads
     copies: tuple[str, ...]  # paths relative to the config's folder to put in the package
-    extras: tuple[str, ...]  # minibase extras the config needs ("postgres", "s3")
+    extras: tuple[str, ...]  # minibase extras the config needs (EXTRA_RULES)
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -192,15 +193,41 @@ def _section(raw: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
+def _url(raw: Mapping[str, Any], section: str) -> str:
+    return str(_section(raw, section).get("url", ""))
+
+
+# The one table of which pip extra (pyproject.toml's optional-dependencies) each fact of the
+# config needs on FC: (the fact, as DEPLOY.md states it; whether the config shows it; extra).
+# The package is built without the deploying machine's environment, so an "env:" database url
+# is taken for PostgreSQL, what it almost always is on FC.
+EXTRA_RULES: tuple[tuple[str, Callable[[Mapping[str, Any]], bool], str], ...] = (
+    (
+        "database.url is postgresql:// (or env:NAME)",
+        lambda raw: _url(raw, "database").startswith(("postgresql://", "postgres://", "env:")),
+        "postgres",
+    ),
+    (
+        "database.url is tablestore://",
+        lambda raw: _url(raw, "database").startswith("tablestore://"),
+        "tablestore",
+    ),
+    (
+        "files.url is s3://, oss:// (or env:NAME)",
+        lambda raw: _url(raw, "files").startswith(("s3://", "oss://", "env:")),
+        "s3",
+    ),
+    (
+        'auth.credentials = "sts"',
+        lambda raw: _section(raw, "auth").get("credentials") == "sts",
+        "sts",
+    ),
+)
+
+
 def _extras(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    db = str(_section(raw, "database").get("url", ""))
-    files = str(_section(raw, "files").get("url", ""))
-    extras = []
-    if db.startswith(("postgresql://", "postgres://", "env:")):
-        extras.append("postgres")  # an env: URL is, on FC, almost always PostgreSQL
-    if files.startswith(("s3://", "oss://", "env:")):
-        extras.append("s3")
-    return tuple(extras)
+    """The extras ``raw`` needs, by :data:`EXTRA_RULES`, each once, in the table's order."""
+    return tuple(dict.fromkeys(extra for _, holds, extra in EXTRA_RULES if holds(raw)))
 
 
 def _warnings(raw: Mapping[str, Any]) -> list[str]:
@@ -388,8 +415,12 @@ def deploy_md(project: Project, options: DeployOptions, *, deps_installed: bool 
             '--event \'{"sid": "...", "op": "list"}\'`. They are for calls from your own '
             "servers, timers or other cloud services; mini-programs use the HTTP function.\n"
         )
+    with_extras = ""
+    if project.extras:
+        with_extras = f" (extras {', '.join(f'`{e}`' for e in project.extras)}, for what the config uses)"
     deps = (
-        f"minibase and its dependencies are installed in `code/` for {RUNTIMES[options.python]} ({PLATFORM})."
+        f"minibase and its dependencies{with_extras} are installed in `code/` for "
+        f"{RUNTIMES[options.python]} ({PLATFORM})."
         if deps_installed
         else "Only minibase itself is in `code/` (`--no-deps`): provide its dependencies with a layer, "
         "or run the command again without `--no-deps`."

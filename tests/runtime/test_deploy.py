@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -496,3 +497,150 @@ def test_package_runs_on_the_runtimes_python(tmp_path: Path, version: str) -> No
     assert got["login"] == 200 and got["put"] == {"data": None}
     assert got["get"]["data"]["id"] == "t1"
     assert got["stats"] == {"data": {"total": 1, "completed": 0, "open": 1}}
+
+
+# ------------------------------------------------------------------ extras
+
+
+def test_extras_follow_the_config() -> None:
+    def extras(body: str) -> tuple[str, ...]:
+        return deploy._extras(tomllib.loads(body))
+
+    assert extras("") == ()
+    assert extras('[database]\nurl = "sqlite:///x.db"\n[files]\nurl = "file://f"\n') == ()
+    assert extras('[database]\nurl = "postgresql://u@h/db"\n') == ("postgres",)
+    assert extras('[database]\nurl = "env:DATABASE_URL"\n') == ("postgres",)
+    assert extras(
+        '[database]\nurl = "tablestore://inst?endpoint=https://inst.cn-hangzhou.ots.aliyuncs.com"\n'
+    ) == ("tablestore",)
+    assert extras('[files]\nurl = "oss://b?endpoint=https://oss-cn-hangzhou.aliyuncs.com"\n') == ("s3",)
+    assert extras('[auth]\ncredentials = "sts"\n') == ("sts",)
+    assert extras('[auth]\ncredentials = "local"\n') == ()
+    assert extras(
+        '[auth]\ncredentials = "sts"\n[database]\nurl = "tablestore://i?endpoint=https://i.x"\n'
+        '[files]\nurl = "s3://b"\n'
+    ) == ("tablestore", "s3", "sts")
+
+
+def test_every_backend_extra_has_a_rule() -> None:
+    """Each pip extra that carries a backend's or service's SDK is picked by some config fact
+    (a new extra without a rule fails here), and each rule names an extra minibase declares."""
+    from importlib.metadata import metadata
+
+    declared = set(metadata("minibase").get_all("Provides-Extra") or [])
+    ruled = {extra for _, _, extra in deploy.EXTRA_RULES}
+    assert ruled <= declared
+    # test: the test suite; speed: uvicorn's loop and parser, which FC does not run.
+    assert declared - ruled == {"test", "speed"}
+
+
+TABLESTORE_STS_CONFIG = """\
+[app]
+name = "ots"
+service = "ots-svc"
+secret = "env:MINIBASE_SECRET"
+
+[auth]
+credentials = "sts"
+
+[auth.dev]
+enabled = true
+
+[auth.sts]
+role_arn = "{role}"
+endpoint = "{sts}"
+region = "cn-hangzhou"
+
+[database]
+url = "{database}"
+
+[collections.todo_list]
+read = "owner"
+write = "owner"
+"""
+
+RUN_TABLESTORE_STS = r"""
+import json, sys
+import index, minibase
+import tablestore, alibabacloud_sts20150401
+
+for module in (minibase, tablestore, alibabacloud_sts20150401):
+    assert module.__file__.startswith(sys.argv[1]), module.__file__
+
+event = {"version": "v1", "rawPath": "/session", "body": '{"authCode": "dev:pkg"}', "isBase64Encoded": False,
+         "headers": {"content-type": "application/json"}, "queryParameters": {},
+         "requestContext": {"http": {"method": "POST", "path": "/session", "sourceIp": "1.2.3.4"},
+                            "requestId": "r", "domainName": "x.cn-hangzhou.fcapp.run"}}
+login = index.handler(json.dumps(event).encode(), None)
+session = json.loads(login["body"])
+
+class Ctx:
+    request_id = "r2"
+    class function:
+        name = "db"
+
+def db(**event):
+    return json.loads(index.event_handler(json.dumps({"sid": session["sessionId"], **event}).encode(), Ctx))
+
+put = db(op="put", obj={"id": "t1", "completed": False})
+get = db(op="get", id="t1")
+print(json.dumps({"login": login["statusCode"], "sts": session.get("sts"), "put": put, "get": get}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", sorted(deploy.RUNTIMES))
+def test_tablestore_and_sts_package_runs_on_the_runtimes_python(tmp_path: Path, version: str) -> None:
+    """A config on TableStore with STS credentials gets a package holding both SDKs: under
+    the runtime's Python, seeing only the package, a login asks (the fake) STS through the
+    STS SDK and the session and a document land in (the fake) TableStore through its SDK."""
+    from tests.auth.test_sts import AK, ENV, ROLE, SK, TOKEN
+    from tests.fakes.server import serve_app
+    from tests.fakes.sts_server import make_sts_server
+    from tests.fakes.tablestore_server import FakeTableStore, run_fake_tablestore
+
+    exe = deploy.target_python(version)
+    if exe is None:
+        pytest.skip(f"no Python {version} interpreter here (python{version} on PATH or ~/.pyenv/versions)")
+    ots = FakeTableStore(AK, SK, TOKEN)
+    sts_app = make_sts_server({AK: SK}, roles={ROLE}, tokens={AK: TOKEN})
+    with run_fake_tablestore(ots) as ots_url, serve_app(sts_app) as sts_url:
+        instance = ots.add_instance()
+        database = f"tablestore://{instance}?endpoint={ots_url}"
+        config = write_config(
+            tmp_path / "proj", TABLESTORE_STS_CONFIG.format(role=ROLE, sts=sts_url, database=database)
+        )
+        assert read_project(config).extras == ("tablestore", "sts")
+        out = tmp_path / "out"
+        assert main(["deploy", "fc", "--config", str(config), "--out", str(out), "--python", version]) == 0
+        code = out / "code"
+        assert (code / "tablestore").is_dir() and (code / "alibabacloud_sts20150401").is_dir()
+        assert "`tablestore`, `sts`" in (out / "DEPLOY.md").read_text()
+        want = tuple(int(x) for x in version.split("."))
+        script = tmp_path / "run.py"
+        prefix = f"import sys\nsys.path[:0] = [{str(code)!r}]\nassert sys.version_info[:2] == {want!r}\n"
+        script.write_text(prefix + RUN_TABLESTORE_STS, encoding="utf-8")
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "FC_FUNC_CODE_PATH": str(code),
+            "MINIBASE_CONFIG": "minibase.toml",
+            "MINIBASE_DATA": str(tmp_path / "fcdata"),
+            "MINIBASE_SECRET": "package-test-secret-0123456789abcdef",
+            **ENV,
+        }
+        done = subprocess.run(
+            [exe, "-I", "-S", str(script), str(code)],
+            cwd=str(code),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        got = orjson.loads(done.stdout.strip().splitlines()[-1])
+        issued = sts_app.state.fake.issued
+        assert got["login"] == 200 and len(issued) == 1
+        assert got["sts"]["AccessKeyId"] == issued[0].access_key_id
+        assert got["put"] == {"data": None} and got["get"]["data"]["id"] == "t1"
+        assert ots.table(instance, "minibase_documents").rows
