@@ -44,6 +44,7 @@ __all__ = [
     "Unauthenticated",
     "ValidationFailed",
     "error_body",
+    "error_codes",
     "handled_error_body",
 ]
 
@@ -159,6 +160,23 @@ class ConfigError(Exception):
     def __init__(self, key: str, message: str) -> None:
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+def error_codes() -> dict[str, int]:
+    """Every stable code of the tree and its HTTP status, by status then code.
+
+    The clients' tables are generated from it (``scripts/codes.py`` writes the JS SDK's
+    ``clients/js/src/codes.js``; a test fails when that file drifts from this).
+    """
+    found: dict[str, int] = {}
+    todo: list[type[MinibaseError]] = [MinibaseError]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if found.setdefault(cls.code, cls.status) != cls.status:
+            pair = sorted((found[cls.code], cls.status))
+            raise TypeError(f"code {cls.code} has two statuses: {pair[0]} and {pair[1]}")
+    return dict(sorted(found.items(), key=lambda item: (item[1], item[0])))
 
 
 def error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import gc
+import importlib.util
 import re
 import time
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +27,7 @@ CODES = {
     "RateLimited": 429,
     "ProviderError": 502,
     "Internal": 500,
+    "DeadlineExceeded": 504,
 }
 
 
@@ -66,3 +71,66 @@ def test_gateway_errors_are_unauthenticated_elsewhere() -> None:
 
 def test_config_error_names_the_key() -> None:
     assert str(errors.ConfigError("auth.alipay.app_id", "missing")) == "auth.alipay.app_id: missing"
+
+
+def test_error_codes_is_the_whole_tree() -> None:
+    assert errors.error_codes() == dict(sorted(CODES.items(), key=lambda item: (item[1], item[0])))
+
+
+def codes_script() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "scripts" / "codes.py"
+    spec = importlib.util.spec_from_file_location("codes_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_js_sdk_table_is_generated_from_the_tree() -> None:
+    """clients/js/src/codes.js is exactly what scripts/codes.py writes from the tree today:
+    an error class added or changed without rerunning the script fails here."""
+    script = codes_script()
+    assert script.TARGET.read_text(encoding="utf-8") == script.render(errors.error_codes()), (
+        "clients/js/src/codes.js drifted from minibase/errors.py: run .venv/bin/python scripts/codes.py"
+    )
+
+
+def test_the_js_table_drifts_when_the_tree_changes() -> None:
+    class Teapot(MinibaseError):
+        code = "Teapot"
+        status = 418
+
+    script = codes_script()
+    try:
+        assert "Teapot: 418," in script.render(errors.error_codes())
+        assert script.TARGET.read_text(encoding="utf-8") != script.render(errors.error_codes())
+    finally:
+        del Teapot  # a class lives in cycles (its __mro__): collect it, or it stays in the tree
+        gc.collect()
+    assert "Teapot" not in errors.error_codes()
+
+
+def test_one_code_one_status() -> None:
+    class Odd(MinibaseError):
+        code = "NotFound"
+        status = 410
+
+    try:
+        with pytest.raises(TypeError, match="code NotFound has two statuses: 404 and 410"):
+            errors.error_codes()
+    finally:
+        del Odd
+        gc.collect()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "doc", ["README.md", "README.zh-CN.md", "clients/js/README.md", "clients/js/README.zh-CN.md"]
+)
+def test_the_error_tables_list_every_code(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    for code, status in errors.error_codes().items():
+        # A table row (`Code` | 504) or running text (`Code` 504; in Chinese also a fullwidth paren).
+        assert re.search(rf"`{code}`[\s|(\uff08]+{status}\b", text), f"{doc} lacks {code} {status}"

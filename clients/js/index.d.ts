@@ -94,14 +94,30 @@ export function storageFor(platform: Platform, api?: HostApi | null): Storage
 
 // ---------------------------------------------------------------------- errors
 
-export const CODE_STATUS: Readonly<Record<string, number>>
+/** HTTP status of each stable code; generated from the server's error tree. */
+export const CODE_STATUS: Readonly<Record<ErrorCode, number>>
+/** The stable codes of minibase's errors (FC gateway codes and `NetworkError` come besides). */
+export type ErrorCode =
+  | 'InvalidArgument'
+  | 'Unauthenticated'
+  | 'PermissionDenied'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'Conflict'
+  | 'PayloadTooLarge'
+  | 'ValidationFailed'
+  | 'RateLimited'
+  | 'Internal'
+  | 'ProviderError'
+  | 'DeadlineExceeded'
 
 export class MinibaseError extends Error {
   constructor(code: string, message: string, status?: number, requestId?: string | null, details?: Record<string, unknown>)
   /**
-   * A stable code: `InvalidArgument`, `Unauthenticated`, `PermissionDenied`, `NotFound`,
-   * `Conflict`, `PayloadTooLarge`, `ValidationFailed`, `RateLimited`, `ProviderError`,
-   * `Internal`; FC gateway codes such as `SignatureNotMatch` or
+   * A stable code (a key of `CODE_STATUS`): `InvalidArgument`, `Unauthenticated`,
+   * `PermissionDenied`, `NotFound`, `MethodNotAllowed`, `Conflict`, `PayloadTooLarge`,
+   * `ValidationFailed`, `RateLimited`, `Internal`, `ProviderError`, `DeadlineExceeded`;
+   * FC gateway codes such as `SignatureNotMatch` or
    * `InvalidSecurityToken.Expired`; or `NetworkError` (no answer, status 0).
    */
   code: string

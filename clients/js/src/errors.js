@@ -1,19 +1,9 @@
 // One error class for everything the SDK can fail with, and the parsing of answers.
 
-/** HTTP status of each stable error code (DESIGN §2). */
-export const CODE_STATUS = {
-  InvalidArgument: 400,
-  Unauthenticated: 401,
-  PermissionDenied: 403,
-  NotFound: 404,
-  MethodNotAllowed: 405,
-  Conflict: 409,
-  PayloadTooLarge: 413,
-  ValidationFailed: 422,
-  RateLimited: 429,
-  Internal: 500,
-  ProviderError: 502,
-}
+import { CODE_STATUS } from './codes.js'
+
+// The code → status table is generated from the server's error tree (scripts/codes.py).
+export { CODE_STATUS }
 
 const STATUS_CODE = {}
 for (const code of Object.keys(CODE_STATUS)) STATUS_CODE[CODE_STATUS[code]] = code

@@ -37,6 +37,14 @@ test('every export is declared in index.d.ts (and index.d.cts matches it)', () =
   assert.ok(dcts.includes(dts.split('\n').slice(1).join('\n')))
 })
 
+test('the ErrorCode type lists exactly the codes of CODE_STATUS (generated from the server)', () => {
+  const dts = readFileSync(new URL('index.d.ts', root), 'utf8')
+  const union = /export type ErrorCode =([^]*?)\n\n|export type ErrorCode =([^]*)$/.exec(dts)
+  assert.ok(union, 'index.d.ts declares ErrorCode')
+  const declared = [...(union[1] || union[2]).matchAll(/'(\w+)'/g)].map((m) => m[1]).sort()
+  assert.deepEqual(declared, Object.keys(esm.CODE_STATUS).sort())
+})
+
 test('package.json: zero dependencies, exports for import/require/types', () => {
   const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
   assert.equal(pkg.name, 'minibase-client')

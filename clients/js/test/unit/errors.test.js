@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { MinibaseError, parseResponse } from '../../src/index.js'
+import { CODE_STATUS, MinibaseError, parseResponse } from '../../src/index.js'
 
 const res = (status, data, headers = {}) => ({ status, headers, data })
 const throws = (r) => {
@@ -54,4 +54,14 @@ test('MinibaseError defaults its status from the code', () => {
   assert.equal(new MinibaseError('NotFound', 'x').status, 404)
   assert.equal(new MinibaseError('NetworkError', 'x').status, 0)
   assert.equal(new MinibaseError('Conflict', 'x', 200).status, 200)
+})
+
+test('CODE_STATUS has every server code, DeadlineExceeded included; a bare 504 is DeadlineExceeded', () => {
+  assert.equal(CODE_STATUS.DeadlineExceeded, 504)
+  assert.equal(CODE_STATUS.MethodNotAllowed, 405)
+  assert.equal(new MinibaseError('DeadlineExceeded', 'late').status, 504)
+  const e = throws(res(504, ''))
+  assert.deepEqual([e.code, e.status], ['DeadlineExceeded', 504])
+  const h = throws(res(200, '{"error":{"code":"DeadlineExceeded","message":"late"}}', { 'x-fc-error-type': 'HandledInvocationError' }))
+  assert.deepEqual([h.code, h.status], ['DeadlineExceeded', 504])
 })

@@ -2,20 +2,9 @@
 // Generated from src/errors.js by scripts/build.mjs: do not edit.
 // One error class for everything the SDK can fail with, and the parsing of answers.
 
-/** HTTP status of each stable error code (DESIGN §2). */
-const CODE_STATUS = {
-  InvalidArgument: 400,
-  Unauthenticated: 401,
-  PermissionDenied: 403,
-  NotFound: 404,
-  MethodNotAllowed: 405,
-  Conflict: 409,
-  PayloadTooLarge: 413,
-  ValidationFailed: 422,
-  RateLimited: 429,
-  Internal: 500,
-  ProviderError: 502,
-}
+const { CODE_STATUS } = require('./codes.js')
+
+// The code → status table is generated from the server's error tree (scripts/codes.py).
 
 const STATUS_CODE = {}
 for (const code of Object.keys(CODE_STATUS)) STATUS_CODE[CODE_STATUS[code]] = code
