@@ -118,7 +118,8 @@ export class MinibaseError extends Error {
    * `PermissionDenied`, `NotFound`, `MethodNotAllowed`, `Conflict`, `PayloadTooLarge`,
    * `ValidationFailed`, `RateLimited`, `Internal`, `ProviderError`, `DeadlineExceeded`;
    * FC gateway codes such as `SignatureNotMatch` or
-   * `InvalidSecurityToken.Expired`; or `NetworkError` (no answer, status 0).
+   * `InvalidSecurityToken.Expired`; `NetworkError` (no answer, status 0); or `HttpError`
+   * (status 0: Alipay's `my.request` reported an HTTP error, error 19, without the answer).
    */
   code: string
   /** HTTP status of the error (0 when there was no HTTP answer). */
@@ -308,6 +309,20 @@ export interface ClientOptions {
   sleep?: (ms: number) => Promise<void>
   /** Jitter source in [0, 1), for tests. */
   random?: () => number
+  /**
+   * Log in again, once, when the server says the session has ended (logout elsewhere,
+   * revoked, user disabled, expired), then retry the call. `true`: the host's login
+   * (`my.getAuthCode` / `wx.login` / `tt.login`); a function: the login options to use
+   * (e.g. `() => ({authCode: 'dev:alice'})`), or null to give up. Default: no re-login.
+   */
+  relogin?: boolean | (() => LoginOptions | null | undefined | Promise<LoginOptions | null | undefined>)
+}
+
+export interface Providers {
+  /** The login providers set up on the server, e.g. ['dev', 'alipay']. */
+  providers: string[]
+  /** Declared but not set up: provider → what to set, e.g. "set ALIPAY_APP_ID, … to enable it". */
+  unavailable: Record<string, string>
 }
 
 export interface LoginOptions {
@@ -331,7 +346,7 @@ export class MinibaseClient {
   readonly files: Files
   /** Resolves once the stored session has been read (sync storage: immediately). */
   readonly ready: Promise<void>
-  /** Server time − local time in ms, learnt from a RequestTimeTooSkewed answer. */
+  /** Server time − local time in ms, learnt from the session function's Date and from RequestTimeTooSkewed. */
   clockOffset: number
   readonly user: User | null
   readonly isLoggedIn: boolean
@@ -339,6 +354,8 @@ export class MinibaseClient {
   login(options?: LoginOptions): Promise<User>
   refresh(): Promise<void>
   logout(): Promise<void>
+  /** The session function's `providers` op. */
+  providers(): Promise<Providers>
   /** The whole answer body: `{data, next?}`. */
   invoke<T = any>(name: string, event?: Record<string, unknown>): Promise<{ data: T; next?: string | null }>
   /** The answer's `data`. */

@@ -143,8 +143,13 @@ export function wxOverFetch() {
   }
 }
 
-/** A fake `my` over fetch with Alipay's habits: HTTP ≥ 400 goes to fail() as error 19. */
-export function myOverFetch() {
+/**
+ * A fake `my` over fetch with Alipay's habits for HTTP ≥ 400, one of the four shapes that
+ * base libraries show: 'a' fail({error: 19, status, data, headers}) (the default),
+ * 'b' fail({status, data}), 'c' fail({error: 19}) alone, 'd' success({status, data, headers}).
+ */
+export const ALIPAY_SHAPES = ['a', 'b', 'c', 'd']
+export function myOverFetch(shape = 'a') {
   const calls = []
   return {
     calls,
@@ -155,8 +160,10 @@ export function myOverFetch() {
           const headers = {}
           r.headers.forEach((v, k) => (headers[k] = v))
           const data = await r.text()
-          if (r.status >= 400) opts.fail({ error: 19, errorMessage: 'http status error', status: r.status, headers, data })
-          else opts.success({ status: r.status, headers, data })
+          if (r.status < 400 || shape === 'd') opts.success({ status: r.status, headers, data })
+          else if (shape === 'a') opts.fail({ error: 19, errorMessage: 'http status error', status: r.status, headers, data })
+          else if (shape === 'b') opts.fail({ status: r.status, data })
+          else opts.fail({ error: 19, errorMessage: 'http status error' })
         },
         (e) => opts.fail({ error: 12, errorMessage: e.message }),
       )

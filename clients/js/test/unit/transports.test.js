@@ -51,11 +51,19 @@ test('alipay: HTTP errors arrive through fail (error 19) with status and body: t
   assert.equal(res.headers['x-fc-request-id'], 'r2')
 })
 
-test('alipay: network failures reject with NetworkError; error 19 without a body is not retryable', async () => {
+test('alipay: HTTP errors through fail with status and data only, or through success: answers too', async () => {
+  const body = '{"error":{"code":"Unauthenticated","message":"gone","requestId":"r","serverTime":"2026-01-01T00:00:00.000Z"}}'
+  const b = await alipayTransport(fakeHost('alipay', () => ({ fail: { status: 401, data: body } }))).request(REQ)
+  assert.deepEqual(b, { status: 401, headers: {}, data: body })
+  const d = await alipayTransport(fakeHost('alipay', () => ({ status: 401, headers: { Date: 'x' }, data: body }))).request(REQ)
+  assert.deepEqual(d, { status: 401, headers: { date: 'x' }, data: body })
+})
+
+test('alipay: network failures reject with NetworkError; error 19 alone is an HttpError of unknown status', async () => {
   const my = fakeHost('alipay', () => ({ fail: { error: 12, errorMessage: 'network error' } }))
   await assert.rejects(alipayTransport(my).request(REQ), (e) => e instanceof MinibaseError && e.code === 'NetworkError' && e.status === 0 && /network error \(12\)/.test(e.message))
   const my19 = fakeHost('alipay', () => ({ fail: { error: 19, errorMessage: 'http status error' } }))
-  await assert.rejects(alipayTransport(my19).request(REQ), (e) => e.code === 'Internal')
+  await assert.rejects(alipayTransport(my19).request(REQ), (e) => e.code === 'HttpError' && e.status === 0 && e.details.hostError.error === 19 && /status unknown/.test(e.message))
 })
 
 for (const [kind, make] of [['wechat', wechatTransport], ['douyin', douyinTransport]]) {

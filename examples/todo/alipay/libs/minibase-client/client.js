@@ -14,6 +14,9 @@ const { Files } = require('./files.js')
 const FC_API = '/2016-08-15'
 const PROVIDERS = { alipay: 'alipay', wechat: 'wechat', douyin: 'douyin' }
 const PLATFORMS = ['alipay', 'wechat', 'douyin', 'web']
+// A server Date this far from the local clock (ms) becomes the clock offset: beyond the
+// Date header's 1 s resolution and a slow answer's latency, well within FC's 15 min window.
+const CLOCK_TOLERANCE = 60000
 
 function isThenable(v) {
   return !!v && typeof v.then === 'function'
@@ -76,7 +79,12 @@ class MinibaseClient {
       now: this._now,
     }
     this._webCrypto = o.webCrypto !== false
-    this.clockOffset = 0 // server time − local time, ms; learnt from RequestTimeTooSkewed
+    if (o.relogin !== undefined && o.relogin !== null && o.relogin !== false && o.relogin !== true && typeof o.relogin !== 'function') {
+      throw new MinibaseError('InvalidArgument', 'relogin must be true (the host login) or a function returning login options', 400)
+    }
+    this._relogin = o.relogin || null
+    this._reloggingIn = null
+    this.clockOffset = 0 // server time − local time, ms; learnt from the session function's Date and RequestTimeTooSkewed
     this._session = null
     this._refreshing = null
     this.db = new Database(this)
@@ -141,12 +149,39 @@ class MinibaseClient {
         body,
         timeout: this.timeout,
       })
+      this._learnClock(res)
       return parseResponse(res)
     }, this._retry)
     if (answer && typeof answer === 'object' && answer.sessionId === undefined && answer.data && typeof answer.data === 'object') {
       return answer.data
     }
     return answer
+  }
+
+  /**
+   * The server's clock from an answer's `Date` (or an error body's `serverTime`): a phone
+   * whose clock is off signs with the server's time from the first call on, and judges
+   * credential expiry by it.
+   */
+  _learnClock(res) {
+    let date = res && res.headers ? res.headers.date : null
+    if (!date && res && typeof res.data === 'string' && res.data.indexOf('erverTime') >= 0) {
+      const m = /"[sS]erverTime"\s*:\s*"([^"]+)"/.exec(res.data)
+      date = m ? m[1] : null
+    }
+    const server = date ? Date.parse(date) : NaN
+    if (isNaN(server)) return
+    const offset = server - this._now()
+    if (Math.abs(offset - this.clockOffset) > CLOCK_TOLERANCE) this.clockOffset = offset
+  }
+
+  /** The login providers set up on the server, and why declared others are not: `{providers, unavailable}`. */
+  async providers() {
+    const answer = await this._sessionCall({ op: 'providers' })
+    return {
+      providers: answer && Array.isArray(answer.providers) ? answer.providers : [],
+      unavailable: answer && answer.unavailable && typeof answer.unavailable === 'object' ? answer.unavailable : {},
+    }
   }
 
   _hostCode(opts) {
@@ -232,8 +267,12 @@ class MinibaseClient {
           await this._save()
         }
       } catch (e) {
-        // The session itself is gone (revoked, expired, user disabled): forget it.
-        if (e.code === 'Unauthenticated' && this._session && this._session.sessionId === sid) await this._clear()
+        // The session itself is gone (revoked, expired, user disabled): forget it. An
+        // HttpError (Alipay's error 19 without the answer) most likely says the same: a
+        // refresh is refused for an ended session, seldom otherwise (a rate limit, a
+        // server fault). Forgetting lets the app log in again; keeping it would leave the
+        // app stuck on a dead session across launches.
+        if ((e.code === 'Unauthenticated' || e.code === 'HttpError') && this._session && this._session.sessionId === sid) await this._clear()
         throw e
       } finally {
         this._refreshing = null
@@ -274,22 +313,21 @@ class MinibaseClient {
     await this.ready
     if (typeof name !== 'string' || !name) throw new MinibaseError('InvalidArgument', 'the function name is required', 400)
     if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
-    if (this._expiresSoon()) await this.refresh()
     const body = JSON.stringify(event === undefined ? {} : event)
+    if (this._expiresSoon()) await this._renew(this._session.sessionId, null)
     let refreshed = false
     let skewFixed = false
     for (;;) {
+      const sid = this._session ? this._session.sessionId : null
       try {
         return await this._signedCall(name, body)
       } catch (e) {
-        if (isCredentialsError(e) && !refreshed && this._session) {
-          refreshed = true
-          try {
-            await this.refresh()
-          } catch (re) {
-            if (re.code === 'Unauthenticated') re.details.gatewayCode = e.code
-            throw re
-          }
+        // Expired or refused credentials; or (HttpError) a refusal whose status Alipay did
+        // not pass on, which a refresh answers too: it renews the credentials, its answer's
+        // Date fixes the clock, and its failure says the session has ended.
+        if ((isCredentialsError(e) || e.code === 'HttpError') && !refreshed && sid) {
+          refreshed = true // once per call: a second refusal is the answer
+          await this._renew(sid, e)
           continue
         }
         if (e.code === 'RequestTimeTooSkewed' && !skewFixed && e.serverDate) {
@@ -303,6 +341,46 @@ class MinibaseClient {
         throw e
       }
     }
+  }
+
+  /**
+   * New credentials for session `sid` (unless another call has replaced it meanwhile); when
+   * the server says the session has ended and a `relogin` option is set, a new login.
+   * Resolves to true when it logged in again. `cause` is the error that led here.
+   */
+  async _renew(sid, cause) {
+    if (this._session && this._session.sessionId !== sid) return false
+    try {
+      if (this._session) {
+        await this.refresh()
+        return false
+      }
+    } catch (re) {
+      if (re.code !== 'Unauthenticated' && re.code !== 'HttpError') throw re
+      if (!this._relogin) {
+        if (cause && re.code === 'Unauthenticated') re.details.gatewayCode = cause.code
+        throw re
+      }
+    }
+    if (!this._relogin) throw new MinibaseError('Unauthenticated', 'the session has ended: log in again', 401)
+    await this._loginAgain()
+    return true
+  }
+
+  /** The `relogin` option's login; concurrent callers share one. */
+  _loginAgain() {
+    if (!this._reloggingIn) {
+      this._reloggingIn = (async () => {
+        try {
+          const opts = this._relogin === true ? {} : await this._relogin()
+          if (!opts) throw new MinibaseError('Unauthenticated', 'the session has ended: log in again', 401)
+          await this.login(opts === true ? {} : opts)
+        } finally {
+          this._reloggingIn = null
+        }
+      })()
+    }
+    return this._reloggingIn
   }
 
   /** Call one of the developer's functions; resolves to the answer's `data`. */

@@ -74,8 +74,9 @@ function parseResponse(res) {
       return fail(new MinibaseError(code, String(e.message || code), st, e.requestId || rid, details), res)
     }
     if (typeof body.ErrorCode === 'string') {
+      const gw = typeof body.ServerTime === 'string' ? { serverTime: body.ServerTime } : undefined
       return fail(
-        new MinibaseError(body.ErrorCode, String(body.ErrorMessage || body.ErrorCode), status, body.RequestId || rid),
+        new MinibaseError(body.ErrorCode, String(body.ErrorMessage || body.ErrorCode), status, body.RequestId || rid, gw),
         res,
       )
     }
@@ -98,7 +99,8 @@ function parseResponse(res) {
 function fail(err, res) {
   const retry = header(res, 'retry-after')
   if (retry != null && err.details.retryAfter === undefined) err.details.retryAfter = retry
-  const date = header(res, 'date')
+  // The body's serverTime (ms precision) where there is one: some hosts drop an error's headers.
+  const date = typeof err.details.serverTime === 'string' ? err.details.serverTime : header(res, 'date')
   if (date) Object.defineProperty(err, 'serverDate', { value: date, enumerable: false })
   throw err
 }

@@ -62,9 +62,13 @@ function networkError(what, detail) {
 }
 
 /**
- * Alipay `my.request`: `headers`, `dataType: 'text'`. HTTP errors call `fail` with
- * `error: 19` (and, on current base libraries, `status`/`data`/`headers`): those are
- * answers, not network errors.
+ * Alipay `my.request`: `headers`, `dataType: 'text'`. An HTTP status ≥ 400 reaches the app
+ * in one of four ways, depending on the base library: `fail` with `error: 19` and
+ * `status`/`data`/`headers`; `fail` with `status`/`data` only; `fail` with `error: 19` and
+ * nothing else; or `success`. The first, second and fourth are answers like any other (the
+ * server repeats in the body what the SDK needs from the headers). The third carries no
+ * answer at all: it rejects with code `HttpError` (status 0, "refused, status unknown"),
+ * which the client recovers from with a credentials refresh (see client.js).
  */
 function alipayTransport(api) {
   const host = api || hostApi('alipay')
@@ -87,7 +91,11 @@ function alipayTransport(api) {
             if (typeof e.status === 'number' && e.status > 0) {
               resolve({ status: e.status, headers: normaliseHeaders(e.headers || e.header), data: responseText(e.data) })
             } else if (e.error === 19) {
-              reject(new MinibaseError('Internal', 'HTTP error without a body (my.request error 19)', 0))
+              reject(
+                new MinibaseError('HttpError', 'the server refused the request (my.request error 19, without the answer: status unknown)', 0, null, {
+                  hostError: e,
+                }),
+              )
             } else {
               reject(networkError('my.request', (e.errorMessage || e.errMsg || 'error') + (e.error !== undefined ? ' (' + e.error + ')' : '')))
             }
