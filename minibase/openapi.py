@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .config.providers import PROVIDERS
+
 __all__ = ["DB_OPS", "FILES_OPS", "SESSION_OPS", "build_openapi"]
 
 SESSION_OPS = ("login", "refresh", "logout", "providers")
@@ -166,7 +168,7 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "op": {"const": "login"},
                 "authCode": {"type": "string", "minLength": 1, "maxLength": 512},
-                "provider": {"enum": ["alipay", "wechat", "douyin", "dev"]},
+                "provider": {"enum": [p.name for p in PROVIDERS]},
             },
             "required": ["authCode"],
         },

@@ -3,8 +3,9 @@ exists, and every relative link resolves.
 
 docs/configuration.md holds one table per config section, under a heading naming the section
 as TOML spells it (``[auth.alipay]``); each key is a row whose first cell starts with the key
-in backticks. The keys are taken from the typed records of :mod:`minibase.config` (what the
-code reads) and from the parser's own list of accepted keys (what a file may say).
+in backticks. The keys are taken from the declarations of the typed records of
+:mod:`minibase.config` (each field's metadata says how the file spells it, or that it is not
+a key of the file) and from the parser's own list of accepted keys (what a file may say).
 """
 
 from __future__ import annotations
@@ -23,31 +24,13 @@ import pytest
 
 from minibase.config import Config, parse_config
 from minibase.errors import ConfigError
+from minibase.util.record import record_fields, record_meta
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # The configuration page, in English and in Chinese: both list every key.
 CONFIG_PAGES = [DOCS / "configuration.md", DOCS / "zh-CN" / "configuration.md"]
 
-# Record fields that are not keys of minibase.toml, and where their value comes from.
-NOT_FILE_KEYS = {
-    "Config.data_dir": "--data / MINIBASE_DATA",
-    "Config.source": "the path of the file itself",
-    "AuthConfig.unavailable": "derived: providers whose env: values are all unset",
-    "FunctionsConfig.path": "derived: the config file's folder",
-    "FilesArea.name": "the name of the [files.areas.NAME] table",
-    "StsConfig.access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "StsConfig.access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "StsConfig.security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
-    "DatabaseConfig.access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "DatabaseConfig.access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "DatabaseConfig.security_token": "ALIBABA_CLOUD_SECURITY_TOKEN",
-}
-# Record fields whose TOML spelling differs: field → (sub-table or "", key).
-FILE_SPELLING = {
-    "AppConfig.secrets": ("", "secret"),
-    "AuthConfig.dev_enabled": ("dev", "enabled"),
-}
 # Records that are one value in the file (a string), not a table of their own.
 VALUE_RECORDS = {"Rate"}
 # Name placeholder for tables keyed by the user's own names.
@@ -79,11 +62,12 @@ def config_keys(cls: type = Config, section: str = "") -> Iterator[tuple[str, st
     named by the user (``functions.timeouts``).
     """
     hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
-    for name in cls.__record_fields__:  # type: ignore[attr-defined]
+    for name in record_fields(cls):
         where = f"{cls.__name__}.{name}"
-        if where in NOT_FILE_KEYS:
+        meta = record_meta(cls, name)
+        if "derived" in meta:  # not a key of the file: says where its value comes from
             continue
-        sub, key = FILE_SPELLING.get(where, ("", name))
+        sub, _, key = (meta.get("key") or name).rpartition(".")
         here = ".".join(p for p in (section, sub) if p)
         tp = hints[name]
         records = [r for r in _record_types(tp) if r.__name__ not in VALUE_RECORDS]
@@ -142,7 +126,7 @@ def test_every_config_field_is_documented(page: Path) -> None:
 
 def test_the_walk_finds_a_new_field() -> None:
     """The check above can fail: a key the page lacks is reported with its section."""
-    where = "LimitsConfig.max_nonsense in minibase/config.py"
+    where = "LimitsConfig.max_nonsense in minibase/config/limits.py"
     missing = _undocumented([("limits", "max_nonsense", where)], CONFIG_PAGES[0])
     assert missing and "add a row | `max_nonsense` |" in missing[0] and "`[limits]`" in missing[0]
 
@@ -179,7 +163,7 @@ def test_every_key_the_parser_accepts_is_documented(page: Path) -> None:
         for k in sorted(accepted):
             sub = f"{section}.{k}".lstrip(".")
             if not any(s == sub or s.startswith(sub + ".") for s in by_section):  # a table, not a key
-                keys.append((section, k, f"accepted in [{section}] by minibase/config.py"))
+                keys.append((section, k, f"accepted in [{section}] by minibase/config/"))
     missing = _undocumented(keys, page)
     assert not missing, "\n".join(missing)
 

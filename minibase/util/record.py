@@ -17,11 +17,11 @@ pickle like dataclasses (``copy.deepcopy``, ``pickle``: rebuilt through ``__init
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["field", "record", "record_fields", "replace"]
+__all__ = ["field", "record", "record_fields", "record_meta", "record_required", "replace"]
 
 T = TypeVar("T")
 
@@ -44,9 +44,12 @@ def record(cls: type[T]) -> type[T]:
     defaults: dict[str, Any] = {}
     factories: dict[str, Callable[[], Any]] = {}
     hidden: set[str] = set()
+    meta: dict[str, Any] = {}
     for name in names:
         value = own.get(name, MISSING)
         if isinstance(value, Field):
+            if value.metadata:
+                meta[name] = value.metadata
             if value.default is not MISSING:
                 defaults[name] = value.default
             elif value.default_factory is not MISSING:
@@ -106,6 +109,10 @@ def record(cls: type[T]) -> type[T]:
     body.update(
         __slots__=names,
         __record_fields__=names,
+        # field(metadata=...) per field, and the fields a caller must give: for code that
+        # reads a record's declaration (the config's keys, bounds and parsers).
+        __record_meta__=meta,
+        __record_required__=tuple(n for n in names if n not in defaults and n not in factories),
         __init__=__init__,
         __repr__=__repr__,
         __eq__=__eq__,
@@ -125,6 +132,17 @@ def record(cls: type[T]) -> type[T]:
 def record_fields(cls_or_obj: Any) -> tuple[str, ...]:
     """The field names of a record class or instance, in order."""
     return tuple(cls_or_obj.__record_fields__)
+
+
+def record_meta(cls_or_obj: Any, name: str) -> Mapping[str, Any]:
+    """The ``field(metadata=...)`` of field ``name`` (empty if it has none)."""
+    meta: Mapping[str, Any] = cls_or_obj.__record_meta__.get(name, {})
+    return meta
+
+
+def record_required(cls_or_obj: Any) -> tuple[str, ...]:
+    """The fields of a record class without a default, in order."""
+    return tuple(cls_or_obj.__record_required__)
 
 
 def replace(obj: T, **changes: Any) -> T:

@@ -1,48 +1,24 @@
-"""Login providers, built from the config. Platform modules are imported only if used."""
+"""Login providers, built from the config's provider table. Platform modules are imported
+only if used; each has ``from_config(config) -> Provider``."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import import_module
 
-from ...config import AuthConfig
-from ...errors import ConfigError
+from ...config import PROVIDERS, AuthConfig
 from .base import Identity, Provider
 
 __all__ = ["Identity", "Provider", "build_providers"]
 
 
-def _read(path: Path, key: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ConfigError(key, f"cannot read {path}: {e.strerror}") from None
-
-
 def build_providers(auth: AuthConfig) -> dict[str, Provider]:
     """One provider per configured platform; ConfigError (naming the key) for bad keys."""
     out: dict[str, Provider] = {}
-    if auth.alipay is not None:
-        from .alipay import AlipayProvider
-
-        a = auth.alipay
-        private = _read(a.private_key_file, "auth.alipay.private_key_file")
-        public = _read(a.alipay_public_key_file, "auth.alipay.alipay_public_key_file")
-        try:
-            out["alipay"] = AlipayProvider(a.app_id, private, public, a.gateway, a.timeout)
-        except ValueError as e:
-            raise ConfigError("auth.alipay", str(e)) from None
-    if auth.wechat is not None:
-        from .wechat import WechatProvider
-
-        w = auth.wechat
-        out["wechat"] = WechatProvider(w.app_id, w.secret, w.api, w.timeout)
-    if auth.douyin is not None:
-        from .douyin import DouyinProvider
-
-        d = auth.douyin
-        out["douyin"] = DouyinProvider(d.app_id, d.secret, d.api, d.timeout)
-    if auth.dev_enabled:
-        from .dev import DevProvider
-
-        out["dev"] = DevProvider()
+    for entry in PROVIDERS:
+        config = getattr(auth, entry.attr)
+        if config is None or config is False:
+            continue
+        module = import_module(f"{__name__}.{entry.module}")
+        provider: Provider = module.from_config(config)
+        out[entry.name] = provider
     return out

@@ -11,13 +11,15 @@ import binascii
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from minibase.auth.providers._http import ProviderHttp, parse_json_object
 from minibase.auth.providers.base import Identity
-from minibase.errors import MinibaseError, ProviderError, Unauthenticated
+from minibase.config.providers import ALIPAY_GATEWAY, AlipayConfig
+from minibase.errors import ConfigError, MinibaseError, ProviderError, Unauthenticated
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +31,7 @@ __all__ = [
     "OAUTH_TOKEN_RESPONSE_KEY",
     "AlipayProvider",
     "extract_signed_content",
+    "from_config",
     "load_private_key",
     "load_public_key",
     "rsa2_sign",
@@ -36,7 +39,7 @@ __all__ = [
     "sign_content",
 ]
 
-DEFAULT_GATEWAY = "https://openapi.alipay.com/gateway.do"
+DEFAULT_GATEWAY = ALIPAY_GATEWAY
 OAUTH_TOKEN_METHOD = "alipay.system.oauth.token"
 OAUTH_TOKEN_RESPONSE_KEY = "alipay_system_oauth_token_response"
 
@@ -366,3 +369,20 @@ class AlipayProvider:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _read(path: Path, key: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(key, f"cannot read {path}: {e.strerror}") from None
+
+
+def from_config(config: AlipayConfig) -> AlipayProvider:
+    """The provider of ``[auth.alipay]``: its key files read, ConfigError naming a bad one."""
+    private = _read(config.private_key_file, "auth.alipay.private_key_file")
+    public = _read(config.alipay_public_key_file, "auth.alipay.alipay_public_key_file")
+    try:
+        return AlipayProvider(config.app_id, private, public, config.gateway, config.timeout)
+    except ValueError as e:
+        raise ConfigError("auth.alipay", str(e)) from None

@@ -24,3 +24,8 @@ class DevProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def from_config(config: object) -> DevProvider:
+    """The provider of ``[auth.dev] enabled = true`` (it has no other settings)."""
+    return DevProvider()

@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 from minibase.auth.providers._http import parse_json_object
 from minibase.auth.providers._jscode import CodeSessionProvider, error_code
 from minibase.auth.providers.base import Identity
+from minibase.config.providers import DOUYIN_API, DouyinConfig
 from minibase.errors import ProviderError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_API", "DouyinProvider"]
+__all__ = ["DEFAULT_API", "DouyinProvider", "from_config"]
 
-DEFAULT_API = "https://developer.toutiao.com"
+DEFAULT_API = DOUYIN_API
 
 # err_no values that are about the code, not about Douyin or our configuration: the client
 # must call tt.login again. 40018 "bad code" and 40019 "bad anonymous code" are documented;
@@ -70,3 +71,8 @@ class DouyinProvider(CodeSessionProvider):
         if err_no != 0:
             raise self._error(err_no)
         return self._identity(doc.get("data"))
+
+
+def from_config(config: DouyinConfig) -> DouyinProvider:
+    """The provider of ``[auth.douyin]``."""
+    return DouyinProvider(config.app_id, config.secret, config.api, config.timeout)

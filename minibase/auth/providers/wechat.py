@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 from minibase.auth.providers._http import parse_json_object
 from minibase.auth.providers._jscode import CodeSessionProvider, error_code
 from minibase.auth.providers.base import Identity
+from minibase.config.providers import WECHAT_API, WechatConfig
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_API", "WechatProvider"]
+__all__ = ["DEFAULT_API", "WechatProvider", "from_config"]
 
-DEFAULT_API = "https://api.weixin.qq.com"
+DEFAULT_API = WECHAT_API
 
 # errcodes that are about the code or the user, not about WeChat or our configuration:
 # retrying with the same code cannot help, the client must log in again.
@@ -73,3 +74,8 @@ class WechatProvider(CodeSessionProvider):
             if errcode != 0:
                 raise self._error(errcode)
         return self._identity(doc)
+
+
+def from_config(config: WechatConfig) -> WechatProvider:
+    """The provider of ``[auth.wechat]``."""
+    return WechatProvider(config.app_id, config.secret, config.api, config.timeout)
