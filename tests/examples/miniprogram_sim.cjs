@@ -1,160 +1,239 @@
-// Runs an example mini-program's own code (app.js, pages/*/*.js and the vendored SDK) in
-// Node against a real server, with a fake host API (`my` or `wx`): requests go out over
-// HTTP, storage is in memory, navigation is recorded. It checks the page logic, not the
-// templates (the developer tools render those).
+// The TODO mini-program's whole user flow, as a user taps it, in the sandboxed runtime of
+// miniprogram_runtime.cjs against a real minibase server:
 //
-//   node miniprogram_sim.cjs <app dir> <endpoint> <alipay|wechat>
+//   node miniprogram_sim.cjs <app dir> <endpoint> <alipay|wechat|douyin> [a|b|c|d]
 //
-// Exits 0 when the seed's flow works, 1 with the failed assertion otherwise.
+// launch (the platform login refused: the dev-login screen), dev login, list, add, edit,
+// complete, filter, attach a picture, delete, clear, relaunch, a session ended on the
+// server, a clock 30 min off, offline then retry, log out. The last argument is the shape
+// in which Alipay's my.request reports an HTTP status >= 400 (see the runtime).
+// Exits 0 with "<platform> <shape>: ok", else 1 with the failed step.
 'use strict'
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const path = require('node:path')
+const { Runtime, PNG } = require('./miniprogram_runtime.cjs')
 
-const [dir, endpoint, platform] = process.argv.slice(2)
-if (!dir || !endpoint || !['alipay', 'wechat'].includes(platform)) {
-  console.error('usage: node miniprogram_sim.cjs <app dir> <endpoint> <alipay|wechat>')
+const [dir, endpoint, platform, shape = 'a'] = process.argv.slice(2)
+if (!dir || !endpoint || !['alipay', 'wechat', 'douyin'].includes(platform) || !'abcd'.includes(shape)) {
+  console.error('usage: node miniprogram_sim.cjs <app dir> <endpoint> <alipay|wechat|douyin> [a|b|c|d]')
   process.exit(2)
 }
+const SERVICE = 'todo-list-svc'
+const KEY = `minibase:${SERVICE}:session`
+const started = Date.now()
+let step = 'start'
 
-// ------------------------------------------------------------------ the fake host
-const stored = new Map()
-const navigation = []
-async function send(opts) {
-  const headers = (platform === 'alipay' ? opts.headers : opts.header) || {}
-  const res = await fetch(opts.url, { method: opts.method || 'GET', headers, body: opts.data })
-  const answer = { data: await res.text(), headers: Object.fromEntries(res.headers) }
-  if (platform === 'wechat') return opts.success({ statusCode: res.status, header: answer.headers, data: answer.data })
-  // Alipay reports HTTP errors through `fail` (error 19), with the answer on current base libraries.
-  if (res.status >= 400) return opts.fail({ error: 19, errorMessage: 'http status error', status: res.status, ...answer })
-  opts.success({ status: res.status, ...answer })
-}
-const host = {
-  request(opts) {
-    send(opts).catch((e) => opts.fail(platform === 'wechat' ? { errMsg: 'request:fail ' + e.message } : { error: 12, errorMessage: e.message }))
-  },
-  navigateTo(o) {
-    navigation.push(o.url)
-  },
-  navigateBack() {
-    navigation.push('back')
-  },
-  stopPullDownRefresh() {},
-}
-if (platform === 'alipay') {
-  Object.assign(host, {
-    getAuthCode: (o) => o.success({ authCode: 'platform-code' }),
-    getStorageSync: ({ key }) => ({ data: stored.has(key) ? stored.get(key) : null }),
-    setStorageSync: ({ key, data }) => stored.set(key, data),
-    removeStorageSync: ({ key }) => stored.delete(key),
-  })
-  global.my = host
-} else {
-  Object.assign(host, {
-    login: (o) => o.success({ code: 'platform-code' }),
-    getStorageSync: (key) => (stored.has(key) ? stored.get(key) : ''),
-    setStorageSync: (key, value) => stored.set(key, value),
-    removeStorageSync: (key) => stored.delete(key),
-  })
-  global.wx = host
+// The app as shipped, pointed at the test server: config.js is read from a copy.
+const config = fs.readFileSync(path.join(dir, 'config.js'), 'utf8')
+assert.match(config, /devUser: ''/, 'config.js ships with devUser empty')
+assert.match(config, /service: 'todo-list-svc'/)
+const app = fs.mkdtempSync(path.join(require('node:os').tmpdir(), `mp-${platform}-`))
+fs.cpSync(dir, app, { recursive: true })
+fs.writeFileSync(path.join(app, 'config.js'), config.replace(/endpoint: '[^']*'/, `endpoint: '${endpoint}'`))
+
+const rt = new Runtime({ platform, dir: app, endpoint, shape, log: !!process.env.SIM_LOG })
+const user = `sim-${platform}-${shape}-${process.pid}`
+
+function session() {
+  const raw = rt.storage.get(KEY)
+  const v = platform === 'alipay' ? raw : raw // both store the SDK's JSON string
+  return v ? JSON.parse(v) : null
 }
 
-let app = null
-const pages = {}
-let loading = null
-global.App = (def) => {
-  app = def
-}
-global.getApp = () => app
-global.Page = (def) => {
-  pages[loading] = def
+async function server(fn, event, sid) {
+  const headers = { 'content-type': 'application/json' }
+  if (sid) headers.authorization = 'Bearer ' + sid
+  const r = await fetch(`${endpoint}/${fn === 'session' ? 'session' : 'invoke/' + fn}`, { method: 'POST', headers, body: JSON.stringify(event) })
+  return { status: r.status, body: await r.json() }
 }
 
-function open(name) {
-  const def = pages[name]
-  const page = Object.assign(Object.create(def), { data: JSON.parse(JSON.stringify(def.data)) })
-  page.setData = function (patch) {
-    this.data = Object.assign({}, this.data, patch)
-  }
-  return page
+const titles = () => rt.findAll((n) => n.tag === 'text' && /todo-item-text/.test(n.attrs.class || '')).map((n) => n.children.map((c) => c.text).join(''))
+const item = (title) => {
+  const items = rt.findAll((n) => n.tag === 'view' && /(^| )todo-item( |$)/.test(n.attrs.class || '') && rt.text(n).split('\n')[0] === title)
+  assert.equal(items.length, 1, `one todo "${title}" on the page:\n${rt.text()}`)
+  return items[0]
+}
+const button = (root, cls) => rt.find('button.' + cls, undefined, root)
+
+async function launch() {
+  rt.launch()
+  await rt.idle()
 }
 
-// ----------------------------------------------------------------------- the app
-const config = require(path.resolve(dir, 'config.js'))
-assert.equal(config.service, 'todo-list-svc')
-config.endpoint = endpoint
-config.devUser = '' // first the platform's own login: the server has no keys for it
-
-require(path.resolve(dir, 'app.js'))
-assert.ok(app && app.mb, 'app.js calls App({mb, ...})')
-for (const name of ['todos', 'add-todo']) {
-  loading = name
-  require(path.resolve(dir, 'pages', name, name + '.js'))
-  assert.ok(pages[name], `pages/${name}/${name}.js calls Page()`)
+async function addTodo(title) {
+  await rt.tap(rt.find('button.add'))
+  assert.equal(rt.route, 'pages/add-todo/add-todo')
+  await rt.tap(rt.find('button.add-todo-button'))
+  assert.match(rt.text(), /Type what needs to be done first/)
+  await rt.input(rt.find('input.add-todo-input'), '  ' + title + ' ')
+  await rt.tap(rt.find('button.add-todo-button'))
+  assert.equal(rt.route, 'pages/todos/todos', rt.text())
 }
 
 async function main() {
-  const list = open('todos')
-
-  // The host's code step runs, the server refuses it (no Alipay/WeChat keys): a message.
-  await list.load()
-  assert.equal(list.data.loggedIn, false)
-  assert.match(list.data.error, platform === 'alipay' ? /ALIPAY_APP_ID/ : /wechat/, 'a refused login shows the reason')
-  assert.equal(list.data.loading, false)
-
-  config.devUser = 'sim-' + platform + '-' + process.pid // now the dev login
-  await list.load()
-  assert.equal(list.data.error, '')
-  assert.equal(list.data.loggedIn, true)
-  assert.deepEqual(list.data.todos, [])
-
-  for (const title of ['buy milk', 'walk dog']) {
-    list.addTodo()
-    assert.equal(navigation.pop(), '../add-todo/add-todo')
-    const add = open('add-todo')
-    await add.add()
-    assert.match(add.data.error, /Type what needs to be done/)
-    add.onInput({ detail: { value: '  ' + title + ' ' } })
-    await add.add()
-    assert.equal(add.data.error, '')
-    assert.equal(navigation.pop(), 'back')
+  // The sandbox holds what a mini-program host gives, and nothing of Node.
+  rt.launch()
+  for (const name of ['process', 'Buffer', 'TextEncoder', 'TextDecoder', 'fetch', 'crypto', 'require', 'module', 'global', 'setImmediate', 'URL', 'atob', 'btoa']) {
+    assert.equal(rt.evaluate(`typeof ${name}`), 'undefined', `${name} must not exist in the sandbox`)
   }
-  await list.load() // onShow
-  assert.deepEqual(list.data.todos.map((t) => [t.title, t.completed]), [['buy milk', false], ['walk dog', false]])
-  assert.equal(list.data.left, 2)
-  assert.equal(list.data.hasCompleted, false)
+  for (const name of ['App', 'Page', 'getApp', 'getCurrentPages', 'console', 'setTimeout', { alipay: 'my', wechat: 'wx', douyin: 'tt' }[platform]]) {
+    assert.notEqual(rt.evaluate(`typeof ${name}`), 'undefined', `${name} must exist in the sandbox`)
+  }
+  await rt.idle()
 
-  const [milk, dog] = list.data.todos
-  await list.onTodoChanged({ detail: { value: [milk.id] } })
-  assert.equal(list.data.error, '')
-  assert.deepEqual(list.data.todos.map((t) => t.completed), [true, false])
-  assert.equal(list.data.left, 1)
-  assert.equal(list.data.hasCompleted, true)
+  step = 'launch: the platform login is refused, the dev-login screen says why'
+  assert.equal(rt.codeLogins, 1, 'the host code step ran')
+  assert.equal(rt.route, 'pages/login/login')
+  const why = rt.find('view.login-reason')
+  const name = { alipay: 'Alipay', wechat: 'WeChat', douyin: 'Douyin' }[platform]
+  assert.match(rt.text(why), new RegExp(`${name} login is not set up on this server`))
+  assert.match(rt.text(why), /devUser/, 'the refusal names devUser')
+  if (platform === 'alipay') assert.match(rt.text(why), /ALIPAY_APP_ID/)
+  if (platform === 'wechat') assert.match(rt.text(why), /WECHAT_APP_ID/)
+  assert.equal(rt.exists('button.platform-login'), false, 'no platform login button while it is not set up')
+  assert.equal(session(), null)
 
-  await list.onDelete({ currentTarget: { dataset: { id: dog.id } }, target: { dataset: { id: dog.id } } })
-  assert.deepEqual(list.data.todos.map((t) => t.title), ['buy milk'])
+  step = 'dev login'
+  await rt.tap(rt.find('button.dev-submit'))
+  assert.match(rt.text(), /Type a name to log in as/)
+  await rt.input(rt.find('input.dev-name'), user)
+  await rt.tap(rt.find('button.dev-submit'))
+  assert.equal(rt.route, 'pages/todos/todos', rt.text())
+  assert.match(rt.text(rt.find('view.top')), new RegExp(`Signed in as ${user}`))
+  assert.match(rt.text(), /Nothing to do yet/)
+  assert.ok(session(), 'the session is stored')
 
-  await list.clearCompleted()
-  assert.equal(list.data.error, '')
-  assert.deepEqual(list.data.todos, [])
-  assert.equal(list.data.busy, false)
+  step = 'add'
+  await addTodo('buy milk')
+  await addTodo('walk dog')
+  assert.deepEqual(titles(), ['buy milk', 'walk dog'])
+  assert.match(rt.text(rt.find('text.todo-left')), /^2 left$/)
+  assert.equal(rt.find('button.clear').attrs.disabled, true)
 
-  // A refused change (a todo deleted elsewhere) shows the server's message, and the list
-  // as the server has it.
-  list.setData({ todos: [{ id: 'gone', title: 'deleted elsewhere', completed: false }] })
-  await list.onTodoChanged({ detail: { value: ['gone'] } })
-  assert.match(list.data.error, /gone|not found|no document/i)
-  assert.deepEqual(list.data.todos, [])
-  assert.equal(list.data.busy, false)
-  // A bad id fails in the SDK before any request: a message too, not an exception.
-  await list.onDelete({ currentTarget: { dataset: { id: '' } }, target: { dataset: { id: '' } } })
-  assert.match(list.data.error, /id must be a non-empty string/)
+  step = 'edit'
+  await rt.tap(button(item('buy milk'), 'todo-item-edit'))
+  const field = rt.find('input.todo-item-input')
+  assert.equal(field.attrs.value, 'buy milk')
+  await rt.input(field, '   ')
+  await rt.tap(rt.find('button.todo-item-save'))
+  assert.match(rt.text(rt.find('view.error')), /Title must be a non-empty string/i)
+  assert.ok(rt.exists('input.todo-item-input'), 'a refused edit keeps the field open')
+  await rt.input(rt.find('input.todo-item-input'), 'buy oat milk')
+  await rt.confirm(rt.find('input.todo-item-input'))
+  assert.equal(rt.exists('view.error'), false)
+  assert.deepEqual(titles(), ['buy oat milk', 'walk dog'])
+  await rt.tap(button(item('walk dog'), 'todo-item-edit'))
+  await rt.input(rt.find('input.todo-item-input'), 'never saved')
+  await rt.tap(rt.find('button.todo-item-cancel'))
+  assert.deepEqual(titles(), ['buy oat milk', 'walk dog'])
 
-  // The next launch reuses the stored session: no second login.
-  assert.ok([...stored.keys()].some((k) => k.startsWith('minibase:todo-list-svc')), 'the session is stored')
-  console.log(`${platform}: ok`)
+  step = 'complete'
+  await rt.toggle(rt.find('checkbox', undefined, item('buy oat milk')))
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  assert.equal(item('buy oat milk').attrs.class.includes('checked'), true)
+  assert.match(rt.text(rt.find('text.todo-left')), /^1 left$/)
+
+  step = 'filter'
+  await rt.tap(rt.find('button.filter', 'Active'))
+  assert.deepEqual(titles(), ['walk dog'])
+  await rt.tap(rt.find('button.filter', 'Completed'))
+  assert.deepEqual(titles(), ['buy oat milk'])
+  await rt.tap(rt.find('button.filter', 'All'))
+  assert.deepEqual(titles(), ['buy oat milk', 'walk dog'])
+
+  step = 'attach a picture'
+  for (const title of ['walk dog', 'buy oat milk']) {
+    await rt.tap(button(item(title), 'todo-item-attach'))
+    assert.equal(rt.exists('view.error'), false, rt.text())
+  }
+  const thumb = rt.find('image.todo-item-thumb', undefined, item('walk dog'))
+  const img = await fetch(thumb.attrs.src)
+  assert.equal(img.status, 200, thumb.attrs.src)
+  assert.deepEqual(Buffer.from(await img.arrayBuffer()), PNG, 'the thumbnail is the picked picture')
+  assert.equal(rt.text(button(item('walk dog'), 'todo-item-attach')), 'Replace image')
+  const dogPicture = rt.page.data.todos.find((t) => t.title === 'walk dog').attachment
+  const milkPicture = rt.page.data.todos.find((t) => t.title === 'buy oat milk').attachment
+  assert.match(dogPicture, /^todos\/[^/]+\/\w*pic\d\.png$/)
+  const stat = async (p) => (await server('files', { op: 'stat', path: p }, session().sessionId)).body.data
+  assert.equal((await stat(dogPicture)).contentType, 'image/png')
+
+  step = 'delete (the picture goes too)'
+  await rt.tap(button(item('walk dog'), 'todo-item-delete'))
+  assert.deepEqual(titles(), ['buy oat milk'])
+  assert.equal(await stat(dogPicture), null, 'deleting a todo removes its picture')
+
+  step = 'clear completed (their pictures go too)'
+  await rt.tap(rt.find('button.clear'))
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  assert.deepEqual(titles(), [])
+  assert.equal(rt.toasts.pop(), 'Removed 1 completed todo.')
+  assert.equal(await stat(milkPicture), null)
+
+  step = 'relaunch: still logged in, same user'
+  await addTodo('after relaunch')
+  const sid = session().sessionId
+  await launch()
+  assert.equal(rt.route, 'pages/todos/todos')
+  assert.match(rt.text(rt.find('view.top')), new RegExp(`Signed in as ${user}`))
+  assert.deepEqual(titles(), ['after relaunch'])
+  assert.equal(session().sessionId, sid, 'no second login')
+
+  step = 'session ended on the server (logout elsewhere), while the app runs'
+  assert.equal((await server('session', { op: 'logout', sessionId: sid })).status, 200)
+  await rt.toggle(rt.find('checkbox', undefined, item('after relaunch')))
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  assert.equal(item('after relaunch').attrs.class.includes('checked'), true)
+  assert.notEqual(session().sessionId, sid, 'logged in again, transparently')
+
+  step = 'session ended on the server, then a launch'
+  assert.equal((await server('session', { op: 'logout', sessionId: session().sessionId })).status, 200)
+  await launch()
+  assert.equal(rt.route, 'pages/todos/todos')
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  assert.deepEqual(titles(), ['after relaunch'])
+
+  for (const minutes of [30, -30]) {
+    step = `the phone's clock ${minutes} min off`
+    rt.clockOffset = minutes * 60000
+    await launch()
+    assert.equal(rt.exists('view.error'), false, rt.text())
+    await addTodo(`clock ${minutes}`)
+    assert.equal(rt.exists('view.error'), false, rt.text())
+    assert.ok(titles().includes(`clock ${minutes}`), rt.text())
+  }
+  rt.clockOffset = 0
+
+  step = 'offline, then retry'
+  rt.online = false
+  await rt.pullDown()
+  assert.match(rt.text(rt.find('view.error')), /Cannot reach/)
+  assert.equal(rt.pullDownStopped, true)
+  rt.online = true
+  await rt.tap(rt.find('button.retry'))
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  assert.equal(titles().length, 3)
+
+  step = 'log out'
+  const last = session().sessionId
+  await rt.tap(rt.find('button.logout'))
+  assert.equal(rt.route, 'pages/login/login')
+  assert.equal(session(), null)
+  assert.equal((await server('db', { op: 'list' }, last)).status, 401, 'the session ended on the server too')
+  await launch()
+  assert.equal(rt.route, 'pages/login/login', 'no silent login after Log out')
+  await rt.input(rt.find('input.dev-name'), user)
+  await rt.confirm(rt.find('input.dev-name'))
+  assert.equal(rt.route, 'pages/todos/todos')
+  assert.equal(titles().length, 3, 'the same user again')
+
+  console.log(`${platform} ${shape}: ok (${rt.requests.length} requests, ${Date.now() - started} ms)`)
 }
 
-main().catch((e) => {
-  console.error(e && e.stack ? e.stack : e)
-  process.exit(1)
-})
+main()
+  .catch((e) => {
+    console.error(`${platform} ${shape}: failed at step "${step}" on ${rt.stack && rt.stack.length ? rt.route : '-'}`)
+    console.error(e && e.stack ? e.stack : e)
+    process.exitCode = 1
+  })
+  .finally(() => fs.rmSync(app, { recursive: true, force: true }))

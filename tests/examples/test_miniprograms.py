@@ -1,29 +1,132 @@
-"""The example mini-programs' page logic against a real server.
+"""The example mini-programs, whole, against a real server.
 
-miniprogram_sim.cjs loads each app's own app.js, pages and vendored SDK in Node with a
-fake `my` / `wx` (real HTTP requests, in-memory storage) and walks the seed's flow: the
-platform login refused with a message, the dev login, add two todos on the add-todo
-page, toggle one, delete one, clear completed, and a refused change shown as a message.
+miniprogram_runtime.cjs is a sandboxed mini-program runtime (a fresh V8 context with only
+what the host gives: `my` / `wx` / `tt`, App, Page, getApp, console, timers; templates
+rendered from `page.data`; storage that outlives a relaunch; Alipay's four shapes of an
+HTTP error). miniprogram_sim.cjs drives each app through the whole user flow in it: launch
+with the platform login refused (the dev-login screen), dev login, add, edit, complete,
+filter, attach a picture, delete, clear, relaunch, a session ended on the server, a clock
+30 min off, offline then retry, log out.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.examples.conftest import ROOT, TODO, Served
+from tests.examples.conftest import ENV, EXAMPLE, MINIBASE, ROOT, TODO, Served
+from tests.fakes.server import free_port
 
 SIM = ROOT / "tests" / "examples" / "miniprogram_sim.cjs"
+RUNTIME = ROOT / "tests" / "examples" / "miniprogram_runtime.cjs"
+RUNS = [("alipay", shape) for shape in "abcd"] + [("wechat", "a"), ("douyin", "a")]
 
 
-@pytest.mark.parametrize("platform", ["alipay", "wechat"])
-def test_miniprogram_pages_against_the_server(platform: str, node: str, served: Served) -> None:
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The example's config, as shipped but for the per-address login limit (every flow
+    logs in a dozen times from 127.0.0.1) and the web page (not needed here)."""
+    folder = tmp_path_factory.mktemp("todo-mp")
+    toml = re.sub(r'(?m)^web = "web".*$', "", EXAMPLE.read_text())
+    (folder / "minibase.toml").write_text(
+        toml + '\n[rate_limits]\nlogin_per_ip = "off"\nlogin_per_subject = "off"\n'
+    )
+    shutil.copy(TODO / "functions.py", folder / "functions.py")
+    port = free_port()
+    cmd = [*MINIBASE, "serve", "--config", str(folder / "minibase.toml"), "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--data", str(folder / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(url + "/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                pytest.fail("minibase serve exited:\n" + (proc.stdout.read() if proc.stdout else ""))
+            if time.monotonic() > deadline:
+                pytest.fail("minibase serve did not answer /healthz within 20 s")
+            time.sleep(0.05)
+        yield Served(url, folder / "data")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.mark.parametrize(("platform", "shape"), RUNS, ids=[f"{p}-{s}" for p, s in RUNS])
+def test_whole_user_flow(platform: str, shape: str, node: str, example: Served) -> None:
     out = subprocess.run(
-        [node, str(SIM), str(TODO / platform), served.url, platform],
+        [node, str(SIM), str(TODO / platform), example.url, platform, shape],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr + out.stdout
-    assert f"{platform}: ok" in out.stdout
+    assert f"{platform} {shape}: ok" in out.stdout
+
+
+def _runtime(node: str, script: str) -> subprocess.CompletedProcess[str]:
+    code = f"const rt = require({str(RUNTIME)!r});\n{script}"
+    return subprocess.run([node, "-e", code], capture_output=True, text=True, timeout=60)
+
+
+def test_template_expressions_and_markup_checks(node: str) -> None:
+    out = _runtime(
+        node,
+        r"""
+const assert = require('node:assert/strict')
+const tree = rt.parseMarkup('<view a:for="{{xs}}" class="x {{item > 1 ? \'big\' : \'\'}}">{{index}}:{{item * 2}}</view>', 't')
+assert.equal(tree.children.length, 1)
+assert.throws(() => rt.parseExpression('f(1)'), /function calls are not allowed/)
+assert.throws(() => rt.parseMarkup('<view><text></view>', 't'), /closes/)
+assert.throws(() => rt.parseMarkup('<view a:if="{{a b}}"></view>', 't'), /unexpected/)
+console.log('ok')
+""",
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_runtime_refuses_a_template_that_names_a_missing_handler(node: str, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(TODO / "wechat", app)
+    wxml = app / "pages" / "todos" / "todos.wxml"
+    wxml.write_text(wxml.read_text().replace('bindtap="onLogout"', 'bindtap="onLogOut"'))
+    out = _runtime(
+        node,
+        f"new rt.Runtime({{platform: 'wechat', dir: {str(app)!r}, endpoint: 'http://127.0.0.1:9'}}).launch()",
+    )
+    assert out.returncode != 0 and "the page has no method onLogOut" in out.stderr, out.stderr
+    wxml.write_text(
+        wxml.read_text().replace('bindtap="onLogOut"', 'bindtap="onLogout"').replace("wx:if", "a:if", 1)
+    )
+    out = _runtime(
+        node,
+        f"new rt.Runtime({{platform: 'wechat', dir: {str(app)!r}, endpoint: 'http://127.0.0.1:9'}}).launch()",
+    )
+    assert out.returncode != 0 and "a:if is not a wechat directive" in out.stderr, out.stderr
+
+
+def test_page_code_is_the_same_in_every_app() -> None:
+    for page in ("todos", "add-todo", "login"):
+        texts = {
+            app: (TODO / app / "pages" / page / f"{page}.js").read_text()
+            for app in ("alipay", "wechat", "douyin")
+        }
+        assert len(set(texts.values())) == 1, f"pages/{page}/{page}.js differs between the apps"

@@ -15,7 +15,7 @@ from tests.examples.conftest import ROOT, TODO
 
 VENDOR = ROOT / "clients" / "js" / "scripts" / "vendor.mjs"
 DIST = ROOT / "clients" / "js" / "dist" / "cjs"
-APPS = {"alipay": ("axml", "acss"), "wechat": ("wxml", "wxss")}
+APPS = {"alipay": ("axml", "acss"), "wechat": ("wxml", "wxss"), "douyin": ("ttml", "ttss")}
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -88,7 +88,7 @@ def test_miniprogram_json_is_valid_and_pages_exist(app: str) -> None:
             pytest.fail(f"{f.relative_to(ROOT)}: {e}")
     markup, style = APPS[app]
     pages = json.loads((TODO / app / "app.json").read_text())["pages"]
-    assert pages == ["pages/todos/todos", "pages/add-todo/add-todo"]
+    assert pages == ["pages/todos/todos", "pages/add-todo/add-todo", "pages/login/login"]
     for page in pages:
         for ext in ("js", "json", markup, style):
             assert (TODO / app / f"{page}.{ext}").is_file(), f"examples/todo/{app}/{page}.{ext} is missing"

@@ -3,6 +3,7 @@
 // cannot use npm packages without the IDE's npm build step:
 //   examples/todo/alipay/libs/minibase-client/
 //   examples/todo/wechat/libs/minibase-client/
+//   examples/todo/douyin/libs/minibase-client/
 // The copies are committed and kept identical to dist/cjs (stale files are removed).
 // `--check` changes nothing: it exits 1 and lists the differences if a copy has drifted.
 // Run `npm run build` first when src/ changed (dist/cjs is generated from it).
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 const sdk = join(dirname(fileURLToPath(import.meta.url)), '..')
 const repo = join(sdk, '..', '..')
 const source = join(sdk, 'dist', 'cjs')
-const targets = ['alipay', 'wechat'].map((app) => join(repo, 'examples', 'todo', app, 'libs', 'minibase-client'))
+const targets = ['alipay', 'wechat', 'douyin'].map((app) => join(repo, 'examples', 'todo', app, 'libs', 'minibase-client'))
 const check = process.argv.includes('--check')
 
 function files(dir) {

@@ -8,7 +8,8 @@
 module.exports = {
   endpoint: 'http://127.0.0.1:8000',
   service: 'todo-list-svc',
-  // Leave empty to log in with my.getAuthCode (needs [auth.alipay] on the server). Set a
-  // name, e.g. 'alice', to use the dev login of a local server ([auth.dev] enabled).
+  // Leave empty to log in with my.getAuthCode (needs [auth.alipay] on the server; until then the
+  // app offers the server's dev login). Set a name, e.g. 'alice', to always use the dev
+  // login of a local server ([auth.dev] enabled).
   devUser: '',
 }

@@ -9,7 +9,8 @@
 module.exports = {
   endpoint: 'http://127.0.0.1:8000',
   service: 'todo-list-svc',
-  // Leave empty to log in with wx.login (needs [auth.wechat] on the server). Set a
-  // name, e.g. 'alice', to use the dev login of a local server ([auth.dev] enabled).
+  // Leave empty to log in with wx.login (needs [auth.wechat] on the server; until then the
+  // app offers the server's dev login). Set a name, e.g. 'alice', to always use the dev
+  // login of a local server ([auth.dev] enabled).
   devUser: '',
 }

@@ -1,3 +1,5 @@
+// Adds one todo, then goes back to the list (which reloads in its onShow).
+// The same file in the Alipay, WeChat and Douyin apps.
 var app = getApp()
 
 Page({
@@ -26,7 +28,7 @@ Page({
         return app.todos().add({ title: title, completed: false })
       })
       .then(function () {
-        my.navigateBack() // the list reloads in its onShow
+        app.api.navigateBack()
       })
       .catch(function (e) {
         self.setData({ saving: false, error: app.errorMessage(e) })

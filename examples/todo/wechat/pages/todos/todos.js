@@ -1,14 +1,33 @@
+// The list: tick, edit, filter, a picture per todo, delete, clear completed, log out.
+// The same file in the Alipay, WeChat and Douyin apps: host calls go through app.api.
 var app = getApp()
+
+var FILTERS = {
+  all: function () {
+    return true
+  },
+  active: function (t) {
+    return !t.completed
+  },
+  completed: function (t) {
+    return !!t.completed
+  },
+}
 
 Page({
   data: {
     todos: [],
+    visible: [], // the todos the filter shows
+    filter: 'all',
     left: 0,
     hasCompleted: false,
+    user: '',
     loggedIn: false,
     loading: true,
     busy: false,
     error: '',
+    editing: '', // id of the todo whose title is being edited
+    draft: '',
   },
 
   // Also after coming back from the add-todo page.
@@ -17,8 +36,9 @@ Page({
   },
 
   onPullDownRefresh: function () {
+    var api = app.api
     this.load().then(function () {
-      wx.stopPullDownRefresh()
+      api.stopPullDownRefresh()
     })
   },
 
@@ -28,13 +48,14 @@ Page({
     return app
       .ensureLogin()
       .then(function () {
-        self.setData({ loggedIn: true })
+        self.setData({ loggedIn: true, user: app.userName() })
         return app.loadTodos()
       })
       .then(function (todos) {
         self.show(todos)
       })
       .catch(function (e) {
+        if (e.code === 'LoginNeeded') return app.api.reLaunch({ url: '/pages/login/login?reason=' + encodeURIComponent(e.message) })
         self.setData({ loggedIn: app.mb.isLoggedIn, error: app.errorMessage(e) })
       })
       .then(function () {
@@ -43,10 +64,19 @@ Page({
   },
 
   show: function (todos) {
-    var left = todos.filter(function (t) {
-      return !t.completed
-    }).length
-    this.setData({ todos: todos, left: left, hasCompleted: left < todos.length })
+    var left = todos.filter(FILTERS.active).length
+    this.setData({
+      todos: todos,
+      visible: todos.filter(FILTERS[this.data.filter]),
+      left: left,
+      hasCompleted: left < todos.length,
+    })
+  },
+
+  find: function (id) {
+    return this.data.todos.filter(function (t) {
+      return t.id === id
+    })[0]
   },
 
   // Runs one change, then shows the server's list again (and the error, if any).
@@ -64,7 +94,7 @@ Page({
       })
       .then(function (todos) {
         // After a refused toggle the checkboxes must be drawn again from the data.
-        if (error) self.setData({ todos: [] })
+        if (error) self.setData({ visible: [] })
         self.show(todos)
       })
       .catch(function (e) {
@@ -77,7 +107,7 @@ Page({
 
   onTodoChanged: function (e) {
     var checked = e.detail.value // ids of the checked todos
-    var changed = this.data.todos.filter(function (t) {
+    var changed = this.data.visible.filter(function (t) {
       return (checked.indexOf(t.id) >= 0) !== !!t.completed
     })
     return this.change(function () {
@@ -89,20 +119,86 @@ Page({
     })
   },
 
-  onDelete: function (e) {
-    var id = (e.currentTarget || e.target).dataset.id
+  onFilter: function (e) {
+    var filter = e.currentTarget.dataset.filter
+    this.setData({ filter: filter, visible: this.data.todos.filter(FILTERS[filter]) })
+  },
+
+  onEdit: function (e) {
+    var todo = this.find(e.currentTarget.dataset.id)
+    if (todo) this.setData({ editing: todo.id, draft: todo.title || '' })
+  },
+
+  onDraft: function (e) {
+    this.setData({ draft: e.detail.value })
+  },
+
+  onCancel: function () {
+    this.setData({ editing: '', draft: '' })
+  },
+
+  onSave: function () {
+    var self = this
+    var id = self.data.editing
+    var todo = self.find(id)
+    var title = self.data.draft.trim()
+    if (!todo) return self.onCancel()
+    if (title === todo.title) return self.onCancel()
+    return self.change(function () {
+      return app.rename(id, title)
+    }).then(function () {
+      // Refused (an empty title): the field stays open with what was typed, to fix it.
+      if (!self.data.error) self.setData({ editing: '', draft: '' })
+    })
+  },
+
+  onAttach: function (e) {
+    var self = this
+    var todo = self.find(e.currentTarget.dataset.id)
+    if (!todo) return
+    return app.chooseImage().then(function (filePath) {
+      if (!filePath) return
+      return self.change(function () {
+        return app.attach(todo, filePath)
+      })
+    })
+  },
+
+  onDetach: function (e) {
+    var todo = this.find(e.currentTarget.dataset.id)
+    if (!todo || !todo.attachment) return
     return this.change(function () {
-      return app.todos().doc(id).remove()
+      return app.detach(todo)
+    })
+  },
+
+  onDelete: function (e) {
+    var id = e.currentTarget.dataset.id
+    var todo = this.find(id) || { id: id }
+    return this.change(function () {
+      return app.removeTodo(todo)
     })
   },
 
   clearCompleted: function () {
+    var done = this.data.todos.filter(FILTERS.completed)
     return this.change(function () {
-      return app.mb.callFunction('clearCompleted', {}) // functions.py on the server
+      return app.clearCompleted(done).then(function (r) {
+        app.toast('Removed ' + r.removed + ' completed ' + (r.removed === 1 ? 'todo' : 'todos') + '.')
+      })
     })
   },
 
   addTodo: function () {
-    wx.navigateTo({ url: '../add-todo/add-todo' })
+    app.api.navigateTo({ url: '../add-todo/add-todo' })
+  },
+
+  onLogout: function () {
+    var self = this
+    self.setData({ busy: true })
+    return app.logout().then(function (message) {
+      self.setData({ busy: false, todos: [], visible: [], loggedIn: false })
+      app.api.reLaunch({ url: '/pages/login/login?reason=' + encodeURIComponent(message) })
+    })
   },
 })
