@@ -16,6 +16,7 @@ deploying needs no YAML library.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,12 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import Config, parse_config, read_toml
 from ..errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10: tomllib's origin, the tomli package
-    import tomli as tomllib
 
 __all__ = [
     "EXTRA_RULES",
@@ -118,26 +115,9 @@ def _walk(value: Any, key: str) -> Iterator[tuple[str, Any]]:
         yield key, value
 
 
-def _inside(base: Path, rel: str, key: str) -> str:
-    """``rel`` as a path inside the config's folder (it is packaged at the same place)."""
-    path = Path(rel)
-    if path.is_absolute() or ".." in path.parts:
-        raise ConfigError(key, f"{rel!r} must be a path inside the config's folder to be packaged")
-    if not (base / path).exists():
-        raise ConfigError(key, f"{base / path} does not exist")
-    return path.as_posix()
-
-
-def read_project(config_path: str | Path) -> Project:
-    """Read ``minibase.toml`` for deployment; ConfigError (naming the key) if it cannot go."""
-    path = Path(config_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("config", f"{path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError("config", f"{path} is not valid TOML: {e}") from None
-    base = path.resolve().parent
+def _env_names(raw: Mapping[str, Any]) -> set[str]:
+    """Every ``env:NAME`` the file spells; ConfigError for a secret written in it instead
+    (the file is copied into the package, so it is checked as written, not as parsed)."""
     env_names: set[str] = set()
     for key, value in _walk(raw, ""):
         if not isinstance(value, str):
@@ -157,104 +137,110 @@ def read_project(config_path: str | Path) -> Project:
             raise ConfigError(
                 key, 'holds a password in its URL; use "env:NAME" so it is not copied into the package'
             )
-    app = _section(raw, "app")
-    name = app["name"] if isinstance(app.get("name"), str) else "minibase"
-    service = app["service"] if isinstance(app.get("service"), str) else "minibase"
+    return env_names
+
+
+def _inside(base: Path, path: Path, key: str) -> str:
+    """``path`` (as the config resolved it against ``base``) as a path inside the config's
+    folder: it is packaged at the same place, so the packaged config finds it."""
+    rel = path.relative_to(base) if path.is_relative_to(base) and not path.is_absolute() else None
+    if rel is None or ".." in rel.parts:
+        raise ConfigError(
+            key, f"{path.as_posix()!r} must be a path inside the config's folder to be packaged"
+        )
+    if not path.exists():
+        raise ConfigError(key, f"{path} does not exist")
+    return rel.as_posix()
+
+
+def read_project(config_path: str | Path) -> Project:
+    """Read ``minibase.toml`` for deployment; ConfigError (naming the key) if it cannot go.
+
+    The config is checked as the server will check it (the typed :class:`Config`), with
+    every ``env:`` value a placeholder: deploying needs none of the secrets.
+    """
+    path = Path(config_path)
+    try:
+        raw = read_toml(path)
+    except ConfigError as e:
+        raise ConfigError("config", str(e)) from None
+    env_names = _env_names(raw)
+    # Against the folder as a relative path, so a path the file spells absolute stays
+    # absolute and is refused (the packaged config could not find it).
+    base = Path(os.path.relpath(path.parent))
+    config = parse_config(raw, base_dir=base, data_dir=DATA_DIR, source=path, placeholders=True)
     copies: list[str] = []
-    web = app.get("web")
-    if isinstance(web, str) and not web.startswith("env:"):
-        copies.append(_inside(base, web, "app.web"))
-    module = _section(raw, "functions").get("module")
-    if isinstance(module, str):
+    if config.app.web is not None:
+        copies.append(_inside(base, config.app.web, "app.web"))
+    module = config.functions.module
+    if module is not None:
         top = module.split(".", 1)[0]
         found = [c for c in (top, f"{top}.py") if (base / c).exists()]
         if not found:
             raise ConfigError("functions.module", f"neither {base / top} nor {base / top}.py exists")
         copies.append(found[0])
-    for cname, col in _section(raw, "collections").items():
-        schema = col.get("schema") if isinstance(col, dict) else None
-        if isinstance(schema, str) and not schema.startswith("env:"):
-            copies.append(_inside(base, schema, f"collections.{cname}.schema"))
+    for cname, col in config.collections.items():
+        if col.schema_file is not None:
+            copies.append(_inside(base, col.schema_file, f"collections.{cname}.schema"))
     return Project(
         config_path=path,
-        name=name,
-        service=service,
+        name=config.app.name,
+        service=config.app.service,
         env_names=tuple(sorted(env_names)),
         copies=tuple(dict.fromkeys(copies)),
-        extras=_extras(raw),
-        warnings=tuple(_warnings(raw)),
+        extras=_extras(config),
+        warnings=tuple(_warnings(config)),
     )
-
-
-def _section(raw: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
-    out: Any = raw
-    for k in keys:
-        out = out.get(k) if isinstance(out, dict) else None
-    return out if isinstance(out, dict) else {}
-
-
-def _url(raw: Mapping[str, Any], section: str) -> str:
-    return str(_section(raw, section).get("url", ""))
 
 
 # The one table of which pip extra (pyproject.toml's optional-dependencies) each fact of the
 # config needs on FC: (the fact, as DEPLOY.md states it; whether the config shows it; extra).
-# The package is built without the deploying machine's environment, so an "env:" database url
-# is taken for PostgreSQL, what it almost always is on FC.
-EXTRA_RULES: tuple[tuple[str, Callable[[Mapping[str, Any]], bool], str], ...] = (
+# The config is read without the deploying machine's environment: an "env:" database url
+# reads as PostgreSQL (what it almost always is on FC), an "env:" files url as a bucket.
+EXTRA_RULES: tuple[tuple[str, Callable[[Config], bool], str], ...] = (
     (
         "database.url is postgresql:// (or env:NAME)",
-        lambda raw: _url(raw, "database").startswith(("postgresql://", "postgres://", "env:")),
+        lambda c: c.database.url.startswith(("postgresql://", "postgres://")),
         "postgres",
     ),
-    (
-        "database.url is tablestore://",
-        lambda raw: _url(raw, "database").startswith("tablestore://"),
-        "tablestore",
-    ),
-    (
-        "files.url is s3://, oss:// (or env:NAME)",
-        lambda raw: _url(raw, "files").startswith(("s3://", "oss://", "env:")),
-        "s3",
-    ),
-    (
-        'auth.credentials = "sts"',
-        lambda raw: _section(raw, "auth").get("credentials") == "sts",
-        "sts",
-    ),
+    ("database.url is tablestore://", lambda c: c.database.tablestore is not None, "tablestore"),
+    ("files.url is s3://, oss:// (or env:NAME)", lambda c: c.files.backend == "s3", "s3"),
+    ('auth.credentials = "sts"', lambda c: c.auth.credentials == "sts", "sts"),
 )
 
 
-def _extras(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    """The extras ``raw`` needs, by :data:`EXTRA_RULES`, each once, in the table's order."""
-    return tuple(dict.fromkeys(extra for _, holds, extra in EXTRA_RULES if holds(raw)))
+def _extras(config: Config) -> tuple[str, ...]:
+    """The extras ``config`` needs, by :data:`EXTRA_RULES`, each once, in the table's order."""
+    return tuple(dict.fromkeys(extra for _, holds, extra in EXTRA_RULES if holds(config)))
 
 
-def _warnings(raw: Mapping[str, Any]) -> list[str]:
+def _warnings(config: Config) -> list[str]:
     out = []
-    app, auth = _section(raw, "app"), _section(raw, "auth")
-    db = str(_section(raw, "database").get("url", "sqlite:///minibase.db"))
-    files = str(_section(raw, "files").get("url", "file://files"))
-    if "secret" not in app:
+    if not config.app.secrets:
         out.append(
             "[app] secret is not set: every FC instance would create its own key in /tmp and "
             'refuse the credentials the others mint. Set secret = "env:MINIBASE_SECRET" (32+ characters).'
         )
-    if db.startswith("sqlite:"):
+    if config.database.url.startswith("sqlite:"):
         out.append(
             "[database] is SQLite: on FC it lives in /tmp of one instance and is lost when the "
             'instance stops. Use PostgreSQL: url = "env:DATABASE_URL".'
         )
-    if files.startswith("file:"):
+    if config.files.backend == "local":
         out.append(
             "[files] is the local disk: on FC it lives in /tmp of one instance. Use OSS through its "
             'S3 API: url = "oss://bucket?endpoint=...".'
         )
-    if _section(raw, "auth", "dev").get("enabled") is True:
+    if config.auth.dev_enabled:
         out.append("[auth.dev] is enabled: anyone can log in as anyone. Disable it before going live.")
-    if auth.get("credentials") == "sts":
+    if config.auth.credentials == "sts":
         out.append(
             'auth.credentials = "sts" needs the function role (--role) allowed to call sts:AssumeRole.'
+        )
+    if not config.auth.providers:
+        out.append(
+            "[auth] has no login provider: the server will refuse to start. Add [auth.alipay], "
+            "[auth.wechat] or [auth.douyin]."
         )
     return out
 

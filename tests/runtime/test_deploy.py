@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from minibase.cli import main
+from minibase.config import parse_config
 from minibase.errors import ConfigError
 from minibase.runtime import deploy
 from minibase.runtime.deploy import DeployOptions, build_s_yaml, read_project, render_yaml
@@ -502,9 +503,15 @@ def test_package_runs_on_the_runtimes_python(tmp_path: Path, version: str) -> No
 # ------------------------------------------------------------------ extras
 
 
+STS_ROLE = '[auth.sts]\nrole_arn = "env:ROLE_ARN"\n'
+
+
 def test_extras_follow_the_config() -> None:
     def extras(body: str) -> tuple[str, ...]:
-        return deploy._extras(tomllib.loads(body))
+        # As deploy reads a config: typed, env: values placeholders (a dev login beside).
+        raw = tomllib.loads(body)
+        raw.setdefault("auth", {})["dev"] = {"enabled": True}
+        return deploy._extras(parse_config(raw, placeholders=True))
 
     assert extras("") == ()
     assert extras('[database]\nurl = "sqlite:///x.db"\n[files]\nurl = "file://f"\n') == ()
@@ -513,12 +520,13 @@ def test_extras_follow_the_config() -> None:
     assert extras(
         '[database]\nurl = "tablestore://inst?endpoint=https://inst.cn-hangzhou.ots.aliyuncs.com"\n'
     ) == ("tablestore",)
-    assert extras('[files]\nurl = "oss://b?endpoint=https://oss-cn-hangzhou.aliyuncs.com"\n') == ("s3",)
-    assert extras('[auth]\ncredentials = "sts"\n') == ("sts",)
+    assert extras('[files]\nurl = "oss://bkt?endpoint=https://oss-cn-hangzhou.aliyuncs.com"\n') == ("s3",)
+    assert extras('[files]\nurl = "env:FILES_URL"\n') == ("s3",)
+    assert extras(f'[auth]\ncredentials = "sts"\n{STS_ROLE}') == ("sts",)
     assert extras('[auth]\ncredentials = "local"\n') == ()
     assert extras(
-        '[auth]\ncredentials = "sts"\n[database]\nurl = "tablestore://i?endpoint=https://i.x"\n'
-        '[files]\nurl = "s3://b"\n'
+        f'[auth]\ncredentials = "sts"\n{STS_ROLE}[database]\nurl = "tablestore://ins?endpoint=https://i.x"\n'
+        '[files]\nurl = "s3://bkt"\n'
     ) == ("tablestore", "s3", "sts")
 
 
@@ -644,3 +652,51 @@ def test_tablestore_and_sts_package_runs_on_the_runtimes_python(tmp_path: Path, 
         assert got["sts"]["AccessKeyId"] == issued[0].access_key_id
         assert got["put"] == {"data": None} and got["get"]["data"]["id"] == "t1"
         assert ots.table(instance, "minibase_documents").rows
+
+
+def test_deploy_needs_none_of_the_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The typed config is read with every env: value a placeholder: nothing need be set."""
+    for name in (*SECRETS, "WECHAT_APP_ID", "DOUYIN_APP_ID", "OSS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path / "proj", PROD_CONFIG)
+    (tmp_path / "proj" / "schemas").mkdir()
+    (tmp_path / "proj" / "schemas" / "order.json").write_text('{"type": "object"}')
+    project = read_project(config)
+    assert (project.name, project.service) == ("shop", "shop-svc")
+    assert project.extras == ("postgres", "s3") and project.warnings == ()
+    assert project.copies == ("schemas/order.json",)
+    assert {"MINIBASE_SECRET", "DATABASE_URL", "WECHAT_SECRET"} <= set(project.env_names)
+
+
+@pytest.mark.parametrize(
+    ("snippet", "key"),
+    [
+        ("[auth.dev]\nenabled = true\n[limits]\nmax_batch = 1000\n", "limits.max_batch"),
+        ('[auth.dev]\nenabled = true\n[files]\nurl_ttl = "1s"\n', "files.url_ttl"),
+        ('[auth.dev]\nenabled = true\n[app]\nnmae = "typo"\n', "app.nmae"),
+        ('[auth.dev]\nenabled = true\n[database]\nurl = "mysql://db"\n', "database.url"),
+    ],
+)
+def test_deploy_checks_the_config_as_the_server_does(tmp_path: Path, snippet: str, key: str) -> None:
+    config = write_config(tmp_path / "proj", snippet)
+    with pytest.raises(ConfigError) as e:
+        read_project(config)
+    assert e.value.key == key
+
+
+def test_absolute_paths_are_not_packaged(tmp_path: Path) -> None:
+    """The packaged config is copied as written: an absolute path would not exist on FC."""
+    (tmp_path / "proj" / "web").mkdir(parents=True)
+    config = write_config(
+        tmp_path / "proj", f'[auth.dev]\nenabled = true\n[app]\nweb = "{tmp_path}/proj/web"\n'
+    )
+    with pytest.raises(ConfigError) as e:
+        read_project(config)
+    assert e.value.key == "app.web"
+    config.write_text('[auth.dev]\nenabled = true\n[app]\nweb = "web"\n')
+    assert read_project(config).copies == ("web",)
+
+
+def test_a_config_without_login_is_deployed_with_a_warning(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "proj", '[app]\nname = "x"\n')
+    assert any("no login provider" in w for w in read_project(config).warnings)
