@@ -19,35 +19,45 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, parse_config, read_toml
 from ..errors import ConfigError
+from .wheels import (
+    PLATFORM,
+    compile_bytecode,
+    install_dependencies,
+    missing_requirements,
+    pip_command,
+    requirements,
+    target_python,
+)
 
 __all__ = [
     "EXTRA_RULES",
     "DeployOptions",
     "Project",
     "build_s_yaml",
+    "compile_bytecode",
     "deploy_md",
+    "install_dependencies",
+    "missing_requirements",
+    "pip_command",
     "read_project",
     "render_yaml",
+    "requirements",
+    "target_python",
     "write_project",
 ]
 
 # FC runtime per --python (FC's built-in Python runtimes minibase runs on: it needs >= 3.10).
 RUNTIMES = {"3.10": "python3.10", "3.12": "python3.12"}
 UNSUPPORTED_PYTHON = {"3.9": "minibase needs Python 3.10 or newer; FC's python3.9 runtime cannot run it"}
-PLATFORM = "manylinux2014_x86_64"  # FC's built-in runtimes: x86_64 Linux, glibc
 DATA_DIR = "/tmp/minibase"  # noqa: S108 - FC's only writable place; per instance, a cache
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "OPTIONS")
-# Not needed on FC: uvicorn only runs `minibase serve`.
-SKIP_DEPENDENCIES = frozenset({"uvicorn"})
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -498,141 +508,6 @@ def copy_minibase(code: Path) -> None:
     (info / "INSTALLER").write_text("minibase deploy\n", encoding="utf-8")
 
 
-def _packaging() -> Any:
-    """PEP 508 requirements and markers: ``packaging``, else the copy pip vendors (pip is
-    what installs the dependencies, so it is there whenever they are installed)."""
-    try:
-        import packaging.requirements
-
-        return packaging.requirements
-    except ImportError:
-        pass
-    try:
-        from pip._vendor.packaging import requirements as vendored
-
-        return vendored
-    except ImportError:
-        raise ConfigError("dependencies", "installing them needs pip (python -m pip)") from None
-
-
-def marker_environment(python: str) -> dict[str, str]:
-    """PEP 508 marker values of FC's runtime for Python ``python`` (x86_64 Linux, CPython).
-
-    pip's ``--python-version`` picks wheels for the target but evaluates markers against the
-    interpreter running pip, so a dependency such as ``tomli; python_version < "3.11"`` must
-    be decided here for the target.
-    """
-    return {
-        "python_version": python,
-        "python_full_version": f"{python}.0",
-        "implementation_name": "cpython",
-        "implementation_version": f"{python}.0",
-        "platform_python_implementation": "CPython",
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-        "platform_machine": "x86_64",
-        "platform_release": "",
-        "platform_version": "",
-        "os_name": "posix",
-    }
-
-
-def _for_target(requires: Sequence[str], python: str, extras: Sequence[str]) -> list[tuple[str, str]]:
-    """(normalized name, requirement without its marker) of ``requires`` that apply on FC's
-    ``python`` runtime with ``extras`` requested."""
-    reqs = _packaging()
-    env = marker_environment(python)
-    out = []
-    for line in requires:
-        req = reqs.Requirement(line)
-        if req.marker is not None and not any(
-            req.marker.evaluate({**env, "extra": e}) for e in ("", *extras)
-        ):
-            continue
-        extra = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-        out.append((_normalize(req.name), f"{req.name}{extra}{req.specifier}"))
-    return out
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def requirements(extras: Sequence[str], python: str = "3.12") -> list[str]:
-    """minibase's dependencies on FC's ``python`` runtime: the core ones plus ``extras``,
-    those whose markers hold there, without uvicorn."""
-    from importlib.metadata import PackageNotFoundError, requires
-
-    try:
-        declared = requires("minibase") or []
-    except PackageNotFoundError:
-        raise ConfigError(
-            "minibase", "is not installed (pip install minibase), so its dependencies are unknown"
-        ) from None
-    return [spec for name, spec in _for_target(declared, python, extras) if name not in SKIP_DEPENDENCIES]
-
-
-def missing_requirements(code: Path, python: str) -> list[str]:
-    """What the distributions installed in ``code`` require on FC's ``python`` runtime but pip
-    left out (it decided their markers for the Python running it)."""
-    from importlib.metadata import distributions
-
-    installed: dict[str, list[str]] = {}
-    for dist in distributions(path=[str(code)]):
-        name = dist.metadata["Name"]
-        if name:
-            installed[_normalize(name)] = dist.requires or []
-    missing: dict[str, str] = {}
-    for requires in installed.values():
-        for name, spec in _for_target(requires, python, ()):
-            if name not in installed and name not in SKIP_DEPENDENCIES:
-                missing.setdefault(name, spec)
-    return list(missing.values())
-
-
-def pip_command(code: Path, python: str, reqs: Sequence[str]) -> list[str]:
-    """pip, installing wheels built for FC's runtime (not this machine) into ``code``."""
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--target",
-        str(code),
-        "--platform",
-        PLATFORM,
-        "--python-version",
-        python,
-        "--implementation",
-        "cp",
-        "--only-binary=:all:",
-        "--upgrade",
-        "--no-compile",
-        "--disable-pip-version-check",
-        *reqs,
-    ]
-
-
-def install_dependencies(code: Path, python: str, extras: Sequence[str]) -> None:
-    """Install minibase's dependencies for FC's ``python`` runtime into ``code``.
-
-    What pip leaves out because it judged a marker for this interpreter (exceptiongroup for
-    anyio on 3.10, say) is added and the whole set installed again, until nothing is missing.
-    """
-    reqs = requirements(extras, python)
-    for _ in range(5):
-        done = subprocess.run(  # noqa: S603
-            pip_command(code, python, reqs), capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise ConfigError("dependencies", f"pip failed:\n{(done.stdout + done.stderr)[-3000:]}")
-        missing = missing_requirements(code, python)
-        if not missing:
-            return
-        reqs = [*reqs, *missing]
-    raise ConfigError("dependencies", f"still missing after installing them: {', '.join(missing)}")
-
-
 @dataclass(frozen=True)
 class DeployResult:
     out: Path
@@ -640,48 +515,6 @@ class DeployResult:
     deploy_md: Path
     code: Path
     warnings: tuple[str, ...]
-
-
-def target_python(version: str) -> str | None:
-    """An interpreter of the runtime's Python version here: this one, pythonX.Y on PATH,
-    or one installed by pyenv (~/.pyenv/versions/X.Y.*) though not selected."""
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        return sys.executable
-    on_path = shutil.which(f"python{version}")
-    pyenv = sorted(
-        (Path.home() / ".pyenv" / "versions").glob(f"{version}.*/bin/python{version}"),
-        key=lambda p: [int(x) if x.isdigit() else -1 for x in p.parts[-3].split(".")],
-        reverse=True,  # the newest patch release first
-    )
-    for exe in ([on_path] if on_path else []) + [str(p) for p in pyenv]:
-        # A shim (pyenv) may be on PATH without that version being usable: ask it.
-        ask = [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-        try:
-            done = subprocess.run(ask, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0 and done.stdout.strip() == version:
-            return exe
-    return None
-
-
-def compile_bytecode(code: Path, version: str) -> bool:
-    """Compile every .py in ``code`` for Python ``version``; False if no such interpreter here.
-
-    FC mounts the code read-only, so a package without bytecode is compiled from source
-    on every cold start (a large share of it); bytecode only counts if it was compiled
-    by the same X.Y as the runtime's.
-    """
-    exe = target_python(version)
-    if exe is None:
-        return False
-    # -j0: all cores; -q: errors only; --invalidation-mode unchecked-hash: the files'
-    # mtimes change when FC unpacks the package, which would invalidate timestamp pycs.
-    cmd = [exe, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", str(code)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise ConfigError("code", f"compiling the package failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    return True
 
 
 def write_project(
