@@ -131,6 +131,7 @@ def test_a_version_conflict_hides_the_version_from_a_non_reader(posts_live: Live
     )
     error = orjson.loads(body)["error"]
     assert error.pop("code") == "Conflict" and error.pop("requestId"), error
+    assert error.pop("serverTime").endswith("Z"), error  # the server's clock: digits of its own
     assert b"4" not in orjson.dumps(error), error  # the current version (4): nowhere
     # The owner is told.
     _, body = raw(

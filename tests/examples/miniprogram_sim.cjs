@@ -35,10 +35,10 @@ fs.writeFileSync(path.join(app, 'config.js'), config.replace(/endpoint: '[^']*'/
 const rt = new Runtime({ platform, dir: app, endpoint, shape, log: !!process.env.SIM_LOG })
 const user = `sim-${platform}-${shape}-${process.pid}`
 
+/** The session the SDK keeps in the host's storage (a JSON string on every platform). */
 function session() {
   const raw = rt.storage.get(KEY)
-  const v = platform === 'alipay' ? raw : raw // both store the SDK's JSON string
-  return v ? JSON.parse(v) : null
+  return raw ? JSON.parse(raw) : null
 }
 
 async function server(fn, event, sid) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createClient, formatHttpDate, memoryStorage, MinibaseError } from '../../src/index.js'
+import { alipayTransport, createClient, formatHttpDate, memoryStorage, MinibaseError } from '../../src/index.js'
 import { fakeClock, fakeHost, fakeServer } from '../helpers.js'
 
 function setup(extra = {}) {
@@ -282,4 +282,38 @@ test('a session answer without sessionId/sts is an Internal error, and nothing i
   await assert.rejects(mb.login({ authCode: 'dev:a' }), (e) => e.code === 'Internal')
   assert.equal(mb.isLoggedIn, false)
   assert.equal(storage.get('minibase:svc:session'), null)
+})
+
+/** Alipay's my.request at its least helpful: an HTTP status >= 400 is fail({error: 19}) alone. */
+function errorNineteenOnly(server) {
+  return alipayTransport({
+    request(opts) {
+      server
+        .handle({ url: opts.url, method: opts.method, headers: opts.headers, body: opts.data })
+        .then((res) => (res.status >= 400 ? opts.fail({ error: 19, errorMessage: 'http status error' }) : opts.success({ status: res.status, headers: res.headers, data: res.data })))
+    },
+  })
+}
+
+test("error 19 alone: a function's RateLimited (200 on the Invoke API path) is still retried", async () => {
+  const { mb, server } = setup()
+  mb.transport = errorNineteenOnly(server)
+  let calls = 0
+  server.functions.busy = () =>
+    ++calls === 1
+      ? { status: 200, body: { error: { code: 'RateLimited', message: 'slow down', requestId: 'r', retryAfter: 0 } }, headers: { 'x-fc-error-type': 'HandledInvocationError' } }
+      : { data: 'done' }
+  await mb.login({ authCode: 'dev:busy' })
+  assert.equal(await mb.callFunction('busy'), 'done')
+  assert.equal(calls, 2)
+})
+
+test('error 19 alone: one refresh, one retry, then the HttpError (no loop)', async () => {
+  const { mb, server } = setup()
+  mb.transport = errorNineteenOnly(server)
+  await mb.login({ authCode: 'dev:nf' })
+  await assert.rejects(mb.callFunction('nope'), (e) => e.code === 'HttpError' && e.status === 0)
+  assert.deepEqual(sessionCalls(server).map((e) => e.op || 'login'), ['login', 'refresh'])
+  assert.equal(server.requests.filter((r) => r.url.includes('/functions/nope/')).length, 2)
+  assert.equal(mb.isLoggedIn, true, 'a refresh that worked keeps the session')
 })
