@@ -132,7 +132,9 @@ class StsConfig:
         return cls(access_key_id=akid, access_key_secret=secret, security_token=token, **values)
 
 
-_NO_PROVIDER = "no login provider configured: add [auth.alipay], [auth.wechat], [auth.douyin] or, for development, [auth.dev]"
+def _no_provider() -> str:
+    platforms = ", ".join(f"[auth.{p.name}]" for p in PROVIDERS if p.config is not None)
+    return f"no login provider configured: add {platforms} or, for development, [auth.dev]"
 
 
 @record
@@ -179,5 +181,5 @@ class AuthConfig:
         auth = cls(unavailable=unavailable, **values)
         # Checked without its environment (deploy), a config may lack one: deploy says so.
         if not auth.providers and not unavailable and not r.placeholders:
-            raise ConfigError("auth", _NO_PROVIDER)
+            raise ConfigError("auth", _no_provider())
         return auth

@@ -27,6 +27,7 @@ __all__ = [
     "TABLE",
     "Bytes",
     "Custom",
+    "FilePath",
     "Flag",
     "Int",
     "Kind",
@@ -37,6 +38,8 @@ __all__ = [
     "Url",
     "derived",
     "file_keys",
+    "iter_kinds",
+    "key_path",
     "read_fields",
     "spec",
 ]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, parse_config, read_toml
+from ..config import PROVIDERS, Config, parse_config, read_toml
 from ..errors import ConfigError
 from .wheels import (
     PLATFORM,
@@ -249,8 +249,9 @@ def _warnings(config: Config) -> list[str]:
         )
     if not config.auth.providers:
         out.append(
-            "[auth] has no login provider: the server will refuse to start. Add [auth.alipay], "
-            "[auth.wechat] or [auth.douyin]."
+            "[auth] has no login provider: the server will refuse to start. Add one of "
+            + ", ".join(f"[auth.{p.name}]" for p in PROVIDERS if p.config is not None)
+            + "."
         )
     return out
 

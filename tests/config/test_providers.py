@@ -56,3 +56,13 @@ def test_openapi_lists_the_table() -> None:
     spec = build_openapi(c.app.service)
     login = spec["components"]["schemas"]["session.login"]
     assert login["properties"]["provider"]["enum"] == [p.name for p in PROVIDERS]
+
+
+def test_no_provider_error_names_every_platform_of_the_table() -> None:
+    from minibase.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_config({"auth": {}}, environ={})
+    assert e.value.key == "auth"
+    for entry in PROVIDERS:
+        assert f"[auth.{entry.name}]" in str(e.value)
