@@ -149,6 +149,8 @@ App({
       })
   },
 
+  loginReason: '', // why the login page opens (set just before it does)
+
   thumbs: {}, // attachment path → {url, expiresAt}
 
   /** A signed download URL for a picture, reused while it has a minute left ('' if it fails). */

@@ -15,8 +15,9 @@ Page({
     error: '',
   },
 
-  onLoad: function (query) {
-    this.setData({ platformName: app.platformName, reason: (query && query.reason) || '' })
+  onLoad: function () {
+    this.setData({ platformName: app.platformName, reason: app.loginReason || '' })
+    app.loginReason = ''
     this.load()
   },
 

@@ -55,7 +55,10 @@ Page({
         self.show(todos)
       })
       .catch(function (e) {
-        if (e.code === 'LoginNeeded') return app.api.reLaunch({ url: '/pages/login/login?reason=' + encodeURIComponent(e.message) })
+        if (e.code === 'LoginNeeded') {
+          app.loginReason = e.message // for the login page (a URL query is decoded differently per platform)
+          return app.api.reLaunch({ url: '/pages/login/login' })
+        }
         self.setData({ loggedIn: app.mb.isLoggedIn, error: app.errorMessage(e) })
       })
       .then(function () {
@@ -198,7 +201,8 @@ Page({
     self.setData({ busy: true })
     return app.logout().then(function (message) {
       self.setData({ busy: false, todos: [], visible: [], loggedIn: false })
-      app.api.reLaunch({ url: '/pages/login/login?reason=' + encodeURIComponent(message) })
+      app.loginReason = message
+      app.api.reLaunch({ url: '/pages/login/login' })
     })
   },
 })
