@@ -15,6 +15,7 @@ deploying needs no YAML library.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -264,71 +265,84 @@ def _slug(text: str) -> str:
     return slug or "minibase"
 
 
-def build_s_yaml(project: Project, options: DeployOptions) -> dict[str, Any]:
-    """The fc3 component project (Serverless Devs edition 3.0.0) as a dict."""
-    options.check()
-    fn_name = options.function_name or project.service
+def _function_env(project: Project) -> dict[str, str]:
     env: dict[str, str] = {
         "MINIBASE_CONFIG": "minibase.toml",  # resolved against the code package (FC_FUNC_CODE_PATH)
         "MINIBASE_DATA": DATA_DIR,
     }
     for name in project.env_names:
         env[name] = f"${{env('{name}', '')}}"  # from the shell running `s deploy`
-    log_config: Any = "auto"
-    if options.log_project is not None:
-        log_config = {
-            "project": options.log_project,
-            "logstore": options.log_store,
-            "enableRequestMetrics": True,
-            "enableInstanceMetrics": True,
-            "logBeginRule": "DefaultRegex",
-        }
+    return env
 
-    def props(name: str, handler: str, description: str, extra_env: Mapping[str, str]) -> dict[str, Any]:
-        p: dict[str, Any] = {
-            "region": "${vars.region}",
-            "functionName": name,
-            "description": description,
-            "runtime": RUNTIMES[options.python],
-            "code": "./code",
-            "handler": handler,
-            "memorySize": options.memory,
-            "timeout": options.timeout,
-            "internetAccess": True,
-            "environmentVariables": {**env, **extra_env},
-            "logConfig": log_config,
-        }
-        if options.role:
-            p["role"] = options.role
-        return p
 
-    http = props(
-        fn_name, "index.handler", f"minibase '{project.name}': HTTP API (session, functions, files)", {}
+def _log_config(options: DeployOptions) -> Any:
+    if options.log_project is None:
+        return "auto"
+    return {
+        "project": options.log_project,
+        "logstore": options.log_store,
+        "enableRequestMetrics": True,
+        "enableInstanceMetrics": True,
+        "logBeginRule": "DefaultRegex",
+    }
+
+
+def _props(
+    project: Project,
+    options: DeployOptions,
+    name: str,
+    handler: str,
+    description: str,
+    extra_env: Mapping[str, str],
+) -> dict[str, Any]:
+    """One function's fc3 props."""
+    p: dict[str, Any] = {
+        "region": "${vars.region}",
+        "functionName": name,
+        "description": description,
+        "runtime": RUNTIMES[options.python],
+        "code": "./code",
+        "handler": handler,
+        "memorySize": options.memory,
+        "timeout": options.timeout,
+        "internetAccess": True,
+        "environmentVariables": {**_function_env(project), **extra_env},
+        "logConfig": _log_config(options),
+    }
+    if options.role:
+        p["role"] = options.role
+    return p
+
+
+_HTTP_TRIGGER = {
+    "triggerName": "http",
+    "triggerType": "http",
+    "qualifier": "LATEST",
+    "triggerConfig": {
+        # minibase checks sessions and FC signatures itself.
+        "authType": "anonymous",
+        "disableURLInternet": False,
+        "methods": list(HTTP_METHODS),
+    },
+}
+
+
+def build_s_yaml(project: Project, options: DeployOptions) -> dict[str, Any]:
+    """The fc3 component project (Serverless Devs edition 3.0.0) as a dict."""
+    options.check()
+    fn_name = options.function_name or project.service
+    what = f"minibase '{project.name}'"
+    http = _props(
+        project, options, fn_name, "index.handler", f"{what}: HTTP API (session, functions, files)", {}
     )
-    http["triggers"] = [
-        {
-            "triggerName": "http",
-            "triggerType": "http",
-            "qualifier": "LATEST",
-            "triggerConfig": {
-                # minibase checks sessions and FC signatures itself.
-                "authType": "anonymous",
-                "disableURLInternet": False,
-                "methods": list(HTTP_METHODS),
-            },
-        }
-    ]
+    http["triggers"] = [copy.deepcopy(_HTTP_TRIGGER)]
     resources: dict[str, Any] = {"api": {"component": "fc3", "props": http}}
     for fn in options.event_functions:
-        resources[f"fn_{fn.replace('-', '_')}"] = {
-            "component": "fc3",
-            "props": props(
-                f"{fn_name}-{fn}",
-                "index.event_handler",
-                f"minibase '{project.name}': the {fn} function (Invoke API)",
-                {"MINIBASE_FUNCTION": fn},
-            ),
-        }
+        description = f"{what}: the {fn} function (Invoke API)"
+        props = _props(
+            project, options, f"{fn_name}-{fn}", "index.event_handler", description, {"MINIBASE_FUNCTION": fn}
+        )
+        resources[f"fn_{fn.replace('-', '_')}"] = {"component": "fc3", "props": props}
     return {
         "edition": "3.0.0",
         "name": _slug(project.name),
@@ -398,30 +412,40 @@ def render_yaml(doc: Mapping[str, Any], header: str = "") -> str:
 # ------------------------------------------------------------------ DEPLOY.md
 
 
-def deploy_md(project: Project, options: DeployOptions, *, deps_installed: bool = True) -> str:
-    fn = options.function_name or project.service
-    env_lines = "\n".join(f"export {n}=...   # read by the config" for n in project.env_names)
-    warn = "\n".join(f"- {w}" for w in project.warnings) or "- none"
-    events = ""
-    if options.event_functions:
-        names = ", ".join(f"`{fn}-{e}` (`{e}`)" for e in options.event_functions)
-        events = (
-            f"\nEvent functions: {names}. Each runs `index.event_handler` with `MINIBASE_FUNCTION` "
-            "set; the event is the function's JSON event (the caller is its `sid`), e.g.\n"
-            f"`s invoke --resource-name fn_{options.event_functions[0].replace('-', '_')} "
-            '--event \'{"sid": "...", "op": "list"}\'`. They are for calls from your own '
-            "servers, timers or other cloud services; mini-programs use the HTTP function.\n"
+def _events_md(fn: str, options: DeployOptions) -> str:
+    if not options.event_functions:
+        return ""
+    names = ", ".join(f"`{fn}-{e}` (`{e}`)" for e in options.event_functions)
+    return (
+        f"\nEvent functions: {names}. Each runs `index.event_handler` with `MINIBASE_FUNCTION` "
+        "set; the event is the function's JSON event (the caller is its `sid`), e.g.\n"
+        f"`s invoke --resource-name fn_{options.event_functions[0].replace('-', '_')} "
+        '--event \'{"sid": "...", "op": "list"}\'`. They are for calls from your own '
+        "servers, timers or other cloud services; mini-programs use the HTTP function.\n"
+    )
+
+
+def _deps_md(project: Project, options: DeployOptions, deps_installed: bool) -> str:
+    if not deps_installed:
+        return (
+            "Only minibase itself is in `code/` (`--no-deps`): provide its dependencies with a layer, "
+            "or run the command again without `--no-deps`."
         )
     with_extras = ""
     if project.extras:
         with_extras = f" (extras {', '.join(f'`{e}`' for e in project.extras)}, for what the config uses)"
-    deps = (
+    return (
         f"minibase and its dependencies{with_extras} are installed in `code/` for "
         f"{RUNTIMES[options.python]} ({PLATFORM})."
-        if deps_installed
-        else "Only minibase itself is in `code/` (`--no-deps`): provide its dependencies with a layer, "
-        "or run the command again without `--no-deps`."
     )
+
+
+def deploy_md(project: Project, options: DeployOptions, *, deps_installed: bool = True) -> str:
+    fn = options.function_name or project.service
+    env_lines = "\n".join(f"export {n}=...   # read by the config" for n in project.env_names)
+    warn = "\n".join(f"- {w}" for w in project.warnings) or "- none"
+    events = _events_md(fn, options)
+    deps = _deps_md(project, options, deps_installed)
     return f"""# Deploying '{project.name}' to Function Compute 3.0
 
 Written by `minibase deploy fc`. {deps}
@@ -447,7 +471,7 @@ mini-program's allowed request domains (Alipay/WeChat consoles).
   the FC Invoke API path `/2016-08-15/services/{project.service}/functions/<name>/invocations`
   and `/invoke/<name>` (built-ins and your functions), `/files/…`, `/healthz` and the web app
   if configured. The trigger is `anonymous`: minibase checks sessions and FC request
-  signatures itself, so the seed's clients work unchanged.{events}
+  signatures itself, so clients written for FC's mini-program template work unchanged.{events}
 - **Configuration** travels in the package (`code/minibase.toml`, `MINIBASE_CONFIG`); every
   `env:` value in it is passed from your shell at deploy time as `${{env('NAME', '')}}`, so no
   secret is written in `s.yaml`, this file or the package. The values end up in the function's
