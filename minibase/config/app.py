@@ -13,7 +13,7 @@ from .reader import Reader
 
 __all__ = ["AppConfig"]
 
-_ORIGIN_RE = re.compile(r"^https?://[^/\s]+$")
+_ORIGIN_RE = re.compile(r"https?://[^/\s]+")
 
 
 def _secrets(r: Reader, v: Any, key: str) -> tuple[str, ...]:
@@ -37,7 +37,7 @@ def _folder(r: Reader, v: Any, key: str) -> Path:
 
 def _origins(r: Reader, v: Any, key: str) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(
-        isinstance(o, str) and (o == "*" or _ORIGIN_RE.match(o)) for o in v
+        isinstance(o, str) and (o == "*" or _ORIGIN_RE.fullmatch(o)) for o in v
     ):
         raise ConfigError(key, 'expected a list of origins like "https://example.com", or ["*"]')
     return tuple(v)

@@ -15,15 +15,15 @@ from .reader import Reader, check_keys
 
 __all__ = ["AuthConfig", "StsConfig"]
 
-_ROLE_ARN_RE = re.compile(r"^acs:ram::([0-9]{1,32}):role/[A-Za-z0-9.@_+=,/-]{1,128}$")
+_ROLE_ARN_RE = re.compile(r"acs:ram::([0-9]{1,32}):role/[A-Za-z0-9.@_+=,/-]{1,128}")
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-_FUNCTION_RE = re.compile(r"^[A-Za-z0-9_*-]{1,128}$")
+_FUNCTION_RE = re.compile(r"[A-Za-z0-9_*-]{1,128}")
 _MINIBASE_KEYS = "ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / SECURITY_TOKEN (minibase's own)"
 
 
 def _role_arn(r: Reader, v: Any, key: str) -> str:
     arn = Text()(r, v, key)
-    if _ROLE_ARN_RE.match(arn) is None:
+    if _ROLE_ARN_RE.fullmatch(arn) is None:
         raise ConfigError(key, f"{arn!r} is not a RAM role ARN (acs:ram::ACCOUNT:role/NAME)")
     return arn
 
@@ -49,7 +49,7 @@ def _pattern(regex: str, message: str, *, text: bool = True) -> Any:
     def read(r: Reader, v: Any, key: str) -> str:
         if text:
             v = Text()(r, v, key)
-        if not re.match(regex, str(v)):
+        if not re.fullmatch(regex, str(v)):
             raise ConfigError(key, message.format(v=v))
         return str(v)
 
@@ -57,7 +57,11 @@ def _pattern(regex: str, message: str, *, text: bool = True) -> Any:
 
 
 def _functions(r: Reader, v: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(v, list) or not v or not all(isinstance(f, str) and _FUNCTION_RE.match(f) for f in v):
+    if (
+        not isinstance(v, list)
+        or not v
+        or not all(isinstance(f, str) and _FUNCTION_RE.fullmatch(f) for f in v)
+    ):
         raise ConfigError(key, "expected a non-empty list of FC function names (* allowed)")
     return tuple(v)
 
@@ -82,14 +86,12 @@ class StsConfig:
     # in the policy's resource ARNs
     region: str = field(
         default="*",
-        metadata=spec(
-            _pattern(r"^(\*|[a-z0-9-]{1,64})$", "{v!r} is not a region id (e.g. cn-hangzhou) or *")
-        ),
+        metadata=spec(_pattern(r"(\*|[a-z0-9-]{1,64})", "{v!r} is not a region id (e.g. cn-hangzhou) or *")),
     )
     # likewise; read from a file, it defaults to the role's account
     account_id: str = field(
         default="*",
-        metadata=spec(_pattern(r"^(\*|[0-9]{1,32})$", "expected the numeric account id or *", text=False)),
+        metadata=spec(_pattern(r"(\*|[0-9]{1,32})", "expected the numeric account id or *", text=False)),
     )
     # DurationSeconds; read from a file, it defaults to auth.credentials_ttl
     duration: float = field(
@@ -100,7 +102,7 @@ class StsConfig:
     )
     # resource ARN style: "2.0" (services/S/functions/*) or "3.0"
     fc_version: str = field(
-        default="2.0", metadata=spec(_pattern(r"^(2\.0|3\.0)$", "must be '2.0' or '3.0'", text=False))
+        default="2.0", metadata=spec(_pattern(r"(2\.0|3\.0)", "must be '2.0' or '3.0'", text=False))
     )
     # FC 3.0 function names/patterns; None: the app's
     functions: tuple[str, ...] | None = field(default=None, metadata=spec(_functions))
@@ -116,7 +118,7 @@ class StsConfig:
                 "auth.sts.role_arn", 'required when auth.credentials = "sts" (acs:ram::ACCOUNT:role/NAME)'
             )
         values = read_fields(cls, r, t, "auth.sts")
-        match = _ROLE_ARN_RE.match(values["role_arn"])
+        match = _ROLE_ARN_RE.fullmatch(values["role_arn"])
         assert match is not None  # checked by _role_arn
         values.setdefault("account_id", match.group(1))
         values.setdefault("duration", ttl)

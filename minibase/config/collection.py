@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..data.rules import Rule, RuleError, parse_rule
 from ..errors import ConfigError
+from ..util import names
 from ..util.record import field, record
 from .fields import NAME_RE, NAME_RULE, Text, derived, read_fields, spec
 from .reader import Reader
@@ -16,7 +16,7 @@ from .reader import Reader
 __all__ = ["RULE_PRESETS", "CollectionConfig"]
 
 RULE_PRESETS = ("owner", "authenticated", "public", "none")
-_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_FIELD_RE = names.SEGMENT_RE
 
 
 def _rule(r: Reader, v: Any, key: str) -> Rule:
@@ -50,7 +50,7 @@ def _schema(r: Reader, v: Any, key: str) -> Mapping[str, Any]:
 
 def _field_path(f: Any) -> tuple[str, ...] | None:
     parts = tuple(f.split(".")) if isinstance(f, str) else ()
-    ok = parts and len(parts) <= 8 and all(_FIELD_RE.match(p) for p in parts) and parts[0] != "uid"
+    ok = parts and len(parts) <= 8 and all(_FIELD_RE.fullmatch(p) for p in parts) and parts[0] != "uid"
     return parts if ok else None
 
 
@@ -105,7 +105,7 @@ class CollectionConfig:
     @classmethod
     def from_table(cls, r: Reader, name: str, t: dict[str, Any]) -> CollectionConfig:
         key = f"collections.{name}"
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ConfigError(key, f"collection names are {NAME_RULE}")
         values = read_fields(cls, r, t, key)
         if "schema" in values and isinstance(t["schema"], str):

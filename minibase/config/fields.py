@@ -14,11 +14,11 @@ A kind is any ``(reader, value, key) -> typed value`` callable; ``value`` has it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import ConfigError
+from ..util import names
 from ..util.record import record_fields, record_meta, record_required
 from .reader import PLACEHOLDER, Reader, check_keys
 from .units import Rate, parse_duration, parse_rate, parse_size
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 Kind = Callable[[Reader, Any, str], Any]
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+NAME_RE = names.NAME_RE  # use with fullmatch: `$` would accept a trailing newline
 NAME_RULE = "1-64 of [A-Za-z0-9_-], starting with a letter"
 
 # A field that is a sub-table (``[auth.sts]``), read by its section's own code.
@@ -176,7 +176,7 @@ class Name:
 
     def __call__(self, r: Reader, v: Any, key: str) -> str:
         name = Text()(r, v, key)
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ConfigError(key, f"expected {NAME_RULE}")
         return name
 

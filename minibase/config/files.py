@@ -19,9 +19,9 @@ __all__ = ["FILE_RULE_PRESETS", "MAX_FILE_SIZE", "FilesArea", "FilesConfig"]
 FILE_RULE_PRESETS = ("public", "authenticated", "owner", "none")
 MAX_FILE_SIZE = 5 * 1024 * MiB  # S3's limit for one PUT
 _MAX_AREAS = 32
-_AREA_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.~+=@-]+(/[A-Za-z0-9_.~+=@-]+)*/$")
+_AREA_PREFIX_RE = re.compile(r"[A-Za-z0-9_.~+=@-]+(/[A-Za-z0-9_.~+=@-]+)*/")
 _MIME_PART = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
-_CONTENT_TYPE_PATTERN_RE = re.compile(rf"^(\*/\*|{_MIME_PART}/\*|{_MIME_PART}/{_MIME_PART})$")
+_CONTENT_TYPE_PATTERN_RE = re.compile(rf"(\*/\*|{_MIME_PART}/\*|{_MIME_PART}/{_MIME_PART})")
 _SIZE = Bytes(1, MAX_FILE_SIZE, "must be between 1 byte and 5GiB")
 _RULE = Text(FILE_RULE_PRESETS)
 
@@ -34,7 +34,7 @@ def _content_types(r: Reader, v: Any, key: str) -> tuple[str, ...]:
         )
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, str) or not _CONTENT_TYPE_PATTERN_RE.match(item.strip().lower()):
+        if not isinstance(item, str) or not _CONTENT_TYPE_PATTERN_RE.fullmatch(item.strip().lower()):
             raise ConfigError(
                 f"{key}[{i}]", f"{item!r} is not a content type pattern like 'image/*' or 'text/plain'"
             )
@@ -44,7 +44,7 @@ def _content_types(r: Reader, v: Any, key: str) -> tuple[str, ...]:
 
 def _area_prefix(r: Reader, v: Any, key: str) -> str:
     prefix = Text()(r, v, key)
-    if not _AREA_PREFIX_RE.match(prefix) or any(s in (".", "..") for s in prefix.split("/")):
+    if not _AREA_PREFIX_RE.fullmatch(prefix) or any(s in (".", "..") for s in prefix.split("/")):
         raise ConfigError(key, "expected a folder path ending with '/', e.g. 'public/'")
     if prefix.startswith("users/"):
         raise ConfigError(key, "users/ is where each user's own files live")
@@ -74,7 +74,7 @@ class FilesArea:
         cls, r: Reader, name: str, t: dict[str, Any], others: Mapping[str, FilesArea]
     ) -> FilesArea:
         key = f"files.areas.{name}"
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise ConfigError(key, f"area names are {NAME_RULE}")
         values = read_fields(cls, r, t, key)
         prefix = values.setdefault("prefix", _area_prefix(r, f"{name}/", f"{key}.prefix"))

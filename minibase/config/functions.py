@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..util import names
 from ..util.record import field, record
 from .fields import Seconds, derived, read_fields, spec
 from .reader import Reader
 
 __all__ = ["FunctionsConfig"]
 
-_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MODULE_RE = names.MODULE_RE
 _TIMEOUT = Seconds(0, 900, "must be between 0 and 15 minutes", open_lo=True)
 
 
 def _module(r: Reader, v: Any, key: str) -> str:
-    if not isinstance(v, str) or not _MODULE_RE.match(v):
+    if not isinstance(v, str) or not _MODULE_RE.fullmatch(v):
         raise ConfigError(key, "expected a dotted Python module name, e.g. 'functions'")
     return v
 

@@ -35,7 +35,7 @@ SIZE_UNITS: dict[str, int] = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 SIZE_UNITS |= {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
 
 # A number (optional: the caller decides) and a unit word (optional: likewise).
-_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)?\s*([a-z]*)\s*$", re.IGNORECASE)
+_QUANTITY = re.compile(r"\s*(\d+(?:\.\d+)?)?\s*([a-z]*)\s*", re.IGNORECASE)
 _DURATION_HINT = "a duration like '15m', '30d' or a number of seconds"
 _SIZE_HINT = "a size like '10MiB' or a number of bytes"
 
@@ -45,7 +45,7 @@ def _quantity(
 ) -> float | None:
     """``number * unit`` of ``text`` (a missing number is 1, a missing unit the base
     unit), None if it is not in the grammar."""
-    m = _QUANTITY.match(text)
+    m = _QUANTITY.fullmatch(text)
     if m is None:
         return None
     number, unit = m.group(1), m.group(2).lower()

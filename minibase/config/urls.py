@@ -21,12 +21,12 @@ __all__ = [
     "parse_tablestore_url",
 ]
 
-HOST_URL_RE = re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+(:\d+)?$")
+HOST_URL_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(:\d+)?")
 DATABASE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "tablestore://")
-_OTS_INSTANCE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
-_OTS_PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION_RE = re.compile(r"^[a-z0-9-]{1,64}$")
+_OTS_INSTANCE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
+_OTS_PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_REGION_RE = re.compile(r"[a-z0-9-]{1,64}")
 
 
 @record
@@ -102,16 +102,16 @@ def parse_tablestore_url(url: str, key: str = "database.url") -> TableStoreLocat
     if parts.scheme != "tablestore" or parts.path not in ("", "/") or parts.fragment:
         raise ConfigError(key, expected)
     instance = parts.netloc
-    if not _OTS_INSTANCE_RE.match(instance):
+    if not _OTS_INSTANCE_RE.fullmatch(instance):
         raise ConfigError(key, f"{instance!r} is not a TableStore instance name (3-32 of [A-Za-z0-9-])")
     params = _params(parts.query, ("endpoint", "prefix"), key)
     endpoint = params.get("endpoint", "").rstrip("/")
     if not endpoint:
         raise ConfigError(key, f"the endpoint parameter is required: {expected}")
-    if not HOST_URL_RE.match(endpoint):
+    if not HOST_URL_RE.fullmatch(endpoint):
         raise ConfigError(key, f"endpoint {endpoint!r} is not an http(s)://host[:port] URL")
     prefix = params.get("prefix", "minibase_")
-    if not _OTS_PREFIX_RE.match(prefix):
+    if not _OTS_PREFIX_RE.fullmatch(prefix):
         raise ConfigError(key, f"prefix {prefix!r} is not a table name prefix (letters, digits, _)")
     return TableStoreLocation(instance, endpoint, prefix)
 
@@ -142,15 +142,15 @@ def parse_s3_url(url: str, key: str = "files.url") -> S3Location:
             key, "expected file://DIR, s3://bucket?endpoint=...&region=... or oss://bucket?endpoint=..."
         )
     bucket = parts.netloc
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise ConfigError(key, f"{bucket!r} is not a bucket name (3-63 of [a-z0-9.-])")
     prefix = _key_prefix(parts.path, key)
     params = _params(parts.query, ("endpoint", "region", "path_style"), key)
     endpoint = (params.get("endpoint") or "").rstrip("/") or None
-    if endpoint is not None and not HOST_URL_RE.match(endpoint):
+    if endpoint is not None and not HOST_URL_RE.fullmatch(endpoint):
         raise ConfigError(key, f"endpoint {endpoint!r} is not an http(s)://host[:port] URL")
     region = params.get("region") or None
-    if region is not None and not _REGION_RE.match(region):
+    if region is not None and not _REGION_RE.fullmatch(region):
         raise ConfigError(key, f"region {region!r} is not a region name")
     style = params.get("path_style", "false").lower()
     if style not in ("true", "false", "1", "0"):

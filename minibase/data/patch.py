@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
+from ..util.names import DOCUMENT_SYSTEM_FIELDS, is_segment
 
 __all__ = ["Patch", "SYSTEM_FIELDS", "parse_patch"]
 
-SYSTEM_FIELDS = frozenset({"id", "uid", "_version", "_created", "_updated"})
-_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+SYSTEM_FIELDS = DOCUMENT_SYSTEM_FIELDS
 _OPS = ("set", "unset", "inc", "push", "pull")
 MAX_PATHS = 100
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what SQLite binds; orjson stops at 2**64 - 1
@@ -38,7 +37,7 @@ def _path(text: object, op: str) -> tuple[str, ...]:
     if not isinstance(text, str) or not text:
         raise InvalidArgument(f"{op}: field paths must be non-empty strings")
     parts = tuple(text.split("."))
-    if len(parts) > 8 or not all(_SEGMENT.match(p) for p in parts):
+    if len(parts) > 8 or not all(is_segment(p) for p in parts):
         raise InvalidArgument(f"{op}: {text[:80]!r} is not a field path (a.b.c of [A-Za-z0-9_], ≤ 8 levels)")
     if parts[0] in SYSTEM_FIELDS:
         raise InvalidArgument(f"{op}: {parts[0]!r} is set by the server")

@@ -24,12 +24,12 @@ escapes, whatever the nesting. Work is bounded by the limits below, not by the i
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
 from ..errors import InvalidArgument
+from ..util.names import is_field_path
 from .filters import (
     TRUE,
     Cmp,
@@ -72,8 +72,6 @@ MAX_STRING: Final = 1024  # characters in a where string value
 MAX_ORDER_KEYS: Final = 5
 MAX_FIELDS: Final = 50
 
-_SEGMENT = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
-_PATH_RE = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{0,{MAX_SEGMENTS - 1}}}")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1  # what SQLite binds and orjson stores
 _UID_REFUSED = "the owner is set by the server; use the `owner` key"
 
@@ -88,7 +86,7 @@ def _show(value: object) -> str:
 
 def parse_path(key: object, where: str) -> Path:
     """A dotted field path; ``where`` names the event key for messages."""
-    if isinstance(key, str) and _PATH_RE.fullmatch(key):
+    if isinstance(key, str) and is_field_path(key):
         return tuple(key.split("."))
     if not isinstance(key, str):
         raise InvalidArgument(f"{where}: a field path must be a string, not {_show(key)}")

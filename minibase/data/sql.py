@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Final
 
 from ..errors import InvalidArgument
+from ..util.names import NAME_RE, SEGMENT_RE
 from .filters import And, Cmp, Const, Contains, Exists, Filter, In, Not, Or, OrderKey, Path, Prefix, Scalar
 
 __all__ = [
@@ -47,8 +48,8 @@ __all__ = [
 
 _TRUE: Final = "1=1"
 _FALSE: Final = "1=0"
-_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_COLLECTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_SEGMENT = SEGMENT_RE
+_COLLECTION = NAME_RE
 _INDEX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MAX_SEGMENTS: Final = 8
 _SYMBOLS: Final = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

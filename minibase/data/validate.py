@@ -7,11 +7,11 @@ limit's config key (``limit``), its value (``max``) and where in the event (``pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgument, PayloadTooLarge
+from ..util.names import SERVER_FIELDS, is_name
 
 if TYPE_CHECKING:
     from ..config import LimitsConfig
@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 # A JSON path as a linked list, built only for containers and rendered only on error.
 _Path = tuple["_Path", str | int] | None
 
-_COLLECTION = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-SYSTEM_FIELDS = frozenset({"uid", "_version", "_created", "_updated"})
+SYSTEM_FIELDS = SERVER_FIELDS
 
 
 def collection(event: Mapping[str, Any], default: str) -> str:
     name = event.get("collection", default)
-    if not isinstance(name, str) or not _COLLECTION.match(name):
+    if not isinstance(name, str) or not is_name(name):
         raise InvalidArgument("collection must be 1-64 of [A-Za-z0-9_-], starting with a letter")
     return name
 

@@ -41,8 +41,9 @@ MAX_LIMIT = 1000
 _MAX_SCANS = 10  # store pages read for one filtered (owner-read) listing page
 _CURSOR_PREFIX = "f1."
 _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+# A quoted parameter value is printable ASCII (it goes into a header), no quote or backslash.
 _CONTENT_TYPE_RE = re.compile(
-    rf'^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*{_TOKEN}=({_TOKEN}|"[^"\\]*"))*$'
+    rf'[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*([ \t]*;[ \t]*{_TOKEN}=({_TOKEN}|"[ !#-\[\]-~]*"))*'
 )
 
 
@@ -166,7 +167,7 @@ class FilesFunction:
         content_type = event.get("contentType")
         if not isinstance(content_type, str) or not content_type:
             raise InvalidArgument("contentType is required (e.g. 'image/jpeg')")
-        if len(content_type) > 255 or not _CONTENT_TYPE_RE.match(content_type):
+        if len(content_type) > 255 or not _CONTENT_TYPE_RE.fullmatch(content_type):
             raise InvalidArgument("contentType is not a media type like 'image/jpeg'")
         size = event.get("size")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:

@@ -6,20 +6,19 @@ import asyncio
 import contextlib
 import importlib
 import inspect
-import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from ..config import FunctionsConfig
 from ..errors import ConfigError
+from ..util.names import BUILTIN_FUNCTIONS, is_name
 from ..util.record import record
 
 __all__ = ["FunctionSpec", "Registry", "function"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-RESERVED = frozenset({"session", "db", "files"})
+RESERVED = BUILTIN_FUNCTIONS
 _ATTR = "__minibase_function__"
 
 
@@ -63,7 +62,7 @@ def function(
 
 
 def _check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not is_name(name):
         raise ValueError(f"function name {name!r}: use 1-64 of [A-Za-z0-9_-], starting with a letter")
     return name
 

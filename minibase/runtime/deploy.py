@@ -60,10 +60,10 @@ UNSUPPORTED_PYTHON = {"3.9": "minibase needs Python 3.10 or newer; FC's python3.
 DATA_DIR = "/tmp/minibase"  # noqa: S108 - FC's only writable place; per instance, a cache
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "OPTIONS")
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SECRET_WORDS = ("secret", "password", "token", "private_key")
-_REGION_RE = re.compile(r"^[a-z]{2}-[a-z0-9-]+$")
+_REGION_RE = re.compile(r"[a-z]{2}-[a-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class DeployOptions:
             raise ConfigError("--python", UNSUPPORTED_PYTHON[self.python])
         if self.python not in RUNTIMES:
             raise ConfigError("--python", f"expected one of {', '.join(RUNTIMES)}")
-        if not _REGION_RE.match(self.region):
+        if not _REGION_RE.fullmatch(self.region):
             raise ConfigError("--region", "expected a region id such as cn-hangzhou")
         if not (128 <= self.memory <= 32768) or self.memory % 64:
             raise ConfigError("--memory", "expected MB between 128 and 32768, a multiple of 64")
@@ -92,10 +92,10 @@ class DeployOptions:
             raise ConfigError("--timeout", "expected seconds between 1 and 86400")
         if (self.log_project is None) != (self.log_store is None):
             raise ConfigError("--log-project", "--log-project and --log-store go together")
-        if self.function_name is not None and not _NAME_RE.match(self.function_name):
+        if self.function_name is not None and not _NAME_RE.fullmatch(self.function_name):
             raise ConfigError("--name", "letters, digits, '_' and '-', starting with a letter or '_'")
         for fn in self.event_functions:
-            if not _NAME_RE.match(fn):
+            if not _NAME_RE.fullmatch(fn):
                 raise ConfigError("--event-function", f"{fn!r} is not a function name")
 
 
@@ -135,7 +135,7 @@ def _env_names(raw: Mapping[str, Any]) -> set[str]:
             continue
         if value.startswith("env:"):
             name = value[4:]
-            if not _ENV_RE.match(name):
+            if not _ENV_RE.fullmatch(name):
                 raise ConfigError(key, f"{name!r} is not an environment variable name")
             env_names.add(name)
             continue
@@ -352,7 +352,7 @@ def build_s_yaml(project: Project, options: DeployOptions) -> dict[str, Any]:
     }
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def _scalar(value: Any) -> str:
@@ -368,7 +368,7 @@ def _scalar(value: Any) -> str:
 
 
 def _key(key: str) -> str:
-    return key if _PLAIN_KEY.match(key) else _scalar(key)
+    return key if _PLAIN_KEY.fullmatch(key) else _scalar(key)
 
 
 def _yaml_lines(value: Any, indent: int) -> Iterator[str]:

@@ -5,12 +5,9 @@ Local development only; the config must enable it and ``serve`` warns when it do
 
 from __future__ import annotations
 
-import re
-
 from ...errors import Unauthenticated
+from ...util.names import DEV_USER_RE
 from .base import Identity
-
-_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 class DevProvider:
@@ -18,7 +15,7 @@ class DevProvider:
 
     async def exchange(self, code: str) -> Identity:
         prefix, _, name = code.partition(":")
-        if prefix != "dev" or not _NAME.match(name):
+        if prefix != "dev" or not DEV_USER_RE.fullmatch(name):
             raise Unauthenticated("a dev authCode looks like 'dev:<name>' (1-64 of A-Z a-z 0-9 _ . @ -)")
         return Identity(provider="dev", app_id="dev", subject=name)
 
