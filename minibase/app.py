@@ -406,12 +406,10 @@ def _starlette(core: Minibase) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     if core.config.app.web is not None:
-        from starlette.staticfiles import StaticFiles
+        from .web import WebFiles
 
-        # The example's web app (and the SDK it links to) at "/"; after every API route.
-        routes.append(
-            Mount("/", app=StaticFiles(directory=core.config.app.web, html=True, follow_symlink=True))
-        )
+        # The example's web app at "/"; after every API route. No dotfiles, no symlinks out.
+        routes.append(Mount("/", app=WebFiles(core.config.app.web, core.config.app.csp)))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -14,7 +14,7 @@ of durations, sizes and rates, :mod:`.urls` the database and file-store URLs,
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .app import AppConfig
+from .app import DEFAULT_CSP, AppConfig
 from .auth import AuthConfig, StsConfig
 from .collection import RULE_PRESETS, CollectionConfig
 from .database import DatabaseConfig
@@ -27,6 +27,7 @@ from .units import MiB, Rate, parse_duration, parse_rate, parse_size
 from .urls import S3Location, TableStoreLocation, parse_s3_url, parse_tablestore_url
 
 __all__ = [
+    "DEFAULT_CSP",
     "FILE_RULE_PRESETS",
     "MAX_FILE_SIZE",
     "PROVIDERS",

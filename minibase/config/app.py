@@ -11,9 +11,15 @@ from ..util.record import field, record
 from .fields import FilePath, Name, read_fields, spec
 from .reader import Reader
 
-__all__ = ["AppConfig"]
+__all__ = ["DEFAULT_CSP", "AppConfig"]
 
 _ORIGIN_RE = re.compile(r"https?://[^/\s]+")
+# The web folder's pages: same-origin scripts, styles, requests and images (plus data: and
+# blob: images for previews), no plugins, and no framing by another site.
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def _secrets(r: Reader, v: Any, key: str) -> tuple[str, ...]:
@@ -33,6 +39,15 @@ def _folder(r: Reader, v: Any, key: str) -> Path:
     if not path.is_dir():
         raise ConfigError(key, f"{path} is not a folder")
     return path
+
+
+def _csp(r: Reader, v: Any, key: str) -> str:
+    csp = v.strip() if isinstance(v, str) else ""
+    if not csp or len(csp) > 4096 or not re.fullmatch(r"[ -~]+", csp):
+        raise ConfigError(key, "expected a Content-Security-Policy: printable ASCII, at most 4096 characters")
+    if not re.search(r"(^|;)\s*frame-ancestors\s", csp):
+        csp += "; frame-ancestors 'none'"  # never framed by another site unless the policy says so
+    return csp
 
 
 def _origins(r: Reader, v: Any, key: str) -> tuple[str, ...]:
@@ -55,6 +70,8 @@ class AppConfig:
     secrets: tuple[str, ...] = field(default=(), metadata=spec(_secrets, key="secret"))
     # a folder served at "/" (the example's web app)
     web: Path | None = field(default=None, metadata=spec(_folder))
+    # the Content-Security-Policy of the pages served from `web` (frame-ancestors included)
+    csp: str = field(default=DEFAULT_CSP, metadata=spec(_csp))
     # origins allowed to call from a browser; "*" for any
     cors_origins: tuple[str, ...] = field(default=(), metadata=spec(_origins))
 

@@ -125,4 +125,35 @@ def parse_config(
     collections = r.tables(raw, "collections")
     sections["collections"] = {n: CollectionConfig.from_table(r, n, t) for n, t in collections.items()}
     sections["functions"] = FunctionsConfig.from_table(r, r.table(raw, "functions"))
-    return Config(data_dir=Path(data_dir), source=source, **sections)
+    config = Config(data_dir=Path(data_dir), source=source, **sections)
+    if config.app.web is not None:
+        _check_web(config.app.web, config)
+    return config
+
+
+def _check_web(web: Path, config: Config) -> None:
+    """Refuse a web folder that would serve the server's own secrets: one that is, holds or
+    lies inside the data dir (secret key, database) or the files root, or that holds the
+    config file, the SQLite database or a login key file."""
+    root = Path(os.path.realpath(web))
+
+    def inside(p: Path, folder: Path) -> bool:
+        return p == folder or folder in p.parents
+
+    for what, folder in (("the data dir", config.data_dir), ("the files root", config.files_root)):
+        if folder is None:
+            continue
+        f = Path(os.path.realpath(folder))
+        if inside(root, f) or inside(f, root):
+            raise ConfigError("app.web", f"{web} overlaps {what} ({folder}): it would serve its files")
+    files: list[tuple[str, Any]] = [
+        ("the config file", config.source),
+        ("the SQLite database", config.sqlite_path),
+    ]
+    for name in ("alipay", "wechat", "douyin"):
+        provider = getattr(config.auth, name, None)
+        for attr in ("private_key_file", "alipay_public_key_file"):
+            files.append((f"auth.{name}.{attr}", getattr(provider, attr, None)))
+    for what, file in files:
+        if file is not None and inside(Path(os.path.realpath(file)), root):
+            raise ConfigError("app.web", f"{web} holds {what} ({file}): it would serve it")

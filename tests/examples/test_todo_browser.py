@@ -95,7 +95,13 @@ def new_page(browser: Any, server: tuple[str, Path]) -> Iterator[Any]:
         page = ctx.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.goto(server[0] + "/")
+        # The page runs under the server's Content-Security-Policy: nothing it does may be blocked.
+        page.on(
+            "console",
+            lambda m: problems.append(f"CSP: {m.text}") if "Content Security Policy" in m.text else None,
+        )
+        resp = page.goto(server[0] + "/")
+        assert resp is not None and "frame-ancestors 'none'" in resp.headers["content-security-policy"]
         return page
 
     yield open_app

@@ -27,12 +27,17 @@ def test_vendored_sdk_copies_match_dist(node: str) -> None:
     assert out.returncode == 0, f"{out.stderr}{out.stdout}"
     for app in APPS:
         assert (TODO / app / "libs" / "minibase-client" / "index.js").is_file()
+    # The web app's ES modules: a real copy (the server follows no symlink out of web/).
+    sdk = TODO / "web" / "sdk"
+    assert not sdk.is_symlink() and (sdk / "index.js").is_file() and not (sdk / "index.js").is_symlink()
 
 
 def test_vendor_check_reports_drift_and_vendor_repairs_it(node: str, tmp_path: Path) -> None:
     # A copy of the layout the script expects (paths are relative to the script).
     shutil.copytree(VENDOR.parent, tmp_path / "clients/js/scripts")
     shutil.copytree(DIST, tmp_path / "clients/js/dist/cjs")
+    shutil.copytree(ROOT / "clients/js/src", tmp_path / "clients/js/src")
+    shutil.copytree(TODO / "web" / "sdk", tmp_path / "examples/todo/web/sdk")
     for app in APPS:
         shutil.copytree(TODO / app / "libs", tmp_path / "examples/todo" / app / "libs")
     script = tmp_path / "clients/js/scripts/vendor.mjs"
@@ -57,6 +62,13 @@ def test_vendor_check_reports_drift_and_vendor_repairs_it(node: str, tmp_path: P
     assert run(node, script, "--check").returncode == 0
     assert not (wechat / "old.js").exists()
     assert (alipay / "db.js").read_bytes() == (DIST / "db.js").read_bytes()
+
+    web = tmp_path / "examples/todo/web/sdk"
+    (web / "signer.js").write_text("// stale\n")
+    out = run(node, script, "--check")
+    assert out.returncode == 1 and "web/sdk/signer.js: differs" in out.stderr, out.stderr
+    assert run(node, script).returncode == 0
+    assert (web / "signer.js").read_bytes() == (ROOT / "clients/js/src/signer.js").read_bytes()
 
 
 def _files(app: str, suffix: str) -> list[Path]:

@@ -4,7 +4,10 @@
 //   examples/todo/alipay/libs/minibase-client/
 //   examples/todo/wechat/libs/minibase-client/
 //   examples/todo/douyin/libs/minibase-client/
-// The copies are committed and kept identical to dist/cjs (stale files are removed).
+// and its ES modules (src/*) into the example web app, served by `minibase serve` (which
+// follows no symlink out of the web folder):
+//   examples/todo/web/sdk/
+// The copies are committed and kept identical to their source (stale files are removed).
 // `--check` changes nothing: it exits 1 and lists the differences if a copy has drifted.
 // Run `npm run build` first when src/ changed (dist/cjs is generated from it).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -13,8 +16,11 @@ import { fileURLToPath } from 'node:url'
 
 const sdk = join(dirname(fileURLToPath(import.meta.url)), '..')
 const repo = join(sdk, '..', '..')
-const source = join(sdk, 'dist', 'cjs')
-const targets = ['alipay', 'wechat', 'douyin'].map((app) => join(repo, 'examples', 'todo', app, 'libs', 'minibase-client'))
+const todo = join(repo, 'examples', 'todo')
+const copies = [
+  [join(sdk, 'dist', 'cjs'), ['alipay', 'wechat', 'douyin'].map((app) => join(todo, app, 'libs', 'minibase-client'))],
+  [join(sdk, 'src'), [join(todo, 'web', 'sdk')]],
+]
 const check = process.argv.includes('--check')
 
 function files(dir) {
@@ -24,30 +30,33 @@ function files(dir) {
     .sort()
 }
 
-const wanted = files(source)
-if (wanted.length === 0) {
-  console.error(`vendor: nothing to copy: ${relative(repo, source)} is empty or missing (run npm run build)`)
-  process.exit(1)
-}
-
 const problems = []
-for (const target of targets) {
-  const have = files(target)
-  for (const name of wanted) {
-    const want = readFileSync(join(source, name))
-    const path = join(target, name)
-    if (have.includes(name) && readFileSync(path).equals(want)) continue
-    if (check) {
-      problems.push(`${relative(repo, path)}: ${have.includes(name) ? 'differs from' : 'missing; copy'} ${relative(repo, join(source, name))}`)
-    } else {
-      mkdirSync(target, { recursive: true })
-      writeFileSync(path, want)
-    }
+let count = 0
+for (const [source, targets] of copies) {
+  const wanted = files(source)
+  if (wanted.length === 0) {
+    console.error(`vendor: nothing to copy: ${relative(repo, source)} is empty or missing (run npm run build)`)
+    process.exit(1)
   }
-  for (const name of have) {
-    if (wanted.includes(name)) continue
-    if (check) problems.push(`${relative(repo, join(target, name))}: extra, not in ${relative(repo, source)}`)
-    else rmSync(join(target, name))
+  count += targets.length
+  for (const target of targets) {
+    const have = files(target)
+    for (const name of wanted) {
+      const want = readFileSync(join(source, name))
+      const path = join(target, name)
+      if (have.includes(name) && readFileSync(path).equals(want)) continue
+      if (check) {
+        problems.push(`${relative(repo, path)}: ${have.includes(name) ? 'differs from' : 'missing; copy'} ${relative(repo, join(source, name))}`)
+      } else {
+        mkdirSync(target, { recursive: true })
+        writeFileSync(path, want)
+      }
+    }
+    for (const name of have) {
+      if (wanted.includes(name)) continue
+      if (check) problems.push(`${relative(repo, join(target, name))}: extra, not in ${relative(repo, source)}`)
+      else rmSync(join(target, name))
+    }
   }
 }
 
@@ -56,8 +65,4 @@ if (problems.length) {
   console.error('run: node clients/js/scripts/vendor.mjs')
   process.exit(1)
 }
-console.log(
-  check
-    ? `vendor: ${targets.length} copies match ${relative(repo, source)}`
-    : `vendor: ${targets.map((t) => relative(repo, t)).join(' and ')} now match ${relative(repo, source)} (${wanted.length} files)`,
-)
+console.log(check ? `vendor: ${count} copies match their source` : `vendor: ${count} copies updated`)

@@ -1,5 +1,5 @@
-// The TODO example's web client: plain ES modules, no build step. `./sdk` is a symlink
-// to the JS SDK's sources (clients/js/src), served by `minibase serve` with this folder.
+// The TODO example's web client: plain ES modules, no build step. `./sdk` is a copy of
+// the JS SDK's sources (clients/js/src; clients/js/scripts/vendor.mjs keeps it identical).
 import { createClient, MinibaseError } from './sdk/index.js'
 
 // The API is the server that serves this page; `?endpoint=http://host:port` points elsewhere.

@@ -1,0 +1,33 @@
+// minibase-client: the JS SDK for minibase (Alipay, WeChat, Douyin mini-programs and the web).
+export { createClient, MinibaseClient, FC_API } from './client.js'
+export { Collection, Database, DocumentRef, Query } from './db.js'
+export { Files } from './files.js'
+export { CODE_STATUS, MinibaseError, isCredentialsError, parseResponse } from './errors.js'
+export { backoffDelay, isRetryable, parseRetryAfter, withRetry } from './retry.js'
+export {
+  authorization,
+  canonicalResource,
+  formatHttpDate,
+  signRequest,
+  signString,
+  signStringAsync,
+  stringToSign,
+} from './signer.js'
+export { base64Encode, hex, hmacSha256, sha256, utf8Decode, utf8Encode } from './crypto.js'
+export {
+  alipayStorage,
+  douyinStorage,
+  memoryStorage,
+  storageFor,
+  webStorage,
+  wechatStorage,
+} from './storage.js'
+export {
+  alipayTransport,
+  detectPlatform,
+  douyinTransport,
+  fetchTransport,
+  hostApi,
+  transportFor,
+  wechatTransport,
+} from './transports.js'
