@@ -99,6 +99,7 @@ class MinibaseApp:
         self.core = core
         self.service = config.app.service
         self.limit = config.limits.max_body
+        self.require_body_digest = config.auth.require_body_digest
         self.starlette = _starlette(core)
         self.state = self.starlette.state
         # Local files are served here (built on the first /files/ request: cold start).
@@ -184,14 +185,22 @@ class MinibaseApp:
         scheme = req.headers.get("x-forwarded-proto") or scope.get("scheme", "http")
         return f"{scheme}://{host}"
 
-    async def _caller(self, req: _Request) -> Caller | None:
+    async def _caller(self, req: _Request, *, require_body_digest: bool) -> Caller | None:
+        """``require_body_digest``: a FC-signed call must sign a Content-MD5 of its body (always
+        on /invoke/…; on FC's paths when [auth] require_body_digest), so a captured request
+        cannot carry another event."""
         auth = req.headers.get("authorization")
         if not auth:
             return None
         if auth.startswith("Bearer "):
             return await self.core.caller_from_session_id(auth[7:].strip())
         return await self.core.caller_from_signature(
-            req.method, req.raw_path, req.headers, req.query(), req.body
+            req.method,
+            req.raw_path,
+            req.headers,
+            req.query(),
+            req.body,
+            require_body_digest=require_body_digest,
         )
 
     @staticmethod
@@ -261,7 +270,7 @@ class MinibaseApp:
                 raise NotFound(f"no function named '{name[:64]}'")
             req = _Request(scope)
             event = await self._read(req, receive)
-            caller = await self._caller(req)
+            caller = await self._caller(req, require_body_digest=True)
             body = _render(
                 await self.core.invoke(
                     name, event, caller, rid, self._base_url(req, scope), _client_ip(scope)
@@ -288,7 +297,7 @@ class MinibaseApp:
                 raise GatewayError(
                     "MissingRequiredHeader", "a FC-signed Authorization header is required", 401
                 )
-            caller = await self._caller(req)
+            caller = await self._caller(req, require_body_digest=self.require_body_digest)
         except GatewayError as e:
             return await self._gateway_error(send, e, rid)
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too

@@ -127,12 +127,24 @@ class Minibase:
         headers: Mapping[str, str],
         query: Mapping[str, Any] | None,
         body: bytes,
+        *,
+        require_body_digest: bool = False,
     ) -> Caller:
-        """A FC-signed request's caller; GatewayError/Unauthenticated if refused."""
+        """A FC-signed request's caller; GatewayError/Unauthenticated if refused.
+        ``require_body_digest``: refuse a request without a signed Content-MD5."""
         if self.config.auth.credentials == "sts":
             # STS holds the secret: only FC's own gateway can verify these signatures.
             raise GatewayError("InvalidSecurityToken", STS_SIGNED_REFUSAL)
-        claims = gateway.verify_request(self.minter, method, path, headers, query, body, self.clock())
+        claims = gateway.verify_request(
+            self.minter,
+            method,
+            path,
+            headers,
+            query,
+            body,
+            self.clock(),
+            require_body_digest=require_body_digest,
+        )
         try:
             return await self.sessions.by_ref(claims.session_ref)
         except Unauthenticated as e:

@@ -175,6 +175,10 @@ export function signRequest(
 export type BytesLike = string | ArrayBuffer | ArrayBufferView
 export function sha256(input: BytesLike): Uint8Array
 export function hmacSha256(key: BytesLike, data: BytesLike): Uint8Array
+/** MD5 (16 bytes): only for the Content-MD5 header that binds a signature to the body. */
+export function md5(input: BytesLike): Uint8Array
+/** RFC 1864 Content-MD5 (base64 of the raw MD5) of a request body. */
+export function contentMd5(body: BytesLike): string
 export function base64Encode(input: BytesLike): string
 export function hex(input: BytesLike): string
 export function utf8Encode(text: string): Uint8Array

@@ -26,8 +26,12 @@ def verify_request(
     query: Mapping[str, fc_signature.QueryValue] | None,
     body: bytes,
     now: float,
+    *,
+    require_body_digest: bool = False,
 ) -> TokenClaims:
-    """``headers`` must have lower-case names (as ASGI gives them)."""
+    """``headers`` must have lower-case names (as ASGI gives them). With
+    ``require_body_digest`` a request without Content-MD5 is refused: FC's signature covers
+    the body only through that (signed) header."""
     auth = headers.get("authorization")
     if not auth:
         raise GatewayError("MissingRequiredHeader", "the Authorization header is required", 401)
@@ -52,6 +56,10 @@ def verify_request(
         raise GatewayError("SignatureNotMatch", "the request signature does not match")
 
     md5 = headers.get("content-md5")
+    if md5 is None and require_body_digest:
+        raise GatewayError(
+            "MissingRequiredHeader", "Content-MD5 is required: the signature must cover the body", 400
+        )
     if md5 is not None and not content_md5_matches(md5, body):
         raise GatewayError("InvalidArgument", "Content-MD5 does not match the body", 400)
     return claims

@@ -151,6 +151,9 @@ class AuthConfig:
     credentials: str = field(
         default="local", metadata=spec(Text(("local", "sts"), "must be 'local' or 'sts'"))
     )
+    # FC-signed calls on the FC Invoke API path must carry a (signed) Content-MD5, as they
+    # always must on /invoke/…; off by default there because FC's Python SDK sends none.
+    require_body_digest: bool = field(default=False, metadata=spec(Flag()))
     dev_enabled: bool = field(default=False, metadata=spec(Flag(), key="dev.enabled"))
     alipay: AlipayConfig | None = field(default=None, metadata=TABLE)
     wechat: WechatConfig | None = field(default=None, metadata=TABLE)

@@ -397,7 +397,7 @@ class MinibaseClient {
       if (!s) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
       const headers = await signRequest(
         s.sts,
-        { method: 'POST', path: this._basePath + path, headers: { 'content-type': 'application/json' } },
+        { method: 'POST', path: this._basePath + path, headers: { 'content-type': 'application/json' }, body },
         { dateHeader: this.dateHeader, now: this.serverNow(), webCrypto: this._webCrypto },
       )
       const res = await this.transport.request({ url, method: 'POST', headers, body, timeout: this.timeout })

@@ -3,7 +3,7 @@
 // FC 2.0 request signatures (DESIGN §2), as Function Compute's own SDKs compute them:
 //   Authorization: FC <AccessKeyId>:<base64(HMAC-SHA256(AccessKeySecret, S))>
 //   S = METHOD \n Content-MD5 \n Content-Type \n Date \n <x-fc-* headers> <resource>
-const { base64Encode, hmacSha256, utf8Encode } = require('./crypto.js')
+const { base64Encode, contentMd5, hmacSha256, utf8Encode } = require('./crypto.js')
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
@@ -120,9 +120,11 @@ function authorization({ accessKeyId, accessKeySecret, method, path, headers, qu
 }
 
 /**
- * Headers for one FC-signed request: `content-type`, the date (`date`, or `x-fc-date`
- * where the host cannot set Date, e.g. browsers), `x-fc-security-token` and
- * `authorization`. `credentials` is the `sts` object a login returns.
+ * Headers for one FC-signed request: `content-type`, `content-md5` (of `request.body`, a
+ * string or bytes; none is an empty body), the date (`date`, or `x-fc-date` where the
+ * host cannot set Date, e.g. browsers), `x-fc-security-token` and `authorization`.
+ * `credentials` is the `sts` object a login returns. The Content-MD5 is signed, so the
+ * signature covers the body: a captured request cannot carry another event.
  */
 async function signRequest(credentials, request, options) {
   const opts = options || {}
@@ -130,6 +132,7 @@ async function signRequest(credentials, request, options) {
   const extra = lowerHeaders(request.headers)
   for (const k of Object.keys(extra)) headers[k] = extra[k]
   if (!headers['content-type']) headers['content-type'] = 'application/json'
+  if (!headers['content-md5']) headers['content-md5'] = contentMd5(request.body === undefined ? '' : request.body)
   const dateHeader = opts.dateHeader || 'date'
   if (!headers[dateHeader]) headers[dateHeader] = formatHttpDate(opts.now !== undefined ? opts.now : Date.now())
   if (credentials.SecurityToken) headers['x-fc-security-token'] = credentials.SecurityToken

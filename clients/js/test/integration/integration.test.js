@@ -304,8 +304,9 @@ test('logout: the server revokes the session; calls then fail, old credentials a
 
   // The old (unexpired) credentials, signed by hand: the FC gateway refuses them.
   const path = `/2016-08-15/services/${SERVICE}/functions/db/invocations`
-  const headers = await signRequest(old.sts, { method: 'POST', path }, { dateHeader: 'x-fc-date' })
-  const res = await fetch(endpoint + path, { method: 'POST', headers, body: '{"op":"count","collection":"todo_list"}' })
+  const event = '{"op":"count","collection":"todo_list"}'
+  const headers = await signRequest(old.sts, { method: 'POST', path, body: event }, { dateHeader: 'x-fc-date' })
+  const res = await fetch(endpoint + path, { method: 'POST', headers, body: event })
   assert.equal(res.status, 403)
   const body = await res.json()
   assert.equal(body.ErrorCode, 'InvalidSecurityToken')

@@ -20,6 +20,8 @@ default_collection = "todo_list"
 session_idle = "30d"
 session_max = "180d"
 credentials_ttl = "15m"
+# Every FC-signed call must sign a Content-MD5 of its body: the SDK always sends one.
+require_body_digest = true
 
 [auth.dev]
 enabled = true

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto'
-import { base64Encode, hex, hmacSha256, sha256, utf8Decode, utf8Encode } from '../../src/index.js'
+import { base64Encode, contentMd5, hex, hmacSha256, md5, sha256, utf8Decode, utf8Encode } from '../../src/index.js'
 
 test('sha256 of known values', () => {
   assert.equal(hex(sha256('')), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
@@ -34,6 +34,33 @@ test('hmacSha256 matches node:crypto for random keys (short, 64-byte, long) and 
     base64Encode(hmacSha256('key', 'The quick brown fox jumps over the lazy dog')),
     createHmac('sha256', 'key').update('The quick brown fox jumps over the lazy dog').digest('base64'),
   )
+})
+
+test('md5 of the RFC 1321 test suite', () => {
+  const suite = {
+    '': 'd41d8cd98f00b204e9800998ecf8427e',
+    a: '0cc175b9c0f1b6a831c399e269772661',
+    abc: '900150983cd24fb0d6963f7d28e17f72',
+    'message digest': 'f96b697d7cb7938d525a2f31aaf161d0',
+    abcdefghijklmnopqrstuvwxyz: 'c3fcd3d76192e4007dfb496cca67e13b',
+    ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789: 'd174ab98d277d9f5a5611c2c9f419d9f',
+    '12345678901234567890123456789012345678901234567890123456789012345678901234567890': '57edf4a22be3c955ac49da2e2107b67a',
+  }
+  for (const [text, digest] of Object.entries(suite)) assert.equal(hex(md5(text)), digest, text)
+})
+
+test('md5 matches node:crypto for every length 0..300, random large inputs and UTF-8 text', () => {
+  for (let len = 0; len <= 300; len++) {
+    const b = randomBytes(len)
+    assert.equal(hex(md5(b)), createHash('md5').update(b).digest('hex'), `length ${len}`)
+  }
+  for (let i = 0; i < 5; i++) {
+    const b = randomBytes(randomInt(1000, 100000))
+    assert.equal(hex(md5(b)), createHash('md5').update(b).digest('hex'))
+  }
+  const text = '{"op":"put","obj":{"id":"a","title":"买牛奶 🥛"}}'
+  assert.equal(contentMd5(text), createHash('md5').update(text, 'utf8').digest('base64'))
+  assert.equal(contentMd5(''), '1B2M2Y8AsgTpgAmY7PhCfg==')
 })
 
 function randomString(len) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { randomBytes, randomInt, webcrypto } from 'node:crypto'
+import { createHash, randomBytes, randomInt, webcrypto } from 'node:crypto'
 import {
   authorization,
   canonicalResource,
@@ -63,14 +63,31 @@ test('x-fc-date mode: the Date line is empty and x-fc-date is signed as an x-fc-
   const h = await signRequest(creds, { method: 'POST', path: '/p' }, { dateHeader: 'x-fc-date', now })
   assert.equal(h['x-fc-date'], 'Wed, 25 Nov 2026 12:00:13 GMT')
   assert.equal(h.date, undefined)
-  const s = 'POST\n\napplication/json\n\nx-fc-date:Wed, 25 Nov 2026 12:00:13 GMT\nx-fc-security-token:tok\n/p'
+  const s = 'POST\n1B2M2Y8AsgTpgAmY7PhCfg==\napplication/json\n\nx-fc-date:Wed, 25 Nov 2026 12:00:13 GMT\nx-fc-security-token:tok\n/p'
   assert.equal(stringToSign('POST', '/p', h), s)
   assert.equal(h.authorization, 'FC STS.a:' + nodeSign('sec', s))
 
   const d = await signRequest(creds, { method: 'POST', path: '/p' }, { now })
   assert.equal(d.date, 'Wed, 25 Nov 2026 12:00:13 GMT')
   assert.equal(d['x-fc-date'], undefined)
-  assert.equal(d.authorization, 'FC STS.a:' + nodeSign('sec', 'POST\n\napplication/json\nWed, 25 Nov 2026 12:00:13 GMT\nx-fc-security-token:tok\n/p'))
+  assert.equal(d.authorization, 'FC STS.a:' + nodeSign('sec', 'POST\n1B2M2Y8AsgTpgAmY7PhCfg==\napplication/json\nWed, 25 Nov 2026 12:00:13 GMT\nx-fc-security-token:tok\n/p'))
+})
+
+test('signRequest signs the Content-MD5 of the body (RFC 1864), so the signature covers it', async () => {
+  const creds = { AccessKeyId: 'STS.a', AccessKeySecret: 'sec', SecurityToken: 'tok' }
+  const now = Date.UTC(2026, 10, 25, 12, 0, 13)
+  const body = '{"op":"list","title":"中文"}'
+  const h = await signRequest(creds, { method: 'POST', path: '/p', body }, { now })
+  assert.equal(h['content-md5'], createHash('md5').update(body, 'utf8').digest('base64'))
+  const s = 'POST\n' + h['content-md5'] + '\napplication/json\nWed, 25 Nov 2026 12:00:13 GMT\nx-fc-security-token:tok\n/p'
+  assert.equal(stringToSign('POST', '/p', h), s)
+  assert.equal(h.authorization, 'FC STS.a:' + nodeSign('sec', s))
+  // Another body gives another digest, hence another signature.
+  const other = await signRequest(creds, { method: 'POST', path: '/p', body: '{"op":"put"}' }, { now })
+  assert.notEqual(other['content-md5'], h['content-md5'])
+  assert.notEqual(other.authorization, h.authorization)
+  const bytes = await signRequest(creds, { method: 'POST', path: '/p', body: new TextEncoder().encode(body) }, { now })
+  assert.equal(bytes['content-md5'], h['content-md5'])
 })
 
 test('random requests: pure, WebCrypto and node:crypto signatures agree', async () => {

@@ -13,7 +13,7 @@ export {
   signStringAsync,
   stringToSign,
 } from './signer.js'
-export { base64Encode, hex, hmacSha256, sha256, utf8Decode, utf8Encode } from './crypto.js'
+export { base64Encode, contentMd5, hex, hmacSha256, md5, sha256, utf8Decode, utf8Encode } from './crypto.js'
 export {
   alipayStorage,
   douyinStorage,

@@ -177,6 +177,69 @@ function hmacSha256(key, data) {
   return sha256(opad)
 }
 
+// MD5 (RFC 1321), for the signed Content-MD5 header that binds a request's signature to
+// its body. Not used for anything else: WebCrypto has no MD5, so this is the only path.
+const MD5_S = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21]
+const MD5_K = new Uint32Array(64)
+for (let i = 0; i < 64; i++) MD5_K[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 0x100000000)
+
+/** MD5 digest (16 bytes) of a string (UTF-8) or bytes. */
+function md5(input) {
+  const msg = toBytes(input)
+  const len = msg.length
+  // Padding: 0x80, zeros, then the bit length as a 64-bit little-endian integer.
+  const total = (((len + 8) >> 6) + 1) << 6
+  const buf = new Uint8Array(total)
+  buf.set(msg)
+  buf[len] = 0x80
+  const view = new DataView(buf.buffer)
+  const bits = len * 8
+  view.setUint32(total - 8, bits >>> 0, true)
+  view.setUint32(total - 4, Math.floor(bits / 0x100000000), true)
+
+  let a0 = 0x67452301, b0 = 0xefcdab89, c0 = 0x98badcfe, d0 = 0x10325476
+  const m = new Uint32Array(16)
+  for (let off = 0; off < total; off += 64) {
+    for (let t = 0; t < 16; t++) m[t] = view.getUint32(off + t * 4, true)
+    let a = a0, b = b0, c = c0, d = d0
+    for (let i = 0; i < 64; i++) {
+      let f, g
+      if (i < 16) {
+        f = (b & c) | (~b & d)
+        g = i
+      } else if (i < 32) {
+        f = (d & b) | (~d & c)
+        g = (5 * i + 1) & 15
+      } else if (i < 48) {
+        f = b ^ c ^ d
+        g = (3 * i + 5) & 15
+      } else {
+        f = c ^ (b | ~d)
+        g = (7 * i) & 15
+      }
+      const s = MD5_S[((i >> 4) << 2) | (i & 3)]
+      const x = (a + f + MD5_K[i] + m[g]) | 0
+      a = d
+      d = c
+      c = b
+      b = (b + ((x << s) | (x >>> (32 - s)))) | 0
+    }
+    a0 = (a0 + a) | 0
+    b0 = (b0 + b) | 0
+    c0 = (c0 + c) | 0
+    d0 = (d0 + d) | 0
+  }
+  const out = new Uint8Array(16)
+  const ov = new DataView(out.buffer)
+  ;[a0, b0, c0, d0].forEach((v, i) => ov.setUint32(i * 4, v >>> 0, true))
+  return out
+}
+
+/** The Content-MD5 header value (RFC 1864: base64 of the raw digest) of a body. */
+function contentMd5(body) {
+  return base64Encode(md5(body === undefined || body === null ? '' : body))
+}
+
 module.exports = {
   utf8Encode: utf8Encode,
   utf8Decode: utf8Decode,
@@ -185,4 +248,6 @@ module.exports = {
   hex: hex,
   sha256: sha256,
   hmacSha256: hmacSha256,
+  md5: md5,
+  contentMd5: contentMd5,
 }
