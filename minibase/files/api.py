@@ -30,10 +30,11 @@ from ..errors import Internal, InvalidArgument, NotFound, PayloadTooLarge, Permi
 from ..results import Page
 from ..util.ids import b64url, b64url_decode
 from ..util.timefmt import now, rfc3339_ms, rfc3339_s
+from .content_types import browser_active
 from .paths import Location, resolve, resolve_prefix
 from .store.base import FileInfo, FileStore, UploadCondition
 
-__all__ = ["OPS", "FilesFunction", "content_type_allowed"]
+__all__ = ["OPS", "FilesFunction", "browser_active", "content_type_allowed"]
 
 OPS = ("uploadUrl", "downloadUrl", "stat", "list", "remove")
 DEFAULT_LIMIT = 100
@@ -49,10 +50,14 @@ _CONTENT_TYPE_RE = re.compile(
 
 def content_type_allowed(content_type: str, patterns: tuple[str, ...]) -> bool:
     """Whether ``content_type`` (parameters ignored) matches one of ``patterns``
-    (``image/*``, ``text/plain``, ``*/*``); an empty tuple allows any."""
+    (``image/*``, ``text/plain``, ``*/*``); an empty tuple allows any. A wildcard does not
+    admit a type a browser could run (``image/*`` is not ``image/svg+xml``): such a type
+    must be named."""
     if not patterns:
         return True
     essence = content_type.split(";", 1)[0].strip().lower()
+    if browser_active(essence):
+        return essence in patterns
     major = essence.split("/", 1)[0]
     return any(p == "*/*" or p == essence or p == f"{major}/*" for p in patterns)
 
@@ -115,13 +120,15 @@ class FilesFunction:
             raise Unauthenticated(f"log in to {doing} here")
 
     async def _readable(self, loc: Location, uid: str | None) -> FileInfo | None:
-        """The file's info if the caller may read it (None: there is no such file)."""
+        """The file's info if the caller may read it (None: no such file, as far as the
+        caller may know: in an ``owner``-read area another user's file reads as absent, so
+        stat and downloadUrl answer the same for it as for a missing one)."""
         area = loc.area
         if area is not None:
             self._check_rule(area.read, uid, "read files")
         info = await self.store.stat(loc.key)
         if info is not None and area is not None and area.read == "owner" and info.uploader != uid:
-            raise PermissionDenied("only the user who uploaded this file may read it")
+            return None
         return info
 
     async def _check_writable(self, loc: Location, uid: str | None) -> UploadCondition | None:
@@ -207,7 +214,12 @@ class FilesFunction:
         # Who may read depends on the file here: the URL must not read a later one.
         version = info.version if loc.area is not None and loc.area.read == "owner" else None
         url = await self.store.sign_download(
-            loc.key, expires=expires, public=public, base_url=self._base_url(base_url), version=version
+            loc.key,
+            expires=expires,
+            public=public,
+            base_url=self._base_url(base_url),
+            version=version,
+            attachment=browser_active(info.content_type),
         )
         return {"url": url, "expiresAt": rfc3339_s(expires)}
 

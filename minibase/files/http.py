@@ -44,6 +44,7 @@ from ..errors import (
     error_body,
 )
 from ..util.ids import request_id
+from .content_types import browser_active
 from .paths import check_path
 from .store.local import LocalFileStore, in_thread
 
@@ -195,6 +196,7 @@ class LocalFilesApp:
                         (b"content-type", info.content_type.encode("latin-1")),
                         (b"content-length", str(info.size).encode()),
                         *common,
+                        *_ATTACHMENT[browser_active(info.content_type)],
                     ],
                 }
             )
@@ -206,6 +208,13 @@ class LocalFilesApp:
             await send({"type": "http.response.body", "body": b""})
         finally:
             opened.close()
+
+
+# Content a browser could run is never rendered from the API's origin (CSP sandbox too).
+_ATTACHMENT: dict[bool, tuple[tuple[bytes, bytes], ...]] = {
+    True: ((b"content-disposition", b"attachment"),),
+    False: (),
+}
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

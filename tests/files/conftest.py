@@ -43,6 +43,13 @@ FILES: dict[str, Any] = {
         "team": {"prefix": "team/", "read": "authenticated", "write": "authenticated"},
         "inbox": {"prefix": "inbox/", "read": "owner", "write": "owner"},
         "archive": {"prefix": "archive/", "read": "none", "write": "none"},
+        # Types a browser could run, named explicitly (a wildcard never admits them).
+        "drawings": {
+            "prefix": "drawings/",
+            "read": "public",
+            "write": "authenticated",
+            "content_types": ["image/svg+xml", "text/html", "image/*"],
+        },
     },
 }
 

@@ -266,8 +266,13 @@ def test_authenticated_owner_and_none_areas(files_backend: FilesEnv) -> None:
     assert env.upload(ALICE, "inbox/a1.txt", b"a1").status_code == 200
     assert env.upload(BOB, "inbox/b1.txt", b"b1").status_code == 200
     assert env.upload(ALICE, "inbox/a2.txt", b"a2").status_code == 200
-    assert isinstance(env.error(BOB, "stat", path="inbox/a1.txt"), PermissionDenied)
-    assert isinstance(env.error(BOB, "downloadUrl", path="inbox/a1.txt"), PermissionDenied)
+    # Another user's file reads exactly as a missing one: no existence oracle.
+    assert env.call(BOB, "stat", path="inbox/a1.txt") is None
+    assert env.call(BOB, "stat", path="inbox/nothing.txt") is None
+    hidden = env.error(BOB, "downloadUrl", path="inbox/a1.txt")
+    missing = env.error(BOB, "downloadUrl", path="inbox/nothing.txt")
+    assert isinstance(hidden, NotFound) and isinstance(missing, NotFound)
+    assert (hidden.status, hidden.code, hidden.message) == (missing.status, missing.code, missing.message)
     assert env.download(ALICE, "inbox/a1.txt").content == b"a1"
     page = env.call(ALICE, "list", prefix="inbox/", limit=1)
     assert [f["path"] for f in page["data"]] == ["inbox/a1.txt"]
@@ -356,3 +361,26 @@ def test_bad_requests(files_backend: FilesEnv) -> None:
     for size in (-1, "3", 1.5, True, None):
         e = env.error(ALICE, "uploadUrl", path="a.txt", contentType="text/plain", size=size)
         assert isinstance(e, InvalidArgument), size
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+
+
+def test_wildcards_do_not_admit_svg_and_active_files_download_as_attachments(files_backend: FilesEnv) -> None:
+    """Issue 18: `image/*` admitted image/svg+xml, which a browser runs. A wildcard no longer
+    admits a type a browser could run; where one is named, its download is an attachment
+    (S3: a signed response-content-disposition; local: the header, plus nosniff/sandbox)."""
+    env = files_backend
+    for ct in ("image/svg+xml", "IMAGE/SVG+XML; charset=utf-8", "text/html", "application/xhtml+xml"):
+        e = env.error(ALICE, "uploadUrl", path="a.svg", contentType=ct, size=len(SVG))
+        assert isinstance(e, InvalidArgument) and "not allowed" in e.message, (ct, e)
+    assert env.upload(ALICE, "a.png", b"png", "image/png").status_code == 200
+    assert "content-disposition" not in env.download(ALICE, "a.png").headers
+
+    for path, ct in (("drawings/x.svg", "image/svg+xml"), ("drawings/x.html", "text/html; charset=utf-8")):
+        assert env.upload(ALICE, path, SVG, ct).status_code == 200
+        r = env.download(BOB, path)
+        assert r.status_code == 200 and r.content == SVG
+        assert r.headers["content-disposition"] == "attachment", r.headers
+    assert env.upload(ALICE, "drawings/y.png", b"png", "image/png").status_code == 200
+    assert "content-disposition" not in env.download(BOB, "drawings/y.png").headers

@@ -109,3 +109,10 @@ def test_content_type_patterns() -> None:
     assert not content_type_allowed("text/html", pats)
     assert not content_type_allowed("imagex/png", pats)
     assert content_type_allowed("video/mp4", ("*/*",))
+    # A wildcard never admits what a browser could run; naming it does.
+    for active in ("image/svg+xml", "text/html", "application/xhtml+xml", "text/xml", "application/rss+xml"):
+        major = active.split("/")[0]
+        assert not content_type_allowed(active, (f"{major}/*",)), active
+        assert not content_type_allowed(active, ("*/*",)), active
+        assert content_type_allowed(active.upper() + "; charset=utf-8", (active,)), active
+        assert content_type_allowed(active, ()), active  # no list configured: any type

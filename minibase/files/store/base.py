@@ -72,10 +72,19 @@ class FileStore(Protocol):
         ...
 
     async def sign_download(
-        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+        self,
+        key: str,
+        *,
+        expires: int,
+        public: bool,
+        base_url: str | None,
+        version: str | None = None,
+        attachment: bool = False,
     ) -> str:
         """A URL that serves ``key`` until ``expires``; with ``version``, only that write of
-        it where the backend can enforce that (local disk; S3 cannot: see its module)."""
+        it where the backend can enforce that (local disk; S3 cannot: see its module). With
+        ``attachment`` (content a browser could run: html, svg, xml, js) the answer must
+        carry ``Content-Disposition: attachment`` (the local routes add it themselves)."""
         ...
 
     async def stat(self, key: str) -> FileInfo | None: ...

@@ -249,7 +249,14 @@ class LocalFileStore:
         return SignedUpload(url, "PUT", {"Content-Type": content_type})
 
     async def sign_download(
-        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+        self,
+        key: str,
+        *,
+        expires: int,
+        public: bool,
+        base_url: str | None,
+        version: str | None = None,
+        attachment: bool = False,
     ) -> str:
         sig = self.signer.sign(download_message(key, expires, public, version))
         params = [("Expires", str(expires))]

@@ -146,13 +146,23 @@ class S3FileStore:
         return SignedUpload(str(url), "PUT", headers)
 
     async def sign_download(
-        self, key: str, *, expires: int, public: bool, base_url: str | None, version: str | None = None
+        self,
+        key: str,
+        *,
+        expires: int,
+        public: bool,
+        base_url: str | None,
+        version: str | None = None,
+        attachment: bool = False,
     ) -> str:
         # ``version`` cannot be bound (see the module's known limits).
         client = await self.client()
+        params = {"Bucket": self.location.bucket, "Key": self._full(key)}
+        if attachment:  # signed into the URL: the bucket answers with it, never rendering
+            params["ResponseContentDisposition"] = "attachment"
         url = client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.location.bucket, "Key": self._full(key)},
+            Params=params,
             ExpiresIn=_expires_in(expires),
             HttpMethod="GET",
         )
