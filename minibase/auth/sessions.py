@@ -38,6 +38,13 @@ class Caller:
         return hmac.compare_digest(token_hash(sid), self.token_hash)
 
 
+# Expired sessions are purged opportunistically on login: at most PURGE_BATCH each time,
+# at most every PURGE_EVERY seconds per instance, once they ended PURGE_GRACE ago.
+PURGE_EVERY = 300.0
+PURGE_BATCH = 500
+PURGE_GRACE = 86400.0
+
+
 class Sessions:
     def __init__(
         self,
@@ -54,6 +61,7 @@ class Sessions:
         self.clock = clock
         # Sliding expiry without a write per request: last_used moves at most this often.
         self.touch_every = min(3600.0, auth.session_idle / 10)
+        self.last_purge = float("-inf")
 
     async def create(self, uid: str, provider: str, is_new: bool) -> dict[str, Any]:
         now = self.clock()
@@ -70,7 +78,16 @@ class Sessions:
         # Credentials first: if STS refuses, no session is left behind that nobody holds.
         result = await self._result(sid, record, now, is_new)
         await self.store.create_session(record)
+        if now - self.last_purge >= PURGE_EVERY:
+            self.last_purge = now
+            await self.purge(now)
         return result
+
+    async def purge(self, now: float) -> int:
+        """Delete a bounded batch of sessions that ended more than :data:`PURGE_GRACE` ago
+        (until then they still answer "expired" rather than "unknown")."""
+        idle_before = now - self.auth.session_idle - PURGE_GRACE
+        return await self.store.purge_sessions(idle_before, now - PURGE_GRACE, PURGE_BATCH)
 
     async def refresh(self, sid: str) -> dict[str, Any]:
         record = await self._live(await self.store.session_by_hash(token_hash(sid)))

@@ -192,6 +192,11 @@ class Store(Protocol):
 
     async def revoke_user_sessions(self, uid: str, now: float) -> int: ...
 
+    async def purge_sessions(self, idle_before: float, max_before: float, limit: int) -> int:
+        """Delete at most ``limit`` sessions last used before ``idle_before`` or whose
+        ``expires_max`` is before ``max_before``; returns how many went."""
+        ...
+
     # rate limits
     async def take_tokens(
         self, key: str, rate: float, burst: float, want: int, now: float

@@ -473,6 +473,16 @@ class PostgresStore:
         )
         return _rowcount(status)
 
+    async def purge_sessions(self, idle_before: float, max_before: float, limit: int) -> int:
+        status = await self._execute(
+            "DELETE FROM sessions WHERE id IN"
+            " (SELECT id FROM sessions WHERE last_used < $1 OR expires_max < $2 LIMIT $3)",
+            idle_before,
+            max_before,
+            limit,
+        )
+        return _rowcount(status)
+
     # ------------------------------------------------------------------ rate limits
 
     async def take_tokens(

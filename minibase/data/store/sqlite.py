@@ -7,6 +7,8 @@ takes microseconds, far less than a hop to a thread pool would.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -144,8 +146,20 @@ class SQLiteStore:
                 self._readers.append(conn)
         return conn
 
+    def _private_files(self) -> None:
+        """The database holds every user's data: owner-only, like the secret key. SQLite
+        gives its -wal and -shm files the database's mode, so the file is created 0600
+        before SQLite opens it; files an older version created 0644 are narrowed."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        os.close(fd)
+        for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                if p.stat().st_mode & 0o077:
+                    os.chmod(p, 0o600)
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._private_files()
         # Migrate on a connection of our own, before the writer thread exists, so that
         # several processes starting at once serialize on BEGIN IMMEDIATE.
         conn = self._connect_writer()
@@ -254,6 +268,17 @@ class SQLiteStore:
         def job(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
                 "UPDATE sessions SET revoked = ? WHERE uid = ? AND revoked IS NULL", (now, uid)
+            )
+            return cur.rowcount
+
+        return await self._writer.run(job)
+
+    async def purge_sessions(self, idle_before: float, max_before: float, limit: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM sessions WHERE id IN"
+                " (SELECT id FROM sessions WHERE last_used < ? OR expires_max < ? LIMIT ?)",
+                (idle_before, max_before, limit),
             )
             return cur.rowcount
 

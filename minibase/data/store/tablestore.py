@@ -137,6 +137,7 @@ class TableStoreStore:
         self.t_buckets = prefix + "rate_buckets"
         self._client: Any = None
         self._ots: Any = None
+        self._purge_from: str | None = None  # where the next purge_sessions scan resumes
 
     # ---------------------------------------------------------------- plumbing
 
@@ -391,6 +392,37 @@ class TableStoreStore:
             assert row is not None
             if await self.revoke_session(row["id"], now):
                 n += 1
+        return n
+
+    async def purge_sessions(self, idle_before: float, max_before: float, limit: int) -> int:
+        # No secondary index on the times: scan at most `limit` rows a call, resuming where
+        # the last call stopped (back to the start once the end is reached).
+        ots = self._ots
+        start = [("id", self._purge_from if self._purge_from is not None else ots.INF_MIN)]
+        _, nxt, rows, _ = await self._call(
+            self._client.get_range, self.t_sessions, "FORWARD", start, [("id", ots.INF_MAX)], None, limit
+        )
+        self._purge_from = None if nxt is None else nxt[0][1]
+        n = 0
+        for raw in rows:
+            row = self._row(raw)
+            assert row is not None
+            if row["expires_max"] < max_before:
+                cond = self._cond("EXPECT_EXIST")
+            elif row["last_used"] < idle_before:
+                cond = self._cond("EXPECT_EXIST", self._col("last_used", float(idle_before), "lt"))
+            else:
+                continue
+            try:  # the condition: a session touched meanwhile stays
+                await self._call(self._client.delete_row, self.t_sessions, [("id", row["id"])], cond)
+            except _Lost:
+                continue
+            ign = self._cond("IGNORE")
+            await self._call(self._client.delete_row, self.t_hashes, [("token_hash", row["token_hash"])], ign)
+            await self._call(
+                self._client.delete_row, self.t_user_sessions, [("uid", row["uid"]), ("id", row["id"])], ign
+            )
+            n += 1
         return n
 
     # ------------------------------------------------------------------ rate limits

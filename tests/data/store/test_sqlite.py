@@ -160,3 +160,32 @@ def test_rate_buckets_commit_without_fsync_and_leave_durable_writes_durable(
 
     run(tmp_path / "db", body)
     assert levels == [2, 2]  # FULL whenever a durable job runs
+
+
+def test_database_and_wal_are_owner_only(tmp_path: Path) -> None:
+    """Issue 18: the database and its WAL were created 0644 (every user's data readable by
+    any local account). Created 0600 like the secret key, -wal and -shm too, whatever the
+    umask; a database an older version left 0644 is narrowed on open."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+
+        async def body(store: SQLiteStore) -> None:
+            await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+            await store.get_user("nobody")  # a reader connection too
+            for suffix in ("", "-wal", "-shm"):
+                mode = stat.S_IMODE(os.stat(f"{store.path}{suffix}").st_mode)
+                assert mode == 0o600, (suffix, oct(mode))
+
+        run(tmp_path / "db", body)
+
+        legacy = tmp_path / "legacy.db"
+        conn = sqlite3.connect(legacy)
+        conn.execute("CREATE TABLE t (x)")
+        conn.close()
+        os.chmod(legacy, 0o644)
+        run(legacy, body)
+    finally:
+        os.umask(old)
