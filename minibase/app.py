@@ -9,6 +9,7 @@ other routes, lifespan and 404/405 handling are Starlette's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -49,6 +50,10 @@ __all__ = ["MinibaseApp", "create_app"]
 log = logging.getLogger("minibase.http")
 
 FC_API = "/2016-08-15"
+# A request body must arrive within this many seconds (1 MiB at ~50 KiB/s): a slow client
+# must not hold a connection and a task for as long as it likes.
+BODY_TIMEOUT = 20.0
+_CLOSE = ((b"connection", b"close"),)
 _JSON = (b"content-type", b"application/json")
 _HANDLED = (b"x-fc-error-type", b"HandledInvocationError")
 
@@ -70,7 +75,7 @@ def _body_too_large(limit: int) -> PayloadTooLarge:
 class _Request:
     """What the function routes need of a request, read straight off the ASGI scope."""
 
-    __slots__ = ("body", "headers", "method", "path", "query_string", "raw_path")
+    __slots__ = ("body", "close", "headers", "method", "path", "query_string", "raw_path")
 
     def __init__(self, scope: Scope) -> None:
         self.method: str = scope["method"]
@@ -81,6 +86,7 @@ class _Request:
         # ASGI servers give lower-case names; a repeated header keeps its last value.
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.body = b""
+        self.close = False  # answer with Connection: close (the body was not all read)
 
     def query(self) -> dict[str, list[str]] | None:
         """The query as FC signs it, for HTTP-trigger (``/proxy/``) paths only."""
@@ -99,6 +105,7 @@ class MinibaseApp:
         self.core = core
         self.service = config.app.service
         self.limit = config.limits.max_body
+        self.body_timeout = BODY_TIMEOUT
         self.require_body_digest = config.auth.require_body_digest
         self.starlette = _starlette(core)
         self.state = self.starlette.state
@@ -158,18 +165,37 @@ class MinibaseApp:
                 raise _body_too_large(self.limit)
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > self.limit:
-                    raise _body_too_large(self.limit)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        task = asyncio.current_task()
+        late: list[bool] = []
+
+        def expire() -> None:
+            late.append(True)
+            if task is not None:
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.body_timeout, expire)
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > self.limit:
+                        raise _body_too_large(self.limit)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not late:
+                raise
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            req.close = True  # the answer closes the connection: the rest is not read
+            raise InvalidArgument(f"the request body did not arrive within {self.body_timeout:g} s") from None
+        finally:
+            timer.cancel()
         req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not req.body.strip():
             return {}
@@ -180,10 +206,11 @@ class MinibaseApp:
 
     @staticmethod
     def _base_url(req: _Request, scope: Scope) -> str:
-        """This server's base URL as the client reached it (for signed file URLs)."""
-        host = req.headers.get("x-forwarded-host") or req.headers.get("host") or "127.0.0.1"
-        scheme = req.headers.get("x-forwarded-proto") or scope.get("scheme", "http")
-        return f"{scheme}://{host}"
+        """This server's base URL as the client reached it (for signed file URLs): Host and
+        the scope's scheme. X-Forwarded-Host/-Proto count only from a trusted proxy, and
+        that is decided at the edge (``minibase serve``'s ForwardedHeaders, FC's adapter)."""
+        host = req.headers.get("host") or "127.0.0.1"
+        return f"{scope.get('scheme', 'http')}://{host}"
 
     async def _caller(self, req: _Request, *, require_body_digest: bool) -> Caller | None:
         """``require_body_digest``: a FC-signed call must sign a Content-MD5 of its body (always
@@ -236,7 +263,9 @@ class MinibaseApp:
         body = handled_error_body(e, rid) if handled else error_body(e, rid)
         await self._send(send, status or e.status, orjson.dumps(body), rid, *extra)
 
-    async def _gateway_error(self, send: Send, e: GatewayError, rid: str) -> None:
+    async def _gateway_error(
+        self, send: Send, e: GatewayError, rid: str, *extra: tuple[bytes, bytes]
+    ) -> None:
         audit("gateway.refused", rid, reason=e.fc_code, detail=e.message)
         # ServerTime: the Date header again, for hosts that drop an error's headers.
         body = {
@@ -245,19 +274,20 @@ class MinibaseApp:
             "RequestId": rid,
             "ServerTime": rfc3339_ms(now()),
         }
-        await self._send(send, e.fc_status, orjson.dumps(body), rid)
+        await self._send(send, e.fc_status, orjson.dumps(body), rid, *extra)
 
     # ----------------------------------------------------------------- routes
 
     async def _session(self, scope: Scope, receive: Receive, send: Send, service: str | None) -> None:
         rid = request_id(scope)
+        req = _Request(scope)
         try:
             if service is not None and service != self.service:
                 raise NotFound(f"no service named '{service[:64]}'")
-            event = await self._read(_Request(scope), receive)
+            event = await self._read(req, receive)
             body = _render(await self.core.invoke("session", event, None, rid, None, _client_ip(scope)))
         except MinibaseError as e:
-            return await self._error(send, e, rid)
+            return await self._error(send, e, rid, None, *_closing(req))
         except Exception:
             log.exception("unhandled error (request %s)", rid)
             return await self._error(send, Internal(), rid)
@@ -265,10 +295,10 @@ class MinibaseApp:
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         rid = request_id(scope)
+        req = _Request(scope)
         try:
             if not self.core.has_function(name):
                 raise NotFound(f"no function named '{name[:64]}'")
-            req = _Request(scope)
             event = await self._read(req, receive)
             caller = await self._caller(req, require_body_digest=True)
             body = _render(
@@ -277,7 +307,7 @@ class MinibaseApp:
                 )
             )
         except MinibaseError as e:
-            return await self._error(send, e, rid)
+            return await self._error(send, e, rid, None, *_closing(req))
         except Exception:
             log.exception("unhandled error (request %s)", rid)
             return await self._error(send, Internal(), rid)
@@ -286,12 +316,12 @@ class MinibaseApp:
     async def _fc_invoke(self, scope: Scope, receive: Receive, send: Send, service: str, name: str) -> None:
         """FC Invoke API semantics: gateway errors FC's way, function errors as 200."""
         rid = request_id(scope)
+        req = _Request(scope)
         try:
             if service != self.service:
                 raise GatewayError("ServiceNotFound", f"service '{service[:64]}' does not exist", 404)
             if not self.core.has_function(name):
                 raise GatewayError("FunctionNotFound", f"function '{name[:64]}' does not exist", 404)
-            req = _Request(scope)
             event = await self._read(req, receive)
             if not req.headers.get("authorization", "").startswith("FC "):
                 raise GatewayError(
@@ -301,7 +331,9 @@ class MinibaseApp:
         except GatewayError as e:
             return await self._gateway_error(send, e, rid)
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too
-            return await self._gateway_error(send, GatewayError(e.code, e.message, e.status), rid)
+            return await self._gateway_error(
+                send, GatewayError(e.code, e.message, e.status), rid, *_closing(req)
+            )
         try:
             body = _render(
                 await self.core.invoke(
@@ -318,6 +350,11 @@ class MinibaseApp:
 
 _CORS_HEADERS = "authorization, content-type, content-md5, date, x-fc-date, x-fc-security-token, x-fc-invocation-type, x-fc-log-type"
 _CORS_EXPOSE = b"date, x-fc-request-id, x-fc-error-type, retry-after"
+
+
+def _closing(req: _Request) -> tuple[tuple[bytes, bytes], ...]:
+    """Connection: close when the request's body was not all read (a late body)."""
+    return _CLOSE if req.close else ()
 
 
 def _client_ip(scope: Scope) -> str | None:

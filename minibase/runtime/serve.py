@@ -1,11 +1,30 @@
-"""``minibase serve``: one uvicorn process serving the ASGI app."""
+"""``minibase serve``: one uvicorn process serving the ASGI app.
+
+Slow clients are cut off: a request's headers must arrive within :data:`HEADER_TIMEOUT`
+(uvicorn has no such limit: a client sending a byte every few seconds held a connection
+indefinitely), its body within the app's body timeout, and an idle keep-alive connection
+closes after :data:`KEEP_ALIVE`. ``X-Forwarded-For``/``-Proto``/``-Host`` are honoured
+only from the proxies in ``FORWARDED_ALLOW_IPS`` (uvicorn's variable; loopback by default).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Config
+
+__all__ = ["HEADER_TIMEOUT", "KEEP_ALIVE", "ForwardedHeaders", "header_timeout_protocol", "serve"]
+
+HEADER_TIMEOUT = 10.0  # seconds from connection (or the previous response) to a request's headers
+KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
+MAX_HEADER_BYTES = 16 * 1024  # h11's limit on an incomplete request head
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
 
 
 def startup_notes(config: Config) -> list[str]:
@@ -21,13 +40,113 @@ def startup_notes(config: Config) -> list[str]:
     return notes
 
 
+class ForwardedHeaders:
+    """uvicorn's X-Forwarded-For/-Proto handling plus X-Forwarded-Host (as the Host header),
+    all only when the connection comes from a trusted proxy: the app itself reads Host and
+    the scope's scheme, never an X-Forwarded-* header a client could set."""
+
+    def __init__(self, app: ASGIApp, trusted: str) -> None:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        self.proxy = ProxyHeadersMiddleware(app, trusted)  # type: ignore[arg-type]
+        self.trusted = self.proxy.trusted_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            client = scope.get("client")
+            if client and client[0] in self.trusted:
+                host = next((v for k, v in scope["headers"] if k == b"x-forwarded-host"), None)
+                # The first hop's host, and only a plain one (no list, spaces or controls).
+                host = host.split(b",", 1)[0].strip() if host else None
+                if host and all(0x21 <= c <= 0x7E for c in host):
+                    scope = dict(scope)
+                    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [
+                        (b"host", host)
+                    ]
+        await self.proxy(scope, receive, send)  # type: ignore[arg-type]
+
+
+def header_timeout_protocol(
+    base: type[Any], timeout: float = HEADER_TIMEOUT, max_bytes: int = MAX_HEADER_BYTES
+) -> type[Any]:
+    """``base`` (uvicorn's h11 or httptools protocol) closing a connection whose request
+    headers have not all arrived ``timeout`` seconds after it opened or after the previous
+    response, or run past ``max_bytes``. Both protocols set ``self.cycle`` when a request's
+    headers are complete."""
+
+    class HeaderTimeout(base):  # type: ignore[misc]
+        _header_timer: asyncio.TimerHandle | None = None
+        _header_cycle: Any = None
+        _header_bytes = 0
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            waiting = self._header_timer is not None
+            super().data_received(data)
+            self._started()
+            if waiting and self._header_timer is not None:  # still in the headers
+                self._header_bytes += len(data)
+                if self._header_bytes > max_bytes:
+                    self._expired()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request's headers get the same budget
+                self._started()  # …unless a pipelined one already started
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_bytes = 0
+            self._header_timer = self.loop.call_later(timeout, self._expired)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _started(self) -> None:
+            if (
+                self._header_timer is not None
+                and self.cycle is not None
+                and self.cycle is not self._header_cycle
+            ):
+                self._header_cycle = self.cycle
+                self._disarm()
+
+        def _expired(self) -> None:
+            self._disarm()
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeout
+
+
+def _protocol() -> type[Any]:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return header_timeout_protocol(HttpToolsProtocol)
+    except ImportError:  # pragma: no cover - httptools is a uvicorn[standard] extra
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return header_timeout_protocol(H11Protocol)
+
+
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     import uvicorn
 
     from ..app import create_app
 
     # Built before uvicorn starts, so a bad key file or secret fails here, with its key named.
-    app = create_app(config)
+    app = ForwardedHeaders(create_app(config), os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED_PROXIES))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for note in startup_notes(config):
         print(note, file=sys.stderr, flush=True)
@@ -39,4 +158,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, log_level: 
         access_log=False,  # one line per request costs more than the request itself
         server_header=False,
         lifespan="on",
+        http=_protocol(),
+        proxy_headers=False,  # ForwardedHeaders does it, Host included
+        timeout_keep_alive=int(KEEP_ALIVE),
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
