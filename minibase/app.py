@@ -1,10 +1,11 @@
-"""The HTTP adapter: the ASGI app of DESIGN §2 around a :class:`Minibase` core.
+"""The HTTP adapter: the ASGI app (docs/http-api.md) around a :class:`Minibase` core.
 
 It reads requests, finds the caller, calls the core and renders results and errors; no
-business logic here. The function routes (``/session``, ``/invoke/…`` and FC's paths) are
-served by a small hand-written ASGI layer in front of Starlette: they are the hot path,
-and Starlette's Request/Response objects cost more than the rest of a point read. The
-other routes, lifespan and 404/405 handling are Starlette's.
+business logic here. The routes are :data:`minibase.routes.ROUTES`. The function routes
+(``/session``, ``/invoke/…`` and FC's paths) are served by a small hand-written ASGI layer
+in front of Starlette: they are the hot path, and Starlette's Request/Response objects cost
+more than the rest of a point read. The other routes, lifespan and 404/405 handling are
+Starlette's, built from the same table.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,7 @@ from .errors import (
     handled_error_body,
 )
 from .results import Page, Spread
+from .routes import ROUTES, Router
 from .util.ids import request_id
 from .util.timefmt import now, rfc3339_ms
 
@@ -49,7 +51,6 @@ __all__ = ["MinibaseApp", "create_app"]
 
 log = logging.getLogger("minibase.http")
 
-FC_API = "/2016-08-15"
 # A request body must arrive within this many seconds (1 MiB at ~50 KiB/s): a slow client
 # must not hold a connection and a task for as long as it likes.
 BODY_TIMEOUT = 20.0
@@ -75,9 +76,10 @@ def _body_too_large(limit: int) -> PayloadTooLarge:
 class _Request:
     """What the function routes need of a request, read straight off the ASGI scope."""
 
-    __slots__ = ("body", "close", "headers", "method", "path", "query_string", "raw_path")
+    __slots__ = ("body", "close", "headers", "method", "path", "query_string", "raw_path", "scope")
 
     def __init__(self, scope: Scope) -> None:
+        self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         raw = scope.get("raw_path")
@@ -87,6 +89,13 @@ class _Request:
         self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.body = b""
         self.close = False  # answer with Connection: close (the body was not all read)
+
+    @property
+    def client_ip(self) -> str | None:
+        """The caller's address: uvicorn puts a trusted proxy's X-Forwarded-For here, the FC
+        handlers the trigger's sourceIp."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
 
     def query(self) -> dict[str, list[str]] | None:
         """The query as FC signs it, for HTTP-trigger (``/proxy/``) paths only."""
@@ -99,7 +108,8 @@ class _Request:
 
 
 class MinibaseApp:
-    """The ASGI app: function routes by hand, everything else through Starlette."""
+    """The ASGI app: the function routes of :data:`~minibase.routes.ROUTES` by hand,
+    everything else (and other methods on those: 405) through Starlette."""
 
     def __init__(self, config: Config, core: Minibase) -> None:
         self.core = core
@@ -115,6 +125,13 @@ class MinibaseApp:
         origins = config.app.cors_origins
         self.cors_any = "*" in origins
         self.cors_origins = frozenset(o.encode() for o in origins)
+        self.router = Router(r for r in ROUTES if r.fast)
+        # Route handler -> (method, whether its function errors answer in FC's handled shape).
+        self.handlers: dict[str, tuple[_Handler, bool]] = {
+            "session": (self._session, False),
+            "invoke": (self._invoke, False),
+            "fc_invoke": (self._fc_invoke, True),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.cors_origins:
@@ -132,25 +149,12 @@ class MinibaseApp:
                 assert isinstance(store, LocalFileStore)  # files_root set: the local backend
                 self.files_app = LocalFilesApp(store)
             return await self.files_app(scope, receive, send)
-        if scope["type"] == "http" and scope["method"] == "POST":
-            parts = scope["path"].split("/")
-            # /invoke/{function}
-            if len(parts) == 3 and parts[1] == "invoke" and parts[2]:
-                return await self._invoke(scope, receive, send, parts[2])
-            if parts[1:] == ["session"]:
-                return await self._session(scope, receive, send, None)
-            if len(parts) >= 5 and parts[1] == "2016-08-15":
-                # /2016-08-15/services/{service}/functions/{function}/invocations
-                if (
-                    len(parts) == 7
-                    and parts[2] == "services"
-                    and parts[4] == "functions"
-                    and parts[6] == "invocations"
-                ):
-                    return await self._fc_invoke(scope, receive, send, parts[3], parts[5])
-                # /2016-08-15/proxy/{service}/session[/]
-                if parts[2] == "proxy" and parts[4] == "session" and parts[5:] in ([], [""]):
-                    return await self._session(scope, receive, send, parts[3])
+        if scope["type"] == "http":
+            hit = self.router.match(scope["method"], scope["path"])
+            if hit is not None:
+                route, params = hit
+                handler, handled = self.handlers[route.handler]
+                return await self._respond(handler, handled, scope, receive, send, params)
         await self.starlette(scope, receive, send)
 
     # --------------------------------------------------------------- plumbing
@@ -205,12 +209,12 @@ class MinibaseApp:
             raise InvalidArgument("the request body is not valid JSON") from None
 
     @staticmethod
-    def _base_url(req: _Request, scope: Scope) -> str:
+    def _base_url(req: _Request) -> str:
         """This server's base URL as the client reached it (for signed file URLs): Host and
         the scope's scheme. X-Forwarded-Host/-Proto count only from a trusted proxy, and
         that is decided at the edge (``minibase serve``'s ForwardedHeaders, FC's adapter)."""
         host = req.headers.get("host") or "127.0.0.1"
-        return f"{scope.get('scheme', 'http')}://{host}"
+        return f"{req.scope.get('scheme', 'http')}://{host}"
 
     async def _caller(self, req: _Request, *, require_body_digest: bool) -> Caller | None:
         """``require_body_digest``: a FC-signed call must sign a Content-MD5 of its body (always
@@ -242,15 +246,11 @@ class MinibaseApp:
         await send({"type": "http.response.body", "body": body})
 
     async def _error(
-        self,
-        send: Send,
-        e: MinibaseError,
-        rid: str,
-        status: int | None = None,
-        *extra: tuple[bytes, bytes],
-        handled: bool = False,
+        self, send: Send, e: MinibaseError, rid: str, *extra: tuple[bytes, bytes], handled: bool = False
     ) -> None:
-        """``handled``: a function's error on FC's Invoke API path, in FC's shape too."""
+        """``handled``: a function's error on FC's Invoke API path: 200, in FC's shape too."""
+        if handled:
+            extra = (*extra, _HANDLED)
         if isinstance(e, PermissionDenied | RateLimited):
             audit(
                 "permission.denied" if isinstance(e, PermissionDenied) else "rate.limited",
@@ -261,7 +261,7 @@ class MinibaseApp:
         if retry is not None:
             extra = (*extra, (b"retry-after", str(retry).encode()))
         body = handled_error_body(e, rid) if handled else error_body(e, rid)
-        await self._send(send, status or e.status, orjson.dumps(body), rid, *extra)
+        await self._send(send, 200 if handled else e.status, orjson.dumps(body), rid, *extra)
 
     async def _gateway_error(
         self, send: Send, e: GatewayError, rid: str, *extra: tuple[bytes, bytes]
@@ -278,45 +278,48 @@ class MinibaseApp:
 
     # ----------------------------------------------------------------- routes
 
-    async def _session(self, scope: Scope, receive: Receive, send: Send, service: str | None) -> None:
-        rid = request_id(scope)
+    async def _respond(
+        self,
+        handler: _Handler,
+        handled: bool,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        params: tuple[str, ...],
+    ) -> None:
+        """Run a function route's handler and answer: its result as 200, or its error.
+
+        ``handled``: the route is FC's Invoke API, where a function's error answers 200 in
+        FC's shape too; the handler raises :class:`_Refused` for what FC's gateway refuses.
+        """
+        rid = request_id(scope)  # the one id of this request: every answer and log line has it
         req = _Request(scope)
         try:
-            if service is not None and service != self.service:
-                raise NotFound(f"no service named '{service[:64]}'")
-            event = await self._read(req, receive)
-            body = _render(await self.core.invoke("session", event, None, rid, None, _client_ip(scope)))
+            body = _render(await handler(req, receive, rid, *params))
+        except _Refused as e:
+            return await self._gateway_error(send, e.error, rid, *_closing(req))
         except MinibaseError as e:
-            return await self._error(send, e, rid, None, *_closing(req))
+            return await self._error(send, e, rid, *_closing(req), handled=handled)
         except Exception:
             log.exception("unhandled error (request %s)", rid)
-            return await self._error(send, Internal(), rid)
+            return await self._error(send, Internal(), rid, *_closing(req), handled=handled)
         await self._send(send, 200, body, rid)
 
-    async def _invoke(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-        rid = request_id(scope)
-        req = _Request(scope)
-        try:
-            if not self.core.has_function(name):
-                raise NotFound(f"no function named '{name[:64]}'")
-            event = await self._read(req, receive)
-            caller = await self._caller(req, require_body_digest=True)
-            body = _render(
-                await self.core.invoke(
-                    name, event, caller, rid, self._base_url(req, scope), _client_ip(scope)
-                )
-            )
-        except MinibaseError as e:
-            return await self._error(send, e, rid, None, *_closing(req))
-        except Exception:
-            log.exception("unhandled error (request %s)", rid)
-            return await self._error(send, Internal(), rid)
-        await self._send(send, 200, body, rid)
+    async def _session(self, req: _Request, receive: Receive, rid: str, service: str | None = None) -> Any:
+        if service is not None and service != self.service:
+            raise NotFound(f"no service named '{service[:64]}'")
+        event = await self._read(req, receive)
+        return await self.core.invoke("session", event, None, rid, None, req.client_ip)
 
-    async def _fc_invoke(self, scope: Scope, receive: Receive, send: Send, service: str, name: str) -> None:
+    async def _invoke(self, req: _Request, receive: Receive, rid: str, name: str) -> Any:
+        if not self.core.has_function(name):
+            raise NotFound(f"no function named '{name[:64]}'")
+        event = await self._read(req, receive)
+        caller = await self._caller(req, require_body_digest=True)
+        return await self.core.invoke(name, event, caller, rid, self._base_url(req), req.client_ip)
+
+    async def _fc_invoke(self, req: _Request, receive: Receive, rid: str, service: str, name: str) -> Any:
         """FC Invoke API semantics: gateway errors FC's way, function errors as 200."""
-        rid = request_id(scope)
-        req = _Request(scope)
         try:
             if service != self.service:
                 raise GatewayError("ServiceNotFound", f"service '{service[:64]}' does not exist", 404)
@@ -329,23 +332,20 @@ class MinibaseApp:
                 )
             caller = await self._caller(req, require_body_digest=self.require_body_digest)
         except GatewayError as e:
-            return await self._gateway_error(send, e, rid)
+            raise _Refused(e) from None
         except MinibaseError as e:  # a bad body: FC refuses these before the function, too
-            return await self._gateway_error(
-                send, GatewayError(e.code, e.message, e.status), rid, *_closing(req)
-            )
-        try:
-            body = _render(
-                await self.core.invoke(
-                    name, event, caller, rid, self._base_url(req, scope), _client_ip(scope)
-                )
-            )
-        except MinibaseError as e:
-            return await self._error(send, e, rid, 200, _HANDLED, handled=True)
-        except Exception:
-            log.exception("unhandled error (request %s)", rid)
-            return await self._error(send, Internal(), rid, 200, _HANDLED, handled=True)
-        await self._send(send, 200, body, rid)
+            raise _Refused(GatewayError(e.code, e.message, e.status)) from None
+        return await self.core.invoke(name, event, caller, rid, self._base_url(req), req.client_ip)
+
+
+_Handler = Callable[..., Awaitable[Any]]
+
+
+class _Refused(Exception):
+    """FC's gateway refuses the call (FC Invoke API path): answered in FC's shape."""
+
+    def __init__(self, error: GatewayError) -> None:
+        self.error = error
 
 
 _CORS_HEADERS = "authorization, content-type, content-md5, date, x-fc-date, x-fc-security-token, x-fc-invocation-type, x-fc-log-type"
@@ -355,13 +355,6 @@ _CORS_EXPOSE = b"date, x-fc-request-id, x-fc-error-type, retry-after"
 def _closing(req: _Request) -> tuple[tuple[bytes, bytes], ...]:
     """Connection: close when the request's body was not all read (a late body)."""
     return _CLOSE if req.close else ()
-
-
-def _client_ip(scope: Scope) -> str | None:
-    """The caller's address: uvicorn puts a trusted proxy's X-Forwarded-For here, the FC
-    handlers the trigger's sourceIp."""
-    client = scope.get("client")
-    return str(client[0]) if client else None
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -411,7 +404,8 @@ def _starlette(core: Minibase) -> Starlette:
         if not spec:  # built on first request: it is not needed to serve anything else
             from .openapi import build_openapi
 
-            doc = build_openapi(core.config.app.service, sorted(core.functions.specs))
+            config = core.config
+            doc = build_openapi(config.app.service, sorted(core.functions.specs), limits=config.limits)
             spec.append(orjson.dumps(doc))
         return Response(spec[0], media_type="application/json")
 
@@ -440,16 +434,13 @@ def _starlette(core: Minibase) -> Starlette:
     async def not_here(request: Request) -> Response:  # POSTs are served before Starlette
         raise HTTPException(404)
 
-    post_only = ["POST"]
+    endpoints = {"healthz": healthz, "openapi": openapi}
+    # The function routes are only reached here by other methods (MinibaseApp serves
+    # theirs), so they answer 405; the mounted ones are not Starlette's.
     routes: list[BaseRoute] = [
-        # Only reached by other methods (POST is served by MinibaseApp): they give 405.
-        Route("/session", not_here, methods=post_only),
-        Route(FC_API + "/proxy/{service}/session/", not_here, methods=post_only),
-        Route(FC_API + "/proxy/{service}/session", not_here, methods=post_only),
-        Route("/invoke/{function}", not_here, methods=post_only),
-        Route(FC_API + "/services/{service}/functions/{function}/invocations", not_here, methods=post_only),
-        Route("/healthz", healthz, methods=["GET", "HEAD"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        Route(r.path, not_here if r.fast else endpoints[r.handler], methods=list(r.methods))
+        for r in ROUTES
+        if not r.mounted
     ]
     if core.config.app.web is not None:
         from .web import WebFiles

@@ -1,21 +1,33 @@
-"""The OpenAPI 3.1 description of the HTTP surface, built from the config (service name,
-developer functions), served at ``/openapi.json``. A test keeps it complete: every route
-and every op of every built-in function must appear."""
+"""The OpenAPI 3.1 description of the HTTP surface, served at ``/openapi.json``.
+
+Nothing here is declared twice: the paths are :data:`minibase.routes.ROUTES` (one operation
+per route and method, path parameters read from the template), the events are the ops the
+function modules declare (``auth.login.OPS``, ``data.api.OPS``, ``files.api.OPS``), the
+error codes and statuses are the error tree's, and the bounds are the config's ``[limits]``
+and the modules' own constants. A test keeps it complete: every route and every op of
+every built-in function must appear.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .auth.login import MAX_CODE
+from .auth.login import OPS as SESSION_OPS
+from .config import LimitsConfig
 from .config.providers import PROVIDERS
+from .data.api import BATCH_OPS
+from .data.api import OPS as DB_OPS
+from .data.query import MAX_ORDER_KEYS
+from .errors import MethodNotAllowed, error_codes
+from .files.api import MAX_LIMIT as FILES_MAX_LIMIT
+from .files.api import OPS as FILES_OPS
+from .files.paths import MAX_PATH_BYTES
+from .routes import ROUTES, Route
 
 __all__ = ["DB_OPS", "FILES_OPS", "SESSION_OPS", "build_openapi"]
 
-SESSION_OPS = ("login", "refresh", "logout", "providers")
-DB_OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
-FILES_OPS = ("uploadUrl", "downloadUrl", "stat", "list", "remove")
-
-_ID = {"type": "string", "minLength": 1, "maxLength": 256}
 _COLLECTION = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"}
 _OWNER = {
     "type": "string",
@@ -23,14 +35,17 @@ _OWNER = {
     "maxLength": 64,
     "description": "another user's uid (rules decide)",
 }
-_SID = {"type": "string", "description": "the seed's sessionId; must be the caller's session"}
+_SID = {
+    "type": "string",
+    "description": "the sessionId (FC's mini-program template sends it in the event); must be the caller's session",
+}
 _WHERE = {
     "type": "object",
     "description": "Mongo-style filter: equality, $eq $ne $gt $gte $lt $lte $in $nin $exists $prefix $contains, $and/$or, dotted paths",
 }
 _ORDER = {
     "type": "array",
-    "maxItems": 5,
+    "maxItems": MAX_ORDER_KEYS,
     "items": {
         "oneOf": [
             {"type": "string"},
@@ -43,7 +58,7 @@ _ORDER = {
         ]
     },
 }
-_PATH = {"type": "string", "minLength": 1, "maxLength": 512}
+_PATH = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES}
 
 
 def _event(op: str, props: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:
@@ -54,53 +69,54 @@ def _event(op: str, props: dict[str, Any], required: Iterable[str] = ()) -> dict
     }
 
 
-def _doc() -> dict[str, Any]:
-    return {"$ref": "#/components/schemas/Document"}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _schemas() -> dict[str, Any]:
-    patch = {k: {"type": "object"} for k in ("set", "inc", "push", "pull")}
-    s: dict[str, Any] = {
-        "Error": {
-            "type": "object",
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "properties": {
-                        "code": {
-                            "enum": [
-                                "InvalidArgument",
-                                "Unauthenticated",
-                                "PermissionDenied",
-                                "NotFound",
-                                "MethodNotAllowed",
-                                "Conflict",
-                                "PayloadTooLarge",
-                                "ValidationFailed",
-                                "RateLimited",
-                                "ProviderError",
-                                "DeadlineExceeded",
-                                "Internal",
-                            ]
-                        },
-                        "message": {"type": "string"},
-                        "requestId": {"type": "string"},
-                        "serverTime": {"type": "string", "description": "the server's clock (RFC 3339)"},
-                        # Set when an input limit refused the call ([limits] in minibase.toml).
-                        "limit": {"type": "string", "description": "the limit's config key"},
-                        "max": {"type": "integer", "description": "the limit's value"},
-                        "path": {"type": "string", "description": "where in the event, e.g. obj.title"},
-                        # Other machine-readable extras (errors.py `details`).
-                        "index": {"type": "integer", "description": "the failing op of a batch"},
-                        "version": {"type": "integer", "description": "the document's current version"},
-                        "retryAfter": {"type": "integer", "description": "seconds to wait (RateLimited)"},
-                        "maxSize": {"type": "integer", "description": "the largest upload allowed there"},
-                    },
-                    "required": ["code", "message", "requestId"],
-                }
-            },
-            "required": ["error"],
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _limit(maximum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": maximum}
+
+
+# ------------------------------------------------------------------ schemas
+
+
+def _error_schemas() -> dict[str, Any]:
+    details = {
+        # Set when an input limit refused the call ([limits] in minibase.toml).
+        "limit": {"type": "string", "description": "the limit's config key"},
+        "max": {"type": "integer", "description": "the limit's value"},
+        "path": {"type": "string", "description": "where in the event, e.g. obj.title"},
+        # Other machine-readable extras (errors.py `details`).
+        "index": {"type": "integer", "description": "the failing op of a batch"},
+        "version": {"type": "integer", "description": "the document's current version"},
+        "retryAfter": {"type": "integer", "description": "seconds to wait (RateLimited)"},
+        "maxSize": {"type": "integer", "description": "the largest upload allowed there"},
+    }
+    error = {
+        "type": "object",
+        "properties": {
+            "code": {"enum": list(error_codes())},
+            "message": {"type": "string"},
+            "requestId": {"type": "string"},
+            "serverTime": {"type": "string", "description": "the server's clock (RFC 3339)"},
+            **details,
         },
+        "required": ["code", "message", "requestId"],
+    }
+    fc_fields = {  # a function's error on FC's Invoke API path: FC's fields beside the envelope
+        "type": "object",
+        "properties": {
+            "errorMessage": {"type": "string", "description": "error.message"},
+            "errorType": {"type": "string", "description": "error.code"},
+        },
+        "required": ["errorMessage", "errorType"],
+    }
+    return {
+        "Error": {"type": "object", "properties": {"error": error}, "required": ["error"]},
         "GatewayError": {
             "type": "object",
             "properties": {
@@ -111,20 +127,70 @@ def _schemas() -> dict[str, Any]:
             },
             "required": ["ErrorCode", "ErrorMessage"],
         },
-        # A function's error on FC's Invoke API path: FC's fields beside the envelope.
-        "HandledError": {
-            "allOf": [
-                _ref("Error"),
-                {
-                    "type": "object",
-                    "properties": {
-                        "errorMessage": {"type": "string", "description": "error.message"},
-                        "errorType": {"type": "string", "description": "error.code"},
-                    },
-                    "required": ["errorMessage", "errorType"],
-                },
-            ]
+        "HandledError": {"allOf": [_ref("Error"), fc_fields]},
+    }
+
+
+def _session_schemas() -> dict[str, Any]:
+    credentials = ("AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration")
+    user = {"uid": {"type": "string"}, "provider": {"type": "string"}, "isNew": {"type": "boolean"}}
+    by_sid: dict[str, Any] = {"type": "object", "properties": {"sessionId": {"type": "string"}}}
+    return {
+        "Credentials": {
+            "type": "object",
+            "properties": {k: {"type": "string"} for k in credentials},
+            "required": list(credentials),
         },
+        "SessionResult": {
+            "type": "object",
+            "properties": {
+                "sessionId": {"type": "string"},
+                "sts": _ref("Credentials"),
+                "user": {"type": "object", "properties": user},
+                "expiresAt": {"type": "string"},
+                "data": {"type": "object"},
+            },
+            "required": ["sessionId", "sts", "user", "expiresAt"],
+        },
+        "session.login": {
+            "type": "object",
+            "properties": {
+                "op": {"const": "login"},
+                "authCode": {"type": "string", "minLength": 1, "maxLength": MAX_CODE},
+                "provider": {"enum": [p.name for p in PROVIDERS]},
+            },
+            "required": ["authCode"],
+        },
+        **{
+            f"session.{op}": {
+                **by_sid,
+                "properties": {"op": {"const": op}, **by_sid["properties"]},
+                "required": ["op", "sessionId"],
+            }
+            for op in ("refresh", "logout")
+        },
+        "session.providers": {
+            "type": "object",
+            "properties": {"op": {"const": "providers"}},
+            "required": ["op"],
+        },
+    }
+
+
+def _db_schemas(limits: LimitsConfig) -> dict[str, Any]:
+    doc_id = {"type": "string", "minLength": 1, "maxLength": limits.max_id_length}
+    page = {"limit": _limit(limits.max_query_limit), "cursor": {"type": "string"}}
+    patch = {k: {"type": "object"} for k in ("set", "inc", "push", "pull")}
+    unset = {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]}
+    update = {"id": doc_id, "owner": _OWNER, "unset": unset, "ifVersion": {"type": "integer", "minimum": 1}}
+    batch = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": limits.max_batch,
+        "items": {"anyOf": [_ref(f"db.{op}") for op in BATCH_OPS]},
+    }
+    fields = {"type": "array", "items": {"type": "string"}}
+    return {
         "Document": {
             "type": "object",
             "properties": {
@@ -136,133 +202,39 @@ def _schemas() -> dict[str, Any]:
             },
             "required": ["id", "uid", "_version", "_created", "_updated"],
         },
-        "Credentials": {
-            "type": "object",
-            "properties": {
-                k: {"type": "string"}
-                for k in ("AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration")
-            },
-            "required": ["AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration"],
-        },
-        "SessionResult": {
-            "type": "object",
-            "properties": {
-                "sessionId": {"type": "string"},
-                "sts": {"$ref": "#/components/schemas/Credentials"},
-                "user": {
-                    "type": "object",
-                    "properties": {
-                        "uid": {"type": "string"},
-                        "provider": {"type": "string"},
-                        "isNew": {"type": "boolean"},
-                    },
-                },
-                "expiresAt": {"type": "string"},
-                "data": {"type": "object"},
-            },
-            "required": ["sessionId", "sts", "user", "expiresAt"],
-        },
-        # session function
-        "session.login": {
-            "type": "object",
-            "properties": {
-                "op": {"const": "login"},
-                "authCode": {"type": "string", "minLength": 1, "maxLength": 512},
-                "provider": {"enum": [p.name for p in PROVIDERS]},
-            },
-            "required": ["authCode"],
-        },
-        "session.refresh": {
-            "type": "object",
-            "properties": {"op": {"const": "refresh"}, "sessionId": {"type": "string"}},
-            "required": ["op", "sessionId"],
-        },
-        "session.logout": {
-            "type": "object",
-            "properties": {"op": {"const": "logout"}, "sessionId": {"type": "string"}},
-            "required": ["op", "sessionId"],
-        },
-        "session.providers": {
-            "type": "object",
-            "properties": {"op": {"const": "providers"}},
-            "required": ["op"],
-        },
-        # db function
         "db.put": _event(
-            "put", {"obj": {"type": "object", "properties": {"id": _ID}, "required": ["id"]}}, ["obj"]
+            "put", {"obj": {"type": "object", "properties": {"id": doc_id}, "required": ["id"]}}, ["obj"]
         ),
-        "db.get": _event("get", {"id": _ID, "owner": _OWNER, "fields": {"type": "array"}}, ["id"]),
-        "db.list": _event(
-            "list",
-            {"limit": {"type": "integer", "minimum": 1, "maximum": 1000}, "cursor": {"type": "string"}},
-        ),
-        "db.remove": _event("remove", {"id": _ID, "owner": _OWNER}, ["id"]),
+        "db.get": _event("get", {"id": doc_id, "owner": _OWNER, "fields": {"type": "array"}}, ["id"]),
+        "db.list": _event("list", page),
+        "db.remove": _event("remove", {"id": doc_id, "owner": _OWNER}, ["id"]),
         "db.insert": _event("insert", {"obj": {"type": "object"}}, ["obj"]),
         "db.update": {
-            **_event(
-                "update",
-                {
-                    "id": _ID,
-                    "owner": _OWNER,
-                    "unset": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]},
-                    "ifVersion": {"type": "integer", "minimum": 1},
-                    **patch,
-                },
-                ["id"],
-            ),
+            **_event("update", {**update, **patch}, ["id"]),
             "anyOf": [{"required": [k]} for k in ("set", "unset", "inc", "push", "pull")],
         },
         "db.query": _event(
-            "query",
-            {
-                "where": _WHERE,
-                "orderBy": _ORDER,
-                "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-                "cursor": {"type": "string"},
-                "fields": {"type": "array", "items": {"type": "string"}},
-                "owner": _OWNER,
-            },
+            "query", {"where": _WHERE, "orderBy": _ORDER, **page, "fields": fields, "owner": _OWNER}
         ),
         "db.count": _event("count", {"where": _WHERE, "owner": _OWNER}),
-        "db.batch": _event(
-            "batch",
-            {
-                "ops": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 100,
-                    "items": {
-                        "anyOf": [_ref(f"db.{op}") for op in ("put", "get", "insert", "update", "remove")]
-                    },
-                }
-            },
-            ["ops"],
-        ),
-        # files function
-        "files.uploadUrl": _event(
-            "uploadUrl",
-            {
-                "path": _PATH,
-                "contentType": {
-                    "type": "string",
-                    "maxLength": 255,
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$",
-                    "description": "a media type, e.g. image/jpeg (parameters like ; charset=utf-8 allowed)",
-                },
-                "size": {"type": "integer", "minimum": 0},
-            },
-            ["path", "contentType", "size"],
-        ),
+        "db.batch": _event("batch", {"ops": batch}, ["ops"]),
+    }
+
+
+def _files_schemas() -> dict[str, Any]:
+    content_type = {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$",
+        "description": "a media type, e.g. image/jpeg (parameters like ; charset=utf-8 allowed)",
+    }
+    upload = {"path": _PATH, "contentType": content_type, "size": {"type": "integer", "minimum": 0}}
+    listing = {"prefix": {"type": "string"}, "limit": _limit(FILES_MAX_LIMIT), "cursor": {"type": "string"}}
+    return {
+        "files.uploadUrl": _event("uploadUrl", upload, ["path", "contentType", "size"]),
         "files.downloadUrl": _event("downloadUrl", {"path": _PATH}, ["path"]),
         "files.stat": _event("stat", {"path": _PATH}, ["path"]),
-        "files.list": _event(
-            "list",
-            {
-                "prefix": {"type": "string"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-                "cursor": {"type": "string"},
-            },
-        ),
+        "files.list": _event("list", listing),
         "files.remove": _event("remove", {"path": _PATH}, ["path"]),
         "files.Signed": {
             "type": "object",
@@ -284,190 +256,177 @@ def _schemas() -> dict[str, Any]:
             },
         },
     }
-    return s
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+# --------------------------------------------------------------- operations
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
+class _Spec:
+    """What the operations are built from: the service, the functions and the errors."""
+
+    def __init__(self, service: str, functions: list[str], events: list[str]) -> None:
+        self.service = service
+        self.functions = functions
+        # anyOf, not oneOf: events overlap (db.list and files.list share a shape, and every
+        # event is also "a developer function's event"), so oneOf would admit none of them.
+        self.any_event = {
+            "anyOf": [_ref(n) for n in events]
+            + [{"type": "object", "description": "a developer function's event"}]
+        }
+        self.results = {
+            "anyOf": [  # a login result carries data too: it matches both
+                {
+                    "type": "object",
+                    "properties": {"data": {}, "next": {"type": ["string", "null"]}},
+                    "required": ["data"],
+                },
+                _ref("SessionResult"),
+            ]
+        }
+        # What a function route can answer: every code of the tree but 405 (a method error).
+        self.errors = {
+            str(status): {"description": code, **_json(_ref("Error"))}
+            for code, status in error_codes().items()
+            if code != MethodNotAllowed.code
+        }
+
+    def param(self, name: str) -> dict[str, Any]:
+        schemas: dict[str, dict[str, Any]] = {
+            "service": {"const": self.service},
+            "function": {"enum": self.functions},
+            "key": {"type": "string"},
+        }
+        return {"name": name, "in": "path", "required": True, "schema": schemas[name]}
+
+
+def _session_op(spec: _Spec) -> dict[str, Any]:
+    providers = {
+        "type": "object",
+        "properties": {
+            "providers": {"type": "array", "items": {"type": "string"}},
+            "unavailable": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["providers", "unavailable"],
+    }
+    answers = [
+        _ref("SessionResult"),
+        {"type": "object", "properties": {"data": {"type": "null"}}, "required": ["data"]},
+        {"type": "object", "properties": {"data": providers}, "required": ["data"]},
+    ]
+    ok = {"description": "the session and credentials, {data: null} for logout, or the providers"}
+    return {
+        "summary": "The session function: login, refresh, logout, providers",
+        "requestBody": {"required": True, **_json({"oneOf": [_ref(f"session.{op}") for op in SESSION_OPS]})},
+        "responses": {"200": {**ok, **_json({"anyOf": answers})}, **spec.errors},
+    }
+
+
+def _invoke_op(spec: _Spec) -> dict[str, Any]:
+    return {
+        "summary": "Call a function (FC signature or Authorization: Bearer <sessionId>); the status is the error code's",
+        "security": [{"fc": []}, {"bearer": []}, {}],
+        "requestBody": {"required": True, **_json(spec.any_event)},
+        "responses": {"200": {"description": "the function's result", **_json(spec.results)}, **spec.errors},
+    }
+
+
+def _fc_invoke_op(spec: _Spec) -> dict[str, Any]:
+    ok = {"description": "the result, or a handled error (x-fc-error-type: HandledInvocationError)"}
+    refused = {"description": "refused by the gateway", **_json(_ref("GatewayError"))}
+    return {
+        "summary": "FC Invoke API: function errors answer 200 with x-fc-error-type; gateway errors FC's way",
+        "security": [{"fc": []}],
+        "requestBody": {"required": True, **_json(spec.any_event)},
+        "responses": {
+            "200": {**ok, **_json({"anyOf": [spec.results, _ref("HandledError")]})},
+            **{str(c): refused for c in (400, 401, 403, 404, 413)},
+        },
+    }
+
+
+def _files_ops(spec: _Spec) -> dict[str, Any]:
+    signed = [
+        {"name": "Expires", "in": "query", "required": True, "schema": {"type": "integer"}},
+        {"name": "Signature", "in": "query", "required": True, "schema": {"type": "string"}},
+    ]
+
+    def error(description: str) -> dict[str, Any]:
+        return {"description": description, **_json(_ref("Error"))}
+
+    put = {
+        "summary": "upload through a signed URL (local backend)",
+        "parameters": signed,
+        "requestBody": {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {
+            "200": {"description": "stored"},
+            "400": error("the body's size differs from the signed one"),
+            "403": error("bad or expired signature"),
+            "404": error("not a valid file key"),
+            "409": error("a file or folder is in the way"),
+            "413": error("larger than the URL allows"),
+        },
+    }
+    get = {
+        "summary": "download through a signed URL (local backend)",
+        "parameters": signed,
+        "responses": {
+            "200": {"description": "the bytes"},
+            "304": {"description": "not modified (If-None-Match)"},
+            "403": error("bad or expired signature"),
+            "404": error("no such file"),
+        },
+    }
+    return {"PUT": put, "GET": get}
+
+
+def _plain_get(description: str) -> Callable[[_Spec], dict[str, Any]]:
+    return lambda spec: {"responses": {"200": {"description": description, **_json({"type": "object"})}}}
+
+
+# A route's handler -> its operation (or, for a route with several methods, one per method).
+_OPERATIONS: dict[str, Callable[[_Spec], dict[str, Any]]] = {
+    "session": _session_op,
+    "invoke": _invoke_op,
+    "fc_invoke": _fc_invoke_op,
+    "healthz": _plain_get("alive"),
+    "openapi": _plain_get("this document"),
+    "files": _files_ops,
+}
+
+
+def _path_item(route: Route, spec: _Spec) -> dict[str, Any]:
+    """The route's operations: one per method (HEAD is GET's), its path parameters first."""
+    built = _OPERATIONS[route.handler](spec)
+    methods = [m for m in route.methods if m != "HEAD"]
+    item: dict[str, Any] = {}
+    for method in methods:
+        op = dict(built[method] if len(methods) > 1 else built)
+        op["operationId"] = route.name if len(methods) == 1 else route.name + method.capitalize()
+        params = [spec.param(p) for p in route.params] + op.get("parameters", [])
+        if params:
+            op["parameters"] = params
+        item[method.lower()] = op
+    return item
 
 
 def build_openapi(
-    service: str, developer_functions: Iterable[str] = (), *, files: bool = True
+    service: str,
+    developer_functions: Iterable[str] = (),
+    *,
+    files: bool = True,
+    limits: LimitsConfig | None = None,
 ) -> dict[str, Any]:
-    events = {
-        "session": [f"session.{op}" for op in SESSION_OPS],
-        "db": [f"db.{op}" for op in DB_OPS],
-        **({"files": [f"files.{op}" for op in FILES_OPS]} if files else {}),
+    """The document for ``service``; ``limits``: the config's (its bounds are in the events)."""
+    builtins = {"session": SESSION_OPS, "db": DB_OPS, **({"files": FILES_OPS} if files else {})}
+    events = [f"{fn}.{op}" for fn, ops in builtins.items() for op in ops]
+    spec = _Spec(service, [*builtins, *developer_functions], events)
+    paths = {r.path: _path_item(r, spec) for r in ROUTES if files or r.handler != "files"}
+    schemas = {
+        **_error_schemas(),
+        **_session_schemas(),
+        **_db_schemas(limits or LimitsConfig()),
+        **(_files_schemas() if files else {}),
     }
-    # anyOf, not oneOf: events overlap (db.list and files.list share a shape, and every
-    # event is also "a developer function's event"), so oneOf would admit none of them.
-    any_event = {
-        "anyOf": [_ref(n) for names in events.values() for n in names]
-        + [{"type": "object", "description": "a developer function's event"}]
-    }
-    results = {
-        "anyOf": [  # a login result carries data too: it matches both
-            {
-                "type": "object",
-                "properties": {"data": {}, "next": {"type": ["string", "null"]}},
-                "required": ["data"],
-            },
-            _ref("SessionResult"),
-        ]
-    }
-    errors = {
-        str(code): {"description": desc, **_json(_ref("Error"))}
-        for code, desc in (
-            (400, "InvalidArgument"),
-            (401, "Unauthenticated"),
-            (403, "PermissionDenied"),
-            (404, "NotFound"),
-            (409, "Conflict"),
-            (413, "PayloadTooLarge"),
-            (422, "ValidationFailed"),
-            (429, "RateLimited"),
-            (500, "Internal"),
-            (502, "ProviderError"),
-            (504, "DeadlineExceeded"),
-        )
-    }
-    session_op = {
-        "summary": "The session function: login, refresh, logout, providers",
-        "requestBody": {"required": True, **_json({"oneOf": [_ref(f"session.{op}") for op in SESSION_OPS]})},
-        "responses": {
-            "200": {
-                "description": "the session and credentials, {data: null} for logout, or the providers",
-                **_json(
-                    {
-                        "anyOf": [
-                            _ref("SessionResult"),
-                            {
-                                "type": "object",
-                                "properties": {"data": {"type": "null"}},
-                                "required": ["data"],
-                            },
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "data": {
-                                        "type": "object",
-                                        "properties": {
-                                            "providers": {"type": "array", "items": {"type": "string"}},
-                                            "unavailable": {
-                                                "type": "object",
-                                                "additionalProperties": {"type": "string"},
-                                            },
-                                        },
-                                        "required": ["providers", "unavailable"],
-                                    }
-                                },
-                                "required": ["data"],
-                            },
-                        ]
-                    }
-                ),
-            },
-            **errors,
-        },
-    }
-    fn_param = {
-        "name": "function",
-        "in": "path",
-        "required": True,
-        "schema": {"enum": ["session", "db", *(["files"] if files else []), *developer_functions]},
-    }
-    svc_param = {"name": "service", "in": "path", "required": True, "schema": {"const": service}}
-    paths: dict[str, Any] = {
-        "/session": {"post": {**session_op, "operationId": "session"}},
-        "/2016-08-15/proxy/{service}/session/": {
-            "post": {**session_op, "operationId": "sessionProxy", "parameters": [svc_param]}
-        },
-        "/2016-08-15/proxy/{service}/session": {
-            "post": {**session_op, "operationId": "sessionProxyNoSlash", "parameters": [svc_param]}
-        },
-        "/invoke/{function}": {
-            "post": {
-                "operationId": "invoke",
-                "summary": "Call a function (FC signature or Authorization: Bearer <sessionId>); the status is the error code's",
-                "parameters": [fn_param],
-                "security": [{"fc": []}, {"bearer": []}, {}],
-                "requestBody": {"required": True, **_json(any_event)},
-                "responses": {"200": {"description": "the function's result", **_json(results)}, **errors},
-            }
-        },
-        "/2016-08-15/services/{service}/functions/{function}/invocations": {
-            "post": {
-                "operationId": "fcInvoke",
-                "summary": "FC Invoke API: function errors answer 200 with x-fc-error-type; gateway errors FC's way",
-                "parameters": [svc_param, fn_param],
-                "security": [{"fc": []}],
-                "requestBody": {"required": True, **_json(any_event)},
-                "responses": {
-                    "200": {
-                        "description": "the result, or a handled error (x-fc-error-type: HandledInvocationError)",
-                        **_json({"anyOf": [results, _ref("HandledError")]}),
-                    },
-                    **{
-                        str(c): {"description": "refused by the gateway", **_json(_ref("GatewayError"))}
-                        for c in (400, 401, 403, 404, 413)
-                    },
-                },
-            }
-        },
-        "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "responses": {"200": {"description": "alive", **_json({"type": "object"})}},
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "operationId": "openapi",
-                "responses": {"200": {"description": "this document", **_json({"type": "object"})}},
-            }
-        },
-    }
-    if files:
-        key = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
-        signed = [
-            key,
-            {"name": "Expires", "in": "query", "required": True, "schema": {"type": "integer"}},
-            {"name": "Signature", "in": "query", "required": True, "schema": {"type": "string"}},
-        ]
-        paths["/files/{key}"] = {
-            "put": {
-                "operationId": "filePut",
-                "summary": "upload through a signed URL (local backend)",
-                "parameters": signed,
-                "requestBody": {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
-                "responses": {
-                    "200": {"description": "stored"},
-                    "400": {
-                        "description": "the body's size differs from the signed one",
-                        **_json(_ref("Error")),
-                    },
-                    "403": {"description": "bad or expired signature", **_json(_ref("Error"))},
-                    "404": {"description": "not a valid file key", **_json(_ref("Error"))},
-                    "409": {"description": "a file or folder is in the way", **_json(_ref("Error"))},
-                    "413": {"description": "larger than the URL allows", **_json(_ref("Error"))},
-                },
-            },
-            "get": {
-                "operationId": "fileGet",
-                "summary": "download through a signed URL (local backend)",
-                "parameters": signed,
-                "responses": {
-                    "200": {"description": "the bytes"},
-                    "304": {"description": "not modified (If-None-Match)"},
-                    "403": {"description": "bad or expired signature", **_json(_ref("Error"))},
-                    "404": {"description": "no such file", **_json(_ref("Error"))},
-                },
-            },
-        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -477,9 +436,7 @@ def build_openapi(
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas()
-            if files
-            else {k: v for k, v in _schemas().items() if not k.startswith("files.")},
+            "schemas": schemas,
             "securitySchemes": {
                 "fc": {
                     "type": "apiKey",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("minibase.auth")
 
 MAX_CODE = 512
+OPS = ("login", "refresh", "logout", "providers")  # the session function's ops
 MAX_SID = 256
 
 
@@ -50,7 +51,7 @@ class LoginFunction:
             # What a client may offer: e.g. a dev-login screen where the platform's login
             # is not set up. Answered with 200, so hosts that hide error bodies still read it.
             return {"providers": sorted(self.providers), "unavailable": dict(self.auth.unavailable)}
-        raise InvalidArgument("op must be one of: login, refresh, logout, providers")
+        raise InvalidArgument(f"op must be one of: {', '.join(OPS)}")
 
     async def login(self, event: Mapping[str, Any]) -> dict[str, Any]:
         code = event.get("authCode")

@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 
-from ..util.ids import REQUEST_ID_KEY, platform_request_id
+from ..util.ids import REQUEST_ID_KEY, new_request_id, platform_request_id
 
 __all__ = ["event_handler", "http_handler", "reset", "wsgi_handler"]
 
@@ -213,7 +213,7 @@ def http_handler(event: bytes | str | dict[str, Any], context: Any = None) -> di
     is not text goes back base64-encoded the same way, so file downloads survive.
     """
     given = platform_request_id(getattr(context, "request_id", None))
-    request_id = given or os.urandom(8).hex()
+    request_id = given or new_request_id()
     try:
         scope, body, rid = _http_request(event)
         if given is None:
@@ -303,7 +303,7 @@ def wsgi_handler(environ: dict[str, Any], start_response: Callable[..., Any]) ->
     request_id = (
         platform_request_id(getattr(context, "request_id", None))
         or platform_request_id(environ.get("HTTP_X_FC_REQUEST_ID"))  # FC adds it to every request
-        or os.urandom(8).hex()
+        or new_request_id()
     )
     try:
         scope, body = _wsgi_request(environ)
@@ -374,7 +374,7 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
     from ..results import Page, Spread
 
     name = os.environ.get("MINIBASE_FUNCTION") or getattr(getattr(context, "function", None), "name", None)
-    request_id = platform_request_id(getattr(context, "request_id", None)) or os.urandom(8).hex()
+    request_id = platform_request_id(getattr(context, "request_id", None)) or new_request_id()
     try:
         if not isinstance(name, str) or not name:
             raise NotFound("no function name: set MINIBASE_FUNCTION")

@@ -21,10 +21,19 @@ def random_id(prefix: str, length: int = 20) -> str:
 REQUEST_ID_KEY = "minibase.request_id"
 
 
+def new_request_id() -> str:
+    """A fresh request id (16 hex characters): the one place ids are minted."""
+    return os.urandom(8).hex()
+
+
 def request_id(scope: Mapping[str, Any]) -> str:
-    """The request's id: the platform's (set under :data:`REQUEST_ID_KEY`), else a new one."""
+    """The request's id: the platform's (set under :data:`REQUEST_ID_KEY`), else a new one.
+
+    Called once per request, where the request is answered (the app's function routes,
+    Starlette's error handler or the files app): the id is then passed down, not re-read.
+    """
     given = scope.get(REQUEST_ID_KEY)
-    return given if isinstance(given, str) and given else os.urandom(8).hex()
+    return given if isinstance(given, str) and given else new_request_id()
 
 
 def platform_request_id(value: object) -> str | None:

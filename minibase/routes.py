@@ -1,0 +1,90 @@
+"""The HTTP routes, declared once. Leaf module (no HTTP library: it is imported at cold start).
+
+:data:`ROUTES` drives the three places that need the routes: the app's fast dispatcher
+(``minibase.app``: the function routes, matched here by :class:`Router` without Starlette),
+Starlette's table behind it (which answers the other routes, and 405 for a function route
+called with another method), and the OpenAPI ``paths`` (``minibase.openapi``: one operation
+per route and method, its path parameters read from the template).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["FC_API", "ROUTES", "Route", "Router"]
+
+FC_API = "/2016-08-15"  # FC's API version: the prefix of its Invoke API and HTTP-trigger paths
+
+_PARAM = re.compile(r"^\{(\w+)\}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route: ``path`` a template (``{name}`` stands for one non-empty path segment)."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: str  # what serves it: the app's method ``_<handler>`` or a Starlette endpoint
+    name: str  # its OpenAPI operationId (with the method appended when it has several)
+    fast: bool = False  # served by the app's own dispatcher (the function routes: the hot path)
+    mounted: bool = False  # served under a prefix by a sub-app (only in OpenAPI, when it is served)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The path parameters' names, in the order they appear."""
+        return tuple(m.group(1) for seg in self.path.split("/") if (m := _PARAM.match(seg)))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/session", ("POST",), "session", "session", fast=True),
+    Route(FC_API + "/proxy/{service}/session/", ("POST",), "session", "sessionProxy", fast=True),
+    Route(FC_API + "/proxy/{service}/session", ("POST",), "session", "sessionProxyNoSlash", fast=True),
+    Route("/invoke/{function}", ("POST",), "invoke", "invoke", fast=True),
+    Route(
+        FC_API + "/services/{service}/functions/{function}/invocations",
+        ("POST",),
+        "fc_invoke",
+        "fcInvoke",
+        fast=True,
+    ),
+    Route("/healthz", ("GET", "HEAD"), "healthz", "healthz"),
+    Route("/openapi.json", ("GET",), "openapi", "openapi"),
+    # The local files backend's signed URLs, served under /files/ by files.http.LocalFilesApp.
+    Route("/files/{key}", ("PUT", "GET"), "files", "file", mounted=True),
+)
+
+
+_Compiled = tuple[tuple[tuple[int, str], ...], tuple[int, ...], Route]
+
+
+class Router:
+    """Matches a request against routes by method and path segments: one dict lookup on
+    (method, segment count), then a comparison of the literal segments (no regex on the
+    hot path)."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._table: dict[tuple[str, int], list[_Compiled]] = {}
+        for route in routes:
+            segments = route.path.split("/")
+            literals = tuple((i, s) for i, s in enumerate(segments) if not _PARAM.match(s))
+            params = tuple(i for i, s in enumerate(segments) if _PARAM.match(s))
+            for method in route.methods:
+                self._table.setdefault((method, len(segments)), []).append((literals, params, route))
+
+    def match(self, method: str, path: str) -> tuple[Route, tuple[str, ...]] | None:
+        """The route of ``method path`` and its parameters' values (in template order), or None."""
+        parts = path.split("/")
+        candidates = self._table.get((method, len(parts)))
+        if candidates is None:
+            return None
+        for literals, params, route in candidates:
+            for i, literal in literals:
+                if parts[i] != literal:
+                    break
+            else:
+                values = tuple([parts[i] for i in params])
+                if "" not in values:  # a parameter is one non-empty segment
+                    return route, values
+        return None
