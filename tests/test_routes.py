@@ -97,3 +97,14 @@ def test_openapi_error_codes_are_the_error_tree() -> None:
     assert enum == list(error_codes())
     invoke = spec["paths"]["/invoke/{function}"]["post"]["responses"]
     assert {int(s) for s in invoke if s != "200"} == set(error_codes().values()) - {405}
+
+
+def test_router_remembers_a_bounded_number_of_paths() -> None:
+    router = Router(r for r in ROUTES if r.fast)
+    for n in range(Router.CACHED + 50):
+        hit = router.match("POST", f"/invoke/f{n}")
+        assert hit is not None and hit[1] == (f"f{n}",)
+    assert len(router._cache) == Router.CACHED
+    again = router.match("POST", f"/invoke/f{Router.CACHED + 10}")  # not remembered: matched anew
+    assert again is not None and again[1] == (f"f{Router.CACHED + 10}",)
+    assert router.match("POST", "/invoke/") is None and len(router._cache) == Router.CACHED
