@@ -1,4 +1,4 @@
-"""Cold start of the FC handler against a bare Starlette app (DESIGN §6: at most 1.5x bare).
+"""Cold start of the FC handler against a bare Starlette app (docs/development.md#benchmarks: at most 1.5x bare).
 
     .venv/bin/python bench/coldstart.py [--runs 30] [--warmup 3] [--json out.json]
 

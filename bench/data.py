@@ -18,7 +18,7 @@ the loaded table (as adding an index to a live deployment would), runs ANALYZE, 
 - ``d``: ``count`` of ``public_posts`` with ``status: "open"`` (O(matches); not a target).
 
 Answers are checked against the generated data. Prints p50/p99/mean per backend, size and
-query, the growth from the smallest to the largest size, and DESIGN's target (p99 < 20 ms
+query, the growth from the smallest to the largest size, and the target (p99 < 20 ms
 at 1 M, growing like log n). ``-v`` adds the query plans. The PostgreSQL cluster (started
 with ``tests.pg``'s helpers, PostgreSQL's default durability settings, on disk) and every
 temp dir are removed on exit, error or Ctrl-C. See bench/README.md.
@@ -308,7 +308,7 @@ class Query:
     name: str
     label: str
     event: dict[str, Any]
-    target: bool  # whether DESIGN's p99/log n target applies
+    target: bool  # whether the p99/log n target applies
 
 
 @dataclass

@@ -249,7 +249,7 @@ class Recorder:
 
 
 def _clean_error(r: httpx.Response) -> bool:
-    """A 5xx answer carrying DESIGN §2's error envelope."""
+    """A 5xx answer carrying the error envelope (docs/http-api.md#envelopes)."""
     if r.status_code < 500:
         return False
     try:

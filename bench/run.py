@@ -1,11 +1,11 @@
-"""minibase throughput and cold-start benchmark against a bare Starlette app (DESIGN §6).
+"""minibase throughput and cold-start benchmark against a bare Starlette app (docs/development.md#benchmarks).
 
     .venv/bin/python bench/run.py [--quick] [--duration 10s] [--cold-runs 5] [--json out.json]
 
 Starts ``minibase serve`` (dev login on, fresh temp data dir) and ``bench/bare_app.py``
 under the same uvicorn settings on 127.0.0.1, drives each with ``wrk -t1 -c32`` for the
 same time, then times cold starts of both. Prints a table with ratios to the bare app and
-DESIGN §6's targets. Everything it starts is stopped, and its temp dir removed, on exit,
+the targets in docs/development.md#benchmarks. Everything it starts is stopped, and its temp dir removed, on exit,
 failure or Ctrl-C. See bench/README.md.
 """
 
@@ -49,7 +49,7 @@ ROOT = BENCH_DIR.parent
 CHECK_LUA = BENCH_DIR / "wrk" / "check.lua"
 BARE_APP = BENCH_DIR / "bare_app.py"
 
-# DESIGN §6
+# The targets (docs/development.md#benchmarks)
 TARGET_GET_RATIO = 0.6  # db get >= 0.6 x bare
 TARGET_COLD_RATIO = 1.5  # cold start <= 1.5 x bare
 POCKETBASE_VIEW = 6400.0  # PocketBase authenticated record view, req/s (same machine class)
@@ -422,7 +422,7 @@ SCENARIOS = [
     Scenario("db_put", "db put (FC-signed, write)", "minibase"),
 ]
 # --h11-baseline: the bare app on uvicorn's pure-Python h11 parser, for reference only
-# (DESIGN §6's "about 7,000 req/s" matches this, not the httptools parser serve uses).
+# (the "about 7,000 req/s" once quoted for a bare app matches this, not the httptools parser serve uses).
 H11_SCENARIO = Scenario("bare_h11", "bare GET / (h11, reference)", "bare_h11")
 
 
@@ -483,7 +483,7 @@ def bench_throughput(args: argparse.Namespace, ports: dict[str, int], session: S
         elif r.scenario == "db_put":
             checks = [(f">= {POCKETBASE_CREATE:,.0f} req/s (PocketBase create)", r.rps >= POCKETBASE_CREATE)]
         elif r.scenario == "bare_h11":
-            r.target = "reference only (DESIGN §6 quotes ~7,000 for bare)"
+            r.target = "reference only (~7,000 quoted for bare)"
         if checks:
             if r.errors:
                 checks.append(("no errors", False))
@@ -616,7 +616,9 @@ def workdir(keep: bool) -> Iterator[Path]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Benchmark minibase against a bare Starlette app (DESIGN §6).")
+    p = argparse.ArgumentParser(
+        description="Benchmark minibase against a bare Starlette app (docs/development.md#benchmarks)."
+    )
     p.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up, 3 cold starts each")
     p.add_argument("--duration", type=parse_duration, default=None, help="wrk run per scenario (default 10s)")
     p.add_argument(

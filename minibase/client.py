@@ -1,9 +1,9 @@
-"""A Python client for minibase (DESIGN §4a), on httpx.
+"""A Python client for minibase (docs/http-api.md#clients), on httpx.
 
 It logs in through the ``session`` function, keeps the sessionId and invoke credentials,
 refreshes the credentials shortly before they expire (and once on an expiry error), and
 calls functions through FC's Invoke API with FC 2.0 request signatures, exactly as the
-seed's mini-program client did.
+mini-program clients of FC's template do.
 
     from minibase.client import Client
     mb = Client("http://127.0.0.1:8000", service="todo-list-svc")

@@ -19,7 +19,7 @@
 
 ``ConfigError`` is separate: it is raised at start, never during a request.
 
-Codes are stable API (DESIGN §2); messages are plain English and never carry secrets.
+Codes are stable API (docs/http-api.md#errors); messages are plain English and never carry secrets.
 :func:`error_body` is the one place that renders the error envelope.
 """
 
@@ -180,7 +180,7 @@ def error_codes() -> dict[str, int]:
 
 
 def error_body(error: MinibaseError, request_id: str) -> dict[str, Any]:
-    """The error envelope of DESIGN §2: ``{"error": {code, message, requestId, serverTime, ...}}``.
+    """The error envelope (docs/http-api.md#envelopes): ``{"error": {code, message, requestId, serverTime, ...}}``.
 
     ``serverTime`` repeats the ``Date`` header in the body: some mini-program hosts (Alipay's
     ``my.request`` on some base libraries) hand error answers to the app without headers,

@@ -18,8 +18,8 @@ class Page:
 class Spread:
     """An object whose keys go at the top level of the response *and* under ``data``.
 
-    The session function answers this way: DESIGN §2 shows its fields at the top level
-    (as the seed's client reads them), while generic clients unwrap ``data``.
+    The session function answers this way (docs/http-api.md#envelopes): its fields at the
+    top level (as the template's client reads them), while generic clients unwrap ``data``.
     """
 
     value: dict[str, Any]

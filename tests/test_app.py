@@ -1,4 +1,4 @@
-"""The HTTP surface over real HTTP: the seed flow, isolation, refusals, error shapes."""
+"""The HTTP surface over real HTTP: the template's client flow, isolation, refusals, error shapes."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def signed_post(
     return httpx.post(url + path, content=body, headers=signed_headers(creds, "POST", path, body, **kw))
 
 
-def test_seed_client_flow(live: Live) -> None:
-    """DESIGN 'Done when': a client written for the seed works unchanged."""
+def test_template_client_flow(live: Live) -> None:
+    """A client written for FC's mini-program template works unchanged."""
     login = raw_login(live.url, "dev:alice")
-    # The seed reads the fields at the top level; generic clients unwrap data.
+    # The template's client reads the fields at the top level; generic clients unwrap data.
     assert set(login) >= {"sessionId", "sts", "user", "expiresAt", "data"}
     assert login["data"]["sessionId"] == login["sessionId"]
     assert login["user"]["provider"] == "dev" and login["user"]["isNew"] is True

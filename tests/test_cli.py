@@ -66,8 +66,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
             proc.stdout.close()
 
 
-def test_serve_runs_the_seed_flow(served: Served) -> None:
-    """DESIGN / issue 'Done when', against the real command and the example config."""
+def test_serve_runs_the_template_flow(served: Served) -> None:
+    """The template's client flow against the real command and the example config."""
     session = f"{served.url}/2016-08-15/proxy/todo-list-svc/session/"
     invoke = "/2016-08-15/services/todo-list-svc/functions/db/invocations"
 

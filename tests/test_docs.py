@@ -11,6 +11,7 @@ a key of the file) and from the parser's own list of accepted keys (what a file 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import tomllib
 import types
@@ -323,3 +324,15 @@ def test_every_deploy_option_is_documented() -> None:
         documented = {o for first in rows for o in re.findall(r"`(--[a-z-]+)", first)}
         missing = [o for o in options if o not in documented]
         assert not missing, f"{page.relative_to(ROOT)}: add rows for {missing} to its table of options"
+
+
+def test_no_citation_of_a_document_outside_the_repository() -> None:
+    out = subprocess.run(
+        ["grep", "-rn", "DESIGN" + " §", "minibase", "tests", "README.md", "docs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # The pattern is split so this file does not find itself.
+    assert out.returncode == 1, "cite docs/ instead:\n" + out.stdout

@@ -14,7 +14,7 @@ import pytest
 from minibase import errors
 from minibase.errors import MinibaseError, error_body
 
-# The stable API of DESIGN §2: code → HTTP status.
+# The stable API of docs/http-api.md#errors: code → HTTP status.
 CODES = {
     "InvalidArgument": 400,
     "Unauthenticated": 401,

@@ -9,7 +9,7 @@ sends well-formed events deep into each op.
 
 Every response must be: not a 5xx; conformant to the spec (status code, content type,
 headers, body schema); and, when it is an error, exactly the documented envelope with a
-stable code whose HTTP status matches (DESIGN §2).
+stable code whose HTTP status matches (docs/http-api.md#errors).
 
 Bounded and reproducible for CI: a fixed number of examples per test, derandomized (the
 same cases every run, so a failure reproduces), no example database. Cases come from
@@ -46,7 +46,7 @@ from minibase.openapi import DB_OPS, FILES_OPS, SESSION_OPS, build_openapi
 from tests.conftest import SERVICE, base_raw
 from tests.live import run_uvicorn
 
-# Every code of the errors tree and its status (the stable API of DESIGN §2).
+# Every code of the errors tree and its status (the stable API of docs/http-api.md#errors).
 CODES: dict[str, int] = {
     cls.code: cls.status
     for cls in vars(errors).values()
@@ -212,7 +212,7 @@ def test_fuzz_event(server: Server, event: str, authenticated: bool, mode: Gener
     op = spec["paths"][INVOKE]["post"]
     op["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{event}"}
     op["parameters"] = [{"name": "function", "in": "path", "required": True, "schema": {"const": function}}]
-    # The seed's `sid`, when sent, must be the caller's own session (not for the session
+    # The template's `sid`, when sent, must be the caller's own session (not for the session
     # function: there `sid` names the session to refresh or log out).
     if authenticated and function != "session":
         spec["components"]["schemas"][event]["properties"]["sid"] = {"const": server.session_id}

@@ -92,7 +92,7 @@ class Instance:
         return Login.from_body(r.json())
 
     def invoke(self, who: Login, event: dict[str, Any], creds: Credentials | None = None) -> httpx.Response:
-        """An FC-signed Invoke API call of ``db``, as the seed's client makes it."""
+        """An FC-signed Invoke API call of ``db``, as the template's client makes it."""
         body = orjson.dumps({"sid": who.sid, **event})
         headers = signed_headers(creds or who.creds, "POST", INVOKE, body)
         return self.http.post(INVOKE, content=body, headers=headers)

@@ -1,4 +1,4 @@
-"""Stateless invoke credentials (DESIGN §1), the local stand-in for STS.
+"""Stateless invoke credentials (docs/architecture.md#concepts), the local stand-in for STS.
 
 The SecurityToken carries ``key id | access key id | session ref | uid | expiry`` under an
 HMAC made with a key derived from the server secret; the AccessKeySecret is an HMAC of the

@@ -1,4 +1,4 @@
-"""Function Compute 2.0 request signatures (DESIGN §2), as FC's SDKs compute them.
+"""Function Compute 2.0 request signatures (docs/http-api.md#fc-request-signatures), as FC's SDKs compute them.
 
 Leaf module: stdlib only, so the client and the server share one implementation.
 """

@@ -1,4 +1,4 @@
-"""Where login and refresh get invoke credentials: the local minter or STS (DESIGN §1).
+"""Where login and refresh get invoke credentials: the local minter or STS (docs/architecture.md#concepts).
 
 ``auth.credentials = "local"`` mints them statelessly (:class:`CredentialMinter`);
 ``"sts"`` asks STS ``AssumeRole`` (:mod:`minibase.auth.sts`, imported only then).

@@ -1,4 +1,4 @@
-"""The built-in ``session`` function: login, refresh, logout (DESIGN §2)."""
+"""The built-in ``session`` function: login, refresh, logout (docs/http-api.md#the-session-function)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ class LoginFunction:
         if len(self.providers) == 1:
             return next(iter(self.providers.values()))
         if "dev" in self.providers and code.startswith("dev:"):
-            return self.providers["dev"]  # the seed client posts no provider
+            return self.providers["dev"]  # the template's client posts no provider
         raise InvalidArgument(f"provider is required (configured: {_names(self.providers)})")
 
 

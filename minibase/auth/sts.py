@@ -1,4 +1,4 @@
-"""Invoke credentials from STS ``AssumeRole`` (``auth.credentials = "sts"``, DESIGN §1, §2a).
+"""Invoke credentials from STS ``AssumeRole`` (``auth.credentials = "sts"``, docs/deploy-fc.md#invoke-credentials-from-sts).
 
 Each login and refresh asks STS for credentials of ``[auth.sts] role_arn`` narrowed by an
 inline policy that allows only ``fc:InvokeFunction`` on this app's functions, for

@@ -1,10 +1,10 @@
-"""The built-in ``db`` function (DESIGN §2): documents, queries, atomic and batch writes.
+"""The built-in ``db`` function (docs/data.md): documents, queries, atomic and batch writes.
 
 Each operation compiles the collection's permission rule for the caller into a filter
 and hands it to the store together with the client's ``where``, so a rule is part of the
 one indexed query and never a post-filter. System fields (``uid``, ``_version``,
 ``_created``, ``_updated``) are set by the store; whatever a client sends for them is
-ignored. Documents are keyed by (collection, owner uid, id), as in the seed, so two users
+ignored. Documents are keyed by (collection, owner uid, id), as in FC's template, so two users
 may both have a todo called "buy milk"; ``owner`` addresses another user's document where
 the rules allow it.
 """
@@ -56,7 +56,7 @@ class DataFunction:
             raw = await self.store.get_document(key, rule)
             return self._doc(raw, event)
         if op == "query" or op == "list":
-            return await self._query(event, auth, seed=op == "list")
+            return await self._query(event, auth, own_only=op == "list")
         if op == "count":
             name, col = self._collection(event, None)
             where = conj(
@@ -75,18 +75,18 @@ class DataFunction:
 
     # ------------------------------------------------------------------ reads
 
-    async def _query(self, event: Mapping[str, Any], auth: AuthInfo | None, *, seed: bool) -> Page:
+    async def _query(self, event: Mapping[str, Any], auth: AuthInfo | None, *, own_only: bool) -> Page:
         name, col = self._collection(event, None)
         rule = self._rule(col, "read", auth)
-        if seed:
-            # The seed's list: the caller's own documents in id order.
+        if own_only:
+            # list: the caller's own documents in id order (as in FC's template).
             if auth is None:
                 raise Unauthenticated("log in to list your documents")
             where, order = conj(rule, Cmp(("uid",), "eq", auth.uid)), _NO_ORDER
         else:
             where = conj(rule, parse_where(event.get("where")), self._owner(event, auth))
             order = parse_order_by(event.get("orderBy"))
-        fields = None if seed else parse_fields(event.get("fields"))
+        fields = None if own_only else parse_fields(event.get("fields"))
         n = validate.limit(event, maximum=self.limits.max_query_limit)
         fingerprint = _fingerprint(name, order)
         after = None

@@ -1,4 +1,4 @@
-"""The ``files`` function and its backends (DESIGN §2 "files function").
+"""The ``files`` function and its backends (docs/files.md).
 
 * :class:`FilesFunction` — the function itself: ``uploadUrl``, ``downloadUrl``, ``stat``,
   ``list``, ``remove``.

@@ -1,4 +1,4 @@
-"""The built-in ``files`` function (DESIGN §2): signed upload/download URLs, stat, list,
+"""The built-in ``files`` function (docs/files.md): signed upload/download URLs, stat, list,
 remove.
 
 Bytes never pass through the function: ``uploadUrl`` and ``downloadUrl`` hand out

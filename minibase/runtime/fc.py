@@ -1,4 +1,4 @@
-"""Function Compute entry points (DESIGN §4a), routing into the same app as ``serve``.
+"""Function Compute entry points (docs/deploy-fc.md#the-handlers), routing into the same app as ``serve``.
 
 - ``http_handler(event, context)``: FC 3.0 HTTP trigger (event and response dicts, §2a);
 - ``wsgi_handler(environ, start_response)``: FC 2.0 HTTP trigger;
@@ -15,7 +15,7 @@ lives in the database. One event loop serves the instance, driven only while an 
 runs (no background thread), so invocations on one instance are serialized (FC's default
 instance concurrency for built-in runtimes is 1).
 
-Every failure is answered in the error envelope of DESIGN §2, never with a traceback; a
+Every failure is answered in the error envelope (docs/http-api.md#envelopes), never with a traceback; a
 config that fails to load is logged and answered ``Internal``, and tried again on the next
 invocation.
 """
@@ -368,7 +368,7 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
     """The Invoke API: the JSON event in, ``{"data": …}`` or ``{"error": …}`` out.
 
     The caller is the event's ``sid`` (the sessionId is the bearer secret), as in the
-    seed's events; without one the call is anonymous and the rules decide.
+    template's events; without one the call is anonymous and the rules decide.
     """
     from ..errors import InvalidArgument, MinibaseError, NotFound, handled_error_body
     from ..results import Page, Spread

@@ -98,7 +98,7 @@ def test_alipay_login_and_same_uid(stack: Stack) -> None:
     assert b3["user"]["uid"] != b1["user"]["uid"]
 
 
-def test_seed_client_posts_the_whole_getauthcode_result(stack: Stack) -> None:
+def test_template_client_posts_the_whole_getauthcode_result(stack: Stack) -> None:
     # my.getAuthCode's success object; unknown keys are ignored.
     r = stack.login(authCode="ali-1", provider="alipay", authErrorScopes={}, authSuccessScopes=["auth_base"])
     assert r.status_code == 200, r.text
@@ -165,7 +165,7 @@ def test_same_subject_on_different_providers_are_different_users(stack: Stack) -
 def test_provider_is_required_when_ambiguous(stack: Stack) -> None:
     r = stack.login(authCode="ali-1")
     assert r.status_code == 400 and "provider is required" in r.json()["error"]["message"]
-    # dev: codes are recognised without a provider (the seed client sends none).
+    # dev: codes are recognised without a provider (the template's client sends none).
     assert stack.login(authCode="dev:zed").status_code == 200
 
 

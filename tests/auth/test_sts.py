@@ -169,7 +169,7 @@ def test_bearer_and_sid_invocations_work(sts_server: tuple[httpx.Client, StsStat
     put = {"op": "put", "obj": {"id": "milk", "done": False}}
     resp = http.post("/invoke/db", json=put, headers={"authorization": f"Bearer {sid}"})
     assert resp.status_code == 200, resp.text
-    # The seed's way (and FC's Invoke path once FC checked the signature): sid in the event.
+    # The template's way (and FC's Invoke path once FC checked the signature): sid in the event.
     resp = http.post("/invoke/db", json={"sid": sid, "op": "get", "id": "milk"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["data"]["done"] is False

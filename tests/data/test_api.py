@@ -22,7 +22,7 @@ def anon(live: Live, event: dict[str, Any]) -> httpx.Response:
     return httpx.post(live.url + "/invoke/db", json=event)
 
 
-def test_seed_ops_still_work(data_live: Live) -> None:
+def test_template_ops_still_work(data_live: Live) -> None:
     c = data_live.client("dev:alice")
     assert c.db("put", obj={"id": "buy milk", "completed": False}) is None
     [doc] = c.db("list")
@@ -41,7 +41,7 @@ def test_insert_generates_ids_and_refuses_duplicates(data_live: Live) -> None:
     assert named["id"] == "x"
     e = err(c, {"op": "insert", "obj": {"id": "x"}})
     assert e.code == "Conflict" and e.status == 200  # FC Invoke API: handled error
-    # Another user may use the same id: ids are per owner, as in the seed.
+    # Another user may use the same id: ids are per owner, as in FC's template.
     assert data_live.client("dev:bob").db("insert", obj={"id": "x"})["id"] == "x"
 
 

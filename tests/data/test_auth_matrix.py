@@ -52,7 +52,7 @@ RULES = {
 
 
 def may(rule: str, doc: dict[str, Any], uid: str | None) -> bool:
-    """Whether ``rule`` lets ``uid`` (None: anonymous) touch ``doc``: DESIGN §5 and the rules'
+    """Whether ``rule`` lets ``uid`` (None: anonymous) touch ``doc``: docs/security.md and the rules'
     documented semantics (an absent ``auth.uid`` makes a comparison unknown, which denies)."""
     if rule == "owner":
         return uid is not None and doc["uid"] == uid

@@ -52,7 +52,7 @@ def expected(op: str, preset: str, caller: str) -> str:
     if op in ("insert", "put"):
         return "ok"  # the caller creates their own document
     if op == "list":
-        return "sees" if caller == "own" else "hidden"  # the seed's list: own documents only
+        return "sees" if caller == "own" else "hidden"  # list: own documents only (as in FC's template)
     if write:
         if allowed(preset, caller):
             return "ok"

@@ -1,4 +1,4 @@
-"""The files function on every backend, over real HTTP (DESIGN §2 "files function").
+"""The files function on every backend, over real HTTP (docs/files.md).
 
 Uploads go to the signed URL with exactly the returned method and headers; downloads
 fetch the signed URL. Refusals are checked on the serving side (our /files routes or

@@ -453,7 +453,7 @@ def test_bytecode_is_compiled_for_the_runtime_version(tmp_path: Path) -> None:
 @pytest.mark.parametrize("version", sorted(deploy.RUNTIMES))
 def test_package_runs_on_the_runtimes_python(tmp_path: Path, version: str) -> None:
     """The real package (dependencies installed by pip for the runtime's cpXY, bytecode
-    compiled) runs the seed flow under an interpreter of that version seeing nothing else."""
+    compiled) runs the template's client flow under an interpreter of that version seeing nothing else."""
     exe = deploy.target_python(version)
     if exe is None:
         pytest.skip(f"no Python {version} interpreter here (python{version} on PATH or ~/.pyenv/versions)")

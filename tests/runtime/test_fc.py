@@ -1,4 +1,4 @@
-"""The FC handlers run the seed flow in-process with FC-shaped events, as `serve` does.
+"""The FC handlers run the template's client flow in-process with FC-shaped events, as `serve` does.
 
 Each transport (FC 3.0 HTTP trigger events, FC 2.0 WSGI environs, Invoke API events) drives
 the same flow: login → put → get → list → remove → developer function → files → logout →
@@ -141,7 +141,7 @@ def fc2(
 
 
 class HttpClient:
-    """A seed client over one HTTP transport: login on the session path, functions via the
+    """A template client over one HTTP transport: login on the session path, functions via the
     FC Invoke API path (FC-signed) and ``/invoke/{fn}`` (Bearer)."""
 
     def __init__(self, send: Any) -> None:
@@ -174,7 +174,7 @@ class HttpClient:
         return r.json()
 
 
-def http_seed_flow(send: Any) -> None:
+def http_template_flow(send: Any) -> None:
     alice = HttpClient(send)
     alice.login("alice")
     assert alice.call("db", {"op": "put", "obj": {"id": "buy milk", "completed": False}}) == {"data": None}
@@ -239,12 +239,12 @@ def http_seed_flow(send: Any) -> None:
     assert r.status == 401 and r.json()["error"]["code"] == "Unauthenticated"
 
 
-def test_http_handler_seed_flow() -> None:
-    http_seed_flow(fc3)
+def test_http_handler_template_flow() -> None:
+    http_template_flow(fc3)
 
 
-def test_wsgi_handler_seed_flow() -> None:
-    http_seed_flow(fc2)
+def test_wsgi_handler_template_flow() -> None:
+    http_template_flow(fc2)
 
 
 def test_wsgi_handler_without_request_uri_uses_path_info() -> None:
@@ -269,7 +269,7 @@ def event(function: str, payload: Any, request_id: str = "req-1") -> Any:
     return orjson.loads(fc.event_handler(data, ctx))
 
 
-def test_event_handler_seed_flow() -> None:
+def test_event_handler_template_flow() -> None:
     login = event("session", {"authCode": "dev:alice"})
     sid = login["sessionId"]
     assert login["user"]["provider"] == "dev" and login["sts"]["AccessKeyId"]

@@ -1,4 +1,4 @@
-"""Alipay login: ``alipay.system.oauth.token`` over the OpenAPI gateway (DESIGN §2a).
+"""Alipay login: ``alipay.system.oauth.token`` over the OpenAPI gateway (docs/architecture.md#platform-protocols).
 
 Requests are RSA2-signed with the app's private key; successful answers must carry a valid
 RSA2 signature by Alipay over the raw ``..._response`` substring, else they are refused.

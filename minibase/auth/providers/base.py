@@ -9,7 +9,7 @@ from ...util.record import record
 
 @record
 class Identity:
-    """Who a platform says the user is (DESIGN §1)."""
+    """Who a platform says the user is (docs/architecture.md#concepts)."""
 
     provider: str  # "alipay", "wechat", "douyin", "dev"
     app_id: str  # the mini-program's app id on that platform ("dev" for dev)

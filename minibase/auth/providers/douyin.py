@@ -1,4 +1,4 @@
-"""Douyin (ByteDance) login: ``POST /api/apps/v2/jscode2session`` (DESIGN §2a).
+"""Douyin (ByteDance) login: ``POST /api/apps/v2/jscode2session`` (docs/architecture.md#platform-protocols).
 
 ``session_key`` is read past and dropped, never returned or logged; the secret is only in
 the request body and never in a message.

@@ -1,4 +1,4 @@
-"""WeChat login: ``GET /sns/jscode2session`` (DESIGN §2a).
+"""WeChat login: ``GET /sns/jscode2session`` (docs/architecture.md#platform-protocols).
 
 The app secret travels in the query string, so no URL ever reaches a message (see
 ``_http``); ``session_key`` is read past and dropped, never returned or logged.

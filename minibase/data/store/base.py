@@ -63,7 +63,7 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """A document's address: ids are unique per owner within a collection (as the seed)."""
+    """A document's address: ids are unique per owner within a collection (as in FC's template)."""
 
     collection: str
     uid: str
@@ -89,7 +89,7 @@ class Get:
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """Upsert (the seed's ``put``): ``update_rule`` if it exists, else ``create_rule``."""
+    """Upsert (the template's ``put``): ``update_rule`` if it exists, else ``create_rule``."""
 
     key: Key
     fields: Mapping[str, Any]

@@ -8,7 +8,7 @@ runs on a worker thread.
 Tables (created on open when missing; ``prefix`` defaults to ``minibase_``):
 
 - ``documents``: primary key ``(uid, collection, id)``, columns ``body`` (the document's
-  JSON) and ``version``. The owner is the partition key, as in the seed's ``(uid, id)``.
+  JSON) and ``version``. The owner is the partition key, as in the template's ``(uid, id)``.
 - ``users (uid)``, ``identities (provider, app_id, subject)``, ``sessions (id)``, and two
   lookup tables standing in for secondary indexes: ``session_hashes (token_hash)`` and
   ``user_sessions (uid, id)``.
