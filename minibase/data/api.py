@@ -224,17 +224,15 @@ class DataFunction:
             if auth is None:
                 raise Unauthenticated("log in, or name the document's owner")
             return Key(name, auth.uid, doc_id)
-        if not owner_allowed or not isinstance(owner, str) or not owner or len(owner) > 64:
+        if not owner_allowed:
             raise InvalidArgument("owner must be a user id")
-        return Key(name, owner, doc_id)
+        return Key(name, validate.owner(owner), doc_id)
 
     def _owner(self, event: Mapping[str, Any], auth: AuthInfo | None) -> Filter:
         owner = event.get("owner")
         if owner is None:
             return TRUE
-        if not isinstance(owner, str) or not owner or len(owner) > 64:
-            raise InvalidArgument("owner must be a user id")
-        return Cmp(("uid",), "eq", owner)
+        return Cmp(("uid",), "eq", validate.owner(owner))
 
     def _schema(self, name: str, col: CollectionConfig) -> Schema | None:
         if name not in self._schemas:

@@ -427,6 +427,10 @@ def _check_position(after: Sequence[object], shape: _Order, dialect: Dialect) ->
         if i >= last or i % 3 == 2:
             if type(v) is not str:
                 raise _bad_cursor()
+            if i >= last and not v.isprintable():
+                raise _bad_cursor()  # owner and id: never hold control characters
+            if "\x00" in v:
+                raise _bad_cursor()  # no stored string holds U+0000 (validate.json_value)
             if not v.isascii():
                 try:
                     v.encode()

@@ -108,6 +108,16 @@ def doc_id(value: Any, key: str, max_length: int) -> str:
     return value
 
 
+def owner(value: Any, key: str = "owner") -> str:
+    """A user id named by a client (``owner``): it reaches SQL as a key column, so control
+    characters are refused here (PostgreSQL cannot even hold U+0000)."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise InvalidArgument(f"{key} must be a user id")
+    if not value.isprintable():
+        raise InvalidArgument(f"{key} must not contain control characters")
+    return value
+
+
 def document(value: Any, key: str, max_depth: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"{key} must be an object")

@@ -353,6 +353,10 @@ def test_postgres_sql_shape() -> None:
         [2, 2**64, "", "u", "i"],
         [2, float("inf"), "", "u", "i"],
         [2, 1, "", "u", "i\ud800"],
+        [2, 1, "", "u", "i\x00"],  # owner and id: no control characters (issue 18.6)
+        [2, 1, "", "u\n", "i"],
+        [2, 1, "", "u", "\x7f"],
+        [2, 1, "a\x00", "u", "i"],  # no stored string holds U+0000
         [2, 1, "", "u", {"i": 1}],
         "21ui",
     ],
@@ -364,7 +368,7 @@ def test_bad_cursor_positions(after: Any) -> None:
 
 def test_cursor_positions_per_dialect() -> None:
     # jsonb numbers are numeric: an integral 1e30 comes back as a big int, fine to bind there.
-    big = [2, 10**30, "", "u", "i\x00"]
+    big = [2, 10**30, "", "u", "i"]
     compile_query(POSTGRES, "t", TRUE, [OrderKey(("n",))], 10, big)
     with pytest.raises(InvalidArgument, match="cursor"):
         compile_query(SQLITE, "t", TRUE, [OrderKey(("n",))], 10, big)

@@ -123,6 +123,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up / shutting down
     asyncpg.exceptions.TooManyConnectionsError,  # 53300
 )
+# "invalid byte sequence for encoding UTF8: 0x00" (text), "unsupported Unicode escape
+# sequence" (jsonb): what PostgreSQL answers for a bound string holding U+0000.
+_NUL_REFUSED = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 # Whole-transaction failures that a retry of the batch may get past.
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _WRITE_ATTEMPTS = 3
@@ -329,6 +335,10 @@ class PostgresStore:
                         raise
                     log.warning("the database connection was lost: %s", e)
                     raise _Unavailable(retry=True) from e
+                except _NUL_REFUSED as e:
+                    # A client string holding U+0000 (a where value, a session id), which
+                    # PostgreSQL text cannot hold: nothing stored can equal it.
+                    raise InvalidArgument("strings may not contain the character \\u0000") from e
                 except asyncpg.exceptions.InternalClientError as e:
                     # asyncpg's protocol state machine broke: seen when the server ends the
                     # session (shutdown, pg_terminate_backend) just as a statement starts.

@@ -156,7 +156,9 @@ def check_position(after: Sequence[Any], order: Sequence[OrderKey]) -> None:
     for i, v in enumerate(after):
         slot = i % 3 if i < width - 2 else 2
         if slot == 2:
-            ok = type(v) is str
+            # As the SQL compiler's check: owner and id never hold control characters, and
+            # no stored string holds U+0000.
+            ok = type(v) is str and "\x00" not in v and (i < width - 2 or v.isprintable())
         elif slot == 0:
             ok = type(v) is int and 0 <= v <= 5
         else:
