@@ -44,6 +44,7 @@ from .errors import (
 )
 from .results import Page, Spread
 from .routes import ROUTES, Router
+from .util import jsonin
 from .util.ids import request_id
 from .util.timefmt import now, rfc3339_ms
 
@@ -204,7 +205,7 @@ class MinibaseApp:
         if not req.body.strip():
             return {}
         try:
-            return orjson.loads(req.body)
+            return jsonin.loads(req.body)
         except orjson.JSONDecodeError:
             raise InvalidArgument("the request body is not valid JSON") from None
 

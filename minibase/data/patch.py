@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InvalidArgument
 from ..util.names import DOCUMENT_SYSTEM_FIELDS, is_segment
+from .validate import json_value
 
 __all__ = ["Patch", "SYSTEM_FIELDS", "parse_patch"]
 
@@ -64,6 +65,10 @@ def parse_patch(event: Mapping[str, Any]) -> Patch:
                 isinstance(value, bool) or not isinstance(value, int | float) or not _storable(value)
             ):
                 raise InvalidArgument(f"inc: {key!r} needs a finite number (integers within 64 bits)")
+            if kind in ("set", "push"):  # stored: the document's JSON domain
+                json_value(value, f"{kind}.{key}")
+                if type(value) is float and value == 0.0:
+                    value = 0.0  # -0.0, as json_value does inside containers
             if kind == "push" and isinstance(value, dict) and "$each" in value:
                 each = value["$each"]
                 if not isinstance(each, list) or len(value) != 1:

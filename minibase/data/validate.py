@@ -7,6 +7,7 @@ limit's config key (``limit``), its value (``max``) and where in the event (``pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +123,50 @@ def document(value: Any, key: str, max_depth: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"{key} must be an object")
     check_depth(value, key, max_depth)
+    json_value(value, key)
     return value
+
+
+# The JSON a document may hold, so that it reads back the same on every backend: integers
+# within 64 bits (what SQLite stores and compares exactly; orjson cannot even write more),
+# finite floats (IEEE doubles), strings without U+0000 (PostgreSQL cannot hold it).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def json_value(value: Any, key: str) -> None:
+    """Refuse what a document cannot hold (above) with InvalidArgument; -0.0 becomes 0.0 in
+    place (PostgreSQL's numeric has no negative zero). Iterative: no stack to exhaust."""
+    if type(value) is not dict and type(value) is not list:
+        _scalar(value, key)
+        return
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        items: Iterable[tuple[Any, Any]] = v.items() if type(v) is dict else enumerate(v)
+        for k, child in items:
+            if type(k) is str and "\x00" in k:
+                raise InvalidArgument(f"{key}: field names must not contain \\u0000")
+            t = type(child)
+            if t is dict or t is list:
+                stack.append(child)
+            elif t is float and child == 0.0:
+                v[k] = 0.0  # replacing a value, not adding a key: safe while iterating
+            else:
+                _scalar(child, key)
+
+
+def _scalar(v: Any, key: str) -> None:
+    t = type(v)
+    if t is int:
+        if not INT_MIN <= v <= INT_MAX:
+            raise InvalidArgument(
+                f"{key}: integers must be within 64 bits (-2^63 to 2^63-1); send a larger one as a string"
+            )
+    elif t is float:
+        if not math.isfinite(v):
+            raise InvalidArgument(f"{key}: numbers must be finite")
+    elif t is str and "\x00" in v:
+        raise InvalidArgument(f"{key}: strings must not contain \\u0000")
 
 
 def check_depth(value: Any, key: str, max_depth: int) -> None:

@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import orjson
 
+from ..util import jsonin
 from ..util.ids import REQUEST_ID_KEY, new_request_id, platform_request_id
 
 __all__ = ["event_handler", "http_handler", "reset", "wsgi_handler"]
@@ -386,7 +387,7 @@ def event_handler(event: bytes | str | dict[str, Any], context: Any = None) -> b
             else:
                 _check_size(event, app.core.config.limits.max_body)
                 try:
-                    payload = orjson.loads(event) if event else {}
+                    payload = jsonin.loads(event) if event else {}
                 except orjson.JSONDecodeError:
                     raise InvalidArgument("the event is not valid JSON") from None
             if not app.core.has_function(name):

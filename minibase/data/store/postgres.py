@@ -209,7 +209,26 @@ def _position_value(v: Any) -> Any:
 
 
 def _body(doc: dict[str, Any]) -> str:
-    return orjson.dumps(doc).decode()
+    body = orjson.dumps(doc)
+    if b"e+" in body:  # maybe a float written with an exponent (orjson: |x| >= 1e16)
+        body = orjson.dumps(_widen(doc))
+    return body.decode()
+
+
+def _widen(value: Any) -> Any:
+    """``value`` with every float of magnitude >= 1e16 written out as digits and ``.0``.
+
+    jsonb keeps a number's digits and scale, not its spelling: ``1e+19`` would come back
+    as the integer ``10000000000000000000``. ``10000000000000000000.0`` comes back as
+    written, and parses to the very same double (it is that double's exact value).
+    """
+    if type(value) is float and not -1e16 < value < 1e16:
+        return orjson.Fragment(b"%d.0" % int(value))
+    if type(value) is dict:
+        return {k: _widen(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_widen(v) for v in value]
+    return value
 
 
 class _Rule:
