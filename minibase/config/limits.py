@@ -32,10 +32,15 @@ class LimitsConfig:
     max_batch: int = field(default=100, metadata=spec(Int(1, 100)))
     # the largest `limit` a db query/list may ask for
     max_query_limit: int = field(default=1000, metadata=spec(Int(1, 1000)))
+    # bytes of one stored document (its JSON, system fields included); default: max_body
+    max_document: int = field(default=MiB, metadata=spec(Int(1024, 64 * MiB)))
 
     @classmethod
     def from_table(cls, r: Reader, t: dict[str, Any]) -> LimitsConfig:
-        return cls(**read_fields(cls, r, t, "limits"))
+        values = read_fields(cls, r, t, "limits")
+        if "max_document" not in values and "max_body" in values:
+            values["max_document"] = values["max_body"]  # a document may be as large as a request
+        return cls(**values)
 
 
 @record

@@ -19,7 +19,7 @@ import orjson
 
 from ..auth.sessions import Caller
 from ..config import CollectionConfig, Config
-from ..errors import InvalidArgument, MinibaseError, PermissionDenied, Unauthenticated
+from ..errors import InvalidArgument, MinibaseError, PayloadTooLarge, PermissionDenied, Unauthenticated
 from ..results import Page
 from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
@@ -29,7 +29,7 @@ from .patch import SYSTEM_FIELDS, parse_patch
 from .query import parse_fields, parse_order_by, parse_where, project
 from .rules import AuthInfo
 from .schema import Schema
-from .store.base import Get, Insert, Key, Put, Remove, Store, Update, WriteOp
+from .store.base import Get, Insert, Key, Put, Remove, Store, Update, WriteOp, make_document
 
 OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
 BATCH_OPS = ("put", "get", "insert", "update", "remove")
@@ -102,6 +102,12 @@ class DataFunction:
         rows = await self.store.query(name, where, order, n + 1, after)
         more = len(rows) > n
         rows = rows[:n]
+        budget, size = PAGE_DOCUMENTS * self.limits.max_document, 0
+        for i, (_, body) in enumerate(rows):
+            size += len(body)
+            if size > budget and i > 0:  # the answer's size is bounded: the rest on the next page
+                rows, more = rows[:i], True
+                break
         nxt = cursor.encode([fingerprint, rows[-1][0]]) if more else None
         if fields is None:
             return Page([orjson.Fragment(body) for _, body in rows], nxt)
@@ -166,6 +172,8 @@ class DataFunction:
             if schema is not None:
                 schema.validate(doc_id, fields)
             key = Key(name, auth.uid, doc_id)
+            # put may replace a document at any version: count the widest one.
+            self._check_size(key, fields, 1 if op == "insert" else _WIDEST_VERSION, _STAMP, "obj")
             create = bind_owner(self._rule(col, "create", auth), key.uid)
             if op == "insert":
                 return Insert(key, fields, create, self._read_rule(col, auth, key))
@@ -186,6 +194,9 @@ class DataFunction:
             new = patch.apply(old)
             if schema is not None:
                 schema.validate(key.id, new)
+            # Inside the write's transaction, on the document about to be stored: repeated
+            # pushes cannot grow it past the limit.
+            self._check_size(key, new, old["_version"] + 1, old["_created"], "")
             return new
 
         return Update(
@@ -213,6 +224,19 @@ class DataFunction:
             raise PermissionDenied(f"{_VERB[op]} is not allowed on this collection")
         return f
 
+    def _check_size(self, key: Key, fields: Mapping[str, Any], version: int, created: str, path: str) -> None:
+        """PayloadTooLarge if the stored document (compact JSON, system fields included)
+        would exceed ``limits.max_document``."""
+        maximum = self.limits.max_document
+        size = len(orjson.dumps(make_document(key, fields, version, created, _STAMP)))
+        if size > maximum:
+            raise PayloadTooLarge(
+                f"the document would be larger than {maximum} bytes (limits.max_document)",
+                limit="limits.max_document",
+                max=maximum,
+                path=path,
+            )
+
     def _read_rule(self, col: CollectionConfig, auth: AuthInfo | None, key: Key) -> Filter:
         """What a write's answer must pass to carry the document (see ``_result``)."""
         return bind_owner(self._rule(col, "read", auth, required=False), key.uid)
@@ -239,6 +263,14 @@ class DataFunction:
             self._schemas[name] = Schema(col.schema) if col.schema is not None else None
         return self._schemas[name]
 
+
+# The timestamps' length (RFC 3339, ms, UTC) is all a size check needs of them; a stored
+# version fits PostgreSQL's INTEGER.
+_STAMP = "2000-01-01T00:00:00.000Z"
+_WIDEST_VERSION = 2**31 - 1
+# A page stops early, with `next`, once its documents total more than this many times
+# limits.max_document (a page of one document is always served).
+PAGE_DOCUMENTS = 4
 
 _VERB = {"read": "read", "create": "create", "update": "update", "delete": "delete"}
 
