@@ -258,4 +258,6 @@ def test_config_defaults_and_values(make_config: Callable[..., Config]) -> None:
         max_batch=100,
         max_query_limit=1000,
     )
-    assert make_config(base_raw(limits=LIMITS)).limits == LimitsConfig(**LIMITS)
+    # max_document, not set, follows max_body.
+    want = LimitsConfig(**LIMITS, max_document=LIMITS["max_body"])
+    assert make_config(base_raw(limits=LIMITS)).limits == want

@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..errors import InvalidArgument, PayloadTooLarge
 from ..util.names import SERVER_FIELDS, is_name
 
@@ -135,7 +137,19 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 def json_value(value: Any, key: str) -> None:
     """Refuse what a document cannot hold (above) with InvalidArgument; -0.0 becomes 0.0 in
-    place (PostgreSQL's numeric has no negative zero). Iterative: no stack to exhaust."""
+    place (PostgreSQL's numeric has no negative zero). Iterative: no stack to exhaust.
+
+    Serializing is many times faster than walking, so a value is walked only when its
+    compact JSON may hold something to refuse or change: an integer past 53 bits
+    (``OPT_STRICT_INTEGER`` raises), U+0000, -0.0, or null (orjson writes NaN and infinity
+    so)."""
+    try:
+        raw = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if b"null" not in raw and b"-0.0" not in raw and b"\\u0000" not in raw:
+            return
     if type(value) is not dict and type(value) is not list:
         _scalar(value, key)
         return
