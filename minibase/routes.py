@@ -19,7 +19,7 @@ __all__ = ["FC_API", "ROUTES", "Route", "Router"]
 
 FC_API = "/2016-08-15"  # FC's API version: the prefix of its Invoke API and HTTP-trigger paths
 
-_PARAM = re.compile(r"^\{(\w+)\}$")
+_PARAM = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Route:
     @property
     def params(self) -> tuple[str, ...]:
         """The path parameters' names, in the order they appear."""
-        return tuple(m.group(1) for seg in self.path.split("/") if (m := _PARAM.match(seg)))
+        return tuple(m.group(1) for seg in self.path.split("/") if (m := _PARAM.fullmatch(seg)))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -73,8 +73,8 @@ class Router:
         self._cache: dict[tuple[str, str], tuple[Route, tuple[str, ...]]] = {}
         for route in routes:
             segments = route.path.split("/")
-            literals = [i for i, s in enumerate(segments) if not _PARAM.match(s)]
-            params = [i for i, s in enumerate(segments) if _PARAM.match(s)]
+            literals = [i for i, s in enumerate(segments) if not _PARAM.fullmatch(s)]
+            params = [i for i, s in enumerate(segments) if _PARAM.fullmatch(s)]
             compiled = (
                 itemgetter(*literals),
                 itemgetter(*literals)(segments),

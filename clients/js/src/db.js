@@ -1,4 +1,4 @@
-// The `db` function's events (DESIGN §2) behind a small query builder. Every event names
+// The `db` function's events (docs/http-api.md) behind a small query builder. Every event names
 // its collection.
 import { MinibaseError } from './errors.js'
 

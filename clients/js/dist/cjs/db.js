@@ -1,6 +1,6 @@
 'use strict'
 // Generated from src/db.js by scripts/build.mjs: do not edit.
-// The `db` function's events (DESIGN §2) behind a small query builder. Every event names
+// The `db` function's events (docs/http-api.md) behind a small query builder. Every event names
 // its collection.
 const { MinibaseError } = require('./errors.js')
 

@@ -1,6 +1,6 @@
 'use strict'
 // Generated from src/files.js by scripts/build.mjs: do not edit.
-// The `files` function (DESIGN §2): signed upload/download URLs, stat, list, remove.
+// The `files` function (docs/http-api.md): signed upload/download URLs, stat, list, remove.
 // Paths are relative to the caller's own area unless they start with a shared area.
 const { MinibaseError } = require('./errors.js')
 

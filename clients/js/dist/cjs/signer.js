@@ -1,6 +1,6 @@
 'use strict'
 // Generated from src/signer.js by scripts/build.mjs: do not edit.
-// FC 2.0 request signatures (DESIGN §2), as Function Compute's own SDKs compute them:
+// FC 2.0 request signatures (docs/http-api.md), as Function Compute's own SDKs compute them:
 //   Authorization: FC <AccessKeyId>:<base64(HMAC-SHA256(AccessKeySecret, S))>
 //   S = METHOD \n Content-MD5 \n Content-Type \n Date \n <x-fc-* headers> <resource>
 const { base64Encode, contentMd5, hmacSha256, utf8Encode } = require('./crypto.js')

@@ -25,7 +25,7 @@ test('files: upload, stat, list, download, remove; each user has their own area'
   try {
     await alice.files.stat('notes/none.txt')
   } catch (e) {
-    // While the server does not serve the `files` function yet (DESIGN §2 lists it; it is
+    // While the server does not serve the `files` function yet (docs/files.md lists it; it is
     // being built), this is what the FC gateway answers. Pin that state so the test turns
     // into the full round trip below as soon as the function is served.
     if (e.code !== 'FunctionNotFound') throw e

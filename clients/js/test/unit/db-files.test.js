@@ -16,7 +16,7 @@ async function setup(client = {}) {
   return { mb, server, events, answers }
 }
 
-test('doc(id): get / set (put) / update / remove send the DESIGN event shapes', async () => {
+test('doc(id): get / set (put) / update / remove send the documented event shapes', async () => {
   const { mb, events, answers } = await setup()
   const todos = mb.db.collection('todo_list')
   answers.push({ data: { id: 'a', title: 't' } }, { data: null }, { data: { id: 'a', _version: 2 } }, { data: null }, { data: { id: 'a' } })

@@ -1,6 +1,6 @@
 // The client: login through the `session` function, keep the session in the host's
 // storage, refresh the invoke credentials, and call functions through FC's Invoke API
-// with FC 2.0 signatures (DESIGN §2, §4a).
+// with FC 2.0 signatures (docs/http-api.md).
 import { MinibaseError, isCredentialsError, parseResponse } from './errors.js'
 import { withRetry, RETRY_DEFAULTS } from './retry.js'
 import { signRequest } from './signer.js'
@@ -420,7 +420,7 @@ export class MinibaseClient {
   }
 }
 
-/** A client for one minibase service (DESIGN §4a). */
+/** A client for one minibase service (docs/http-api.md). */
 export function createClient(options) {
   return new MinibaseClient(options)
 }

@@ -1,4 +1,4 @@
-// The `files` function (DESIGN §2): signed upload/download URLs, stat, list, remove.
+// The `files` function (docs/http-api.md): signed upload/download URLs, stat, list, remove.
 // Paths are relative to the caller's own area unless they start with a shared area.
 import { MinibaseError } from './errors.js'
 

@@ -2,7 +2,7 @@
 // Generated from src/client.js by scripts/build.mjs: do not edit.
 // The client: login through the `session` function, keep the session in the host's
 // storage, refresh the invoke credentials, and call functions through FC's Invoke API
-// with FC 2.0 signatures (DESIGN §2, §4a).
+// with FC 2.0 signatures (docs/http-api.md).
 const { MinibaseError, isCredentialsError, parseResponse } = require('./errors.js')
 const { withRetry, RETRY_DEFAULTS } = require('./retry.js')
 const { signRequest } = require('./signer.js')
@@ -422,7 +422,7 @@ class MinibaseClient {
   }
 }
 
-/** A client for one minibase service (DESIGN §4a). */
+/** A client for one minibase service (docs/http-api.md). */
 function createClient(options) {
   return new MinibaseClient(options)
 }
