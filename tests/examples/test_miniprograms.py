@@ -11,11 +11,13 @@ filter, attach a picture, delete, clear, relaunch, a session ended on the server
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,15 +31,10 @@ RUNTIME = ROOT / "tests" / "examples" / "miniprogram_runtime.cjs"
 RUNS = [("alipay", shape) for shape in "abcd"] + [("wechat", "a"), ("douyin", "a")]
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """The example's config, as shipped but for the per-address login limit (every flow
-    logs in a dozen times from 127.0.0.1) and the web page (not needed here)."""
-    folder = tmp_path_factory.mktemp("todo-mp")
-    toml = re.sub(r'(?m)^web = "web".*$', "", EXAMPLE.read_text())
-    (folder / "minibase.toml").write_text(
-        toml + '\n[rate_limits]\nlogin_per_ip = "off"\nlogin_per_subject = "off"\n'
-    )
+@contextmanager
+def _serve(folder: Path, toml: str) -> Iterator[Served]:
+    """`minibase serve` of the example's functions with this config, until the block ends."""
+    (folder / "minibase.toml").write_text(toml)
     shutil.copy(TODO / "functions.py", folder / "functions.py")
     port = free_port()
     cmd = [*MINIBASE, "serve", "--config", str(folder / "minibase.toml"), "--port", str(port)]
@@ -70,6 +67,16 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             proc.stdout.close()
 
 
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The example's config, as shipped but for the per-address login limit (every flow
+    logs in a dozen times from 127.0.0.1) and the web page (not needed here)."""
+    toml = re.sub(r'(?m)^web = "web".*$', "", EXAMPLE.read_text())
+    toml += '\n[rate_limits]\nlogin_per_ip = "off"\nlogin_per_subject = "off"\n'
+    with _serve(tmp_path_factory.mktemp("todo-mp"), toml) as served:
+        yield served
+
+
 @pytest.mark.parametrize(("platform", "shape"), RUNS, ids=[f"{p}-{s}" for p, s in RUNS])
 def test_whole_user_flow(platform: str, shape: str, node: str, example: Served) -> None:
     out = subprocess.run(
@@ -80,6 +87,43 @@ def test_whole_user_flow(platform: str, shape: str, node: str, example: Served) 
     )
     assert out.returncode == 0, out.stderr + out.stdout
     assert f"{platform} {shape}: ok" in out.stdout
+
+
+@pytest.mark.parametrize("platform", ["alipay", "wechat", "douyin"])
+def test_launch_without_any_login_names_both_fixes(
+    platform: str, node: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A server with neither the platform's login nor dev login: the login screen says what
+    to set up (the platform's variables) and names devUser, and offers no dev login."""
+    toml = re.sub(r"(?ms)^\[auth\.dev\]\n.*?(?=^\[)", "", EXAMPLE.read_text())
+    toml = re.sub(r'(?m)^web = "web".*$', "", toml)
+    assert "[auth.dev]" not in toml
+    with _serve(tmp_path_factory.mktemp("todo-nodev"), toml) as served:
+        script = f"""
+const fs = require('node:fs'), path = require('node:path'), os = require('node:os')
+const app = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-nodev-'))
+fs.cpSync({str(TODO / platform)!r}, app, {{ recursive: true }})
+const config = fs.readFileSync(path.join(app, 'config.js'), 'utf8')
+fs.writeFileSync(path.join(app, 'config.js'), config.replace(/endpoint: '[^']*'/, "endpoint: '{served.url}'"))
+const run = new rt.Runtime({{ platform: {platform!r}, dir: app, endpoint: {served.url!r}, shape: 'a' }})
+run.launch()
+run.idle().then(() => {{
+  console.log(JSON.stringify({{
+    route: run.route,
+    reason: run.text(run.find('view.login-reason')),
+    devLogin: run.exists('button.dev-submit'),
+    platformLogin: run.exists('button.platform-login'),
+  }}))
+}})
+"""
+        out = _runtime(node, script)
+    assert out.returncode == 0, out.stderr + out.stdout
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    name = {"alipay": "Alipay", "wechat": "WeChat", "douyin": "Douyin"}[platform]
+    assert seen["route"] == "pages/login/login"
+    assert f"{name} login is not set up on this server" in seen["reason"]
+    assert "devUser" in seen["reason"] and "[auth.dev]" in seen["reason"]
+    assert seen["devLogin"] is False and seen["platformLogin"] is False
 
 
 def _runtime(node: str, script: str) -> subprocess.CompletedProcess[str]:
