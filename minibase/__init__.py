@@ -23,6 +23,7 @@ from .errors import (
     ProviderError,
     RateLimited,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "Unauthenticated",
+    "Unavailable",
     "ValidationFailed",
     "create_app",
     "function",

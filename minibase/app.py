@@ -298,7 +298,7 @@ class MinibaseApp:
         try:
             body = _render(await handler(req, receive, rid, *params))
         except _Refused as e:
-            return await self._gateway_error(send, e.error, rid, *_closing(req))
+            return await self._gateway_error(send, e.error, rid, *e.headers, *_closing(req))
         except MinibaseError as e:
             return await self._error(send, e, rid, *_closing(req), handled=handled)
         except Exception:
@@ -334,8 +334,8 @@ class MinibaseApp:
             caller = await self._caller(req, require_body_digest=self.require_body_digest)
         except GatewayError as e:
             raise _Refused(e) from None
-        except MinibaseError as e:  # a bad body: FC refuses these before the function, too
-            raise _Refused(GatewayError(e.code, e.message, e.status)) from None
+        except MinibaseError as e:  # a bad body, an unreachable session store: FC's way too
+            raise _Refused(GatewayError(e.code, e.message, e.status), e.details.get("retryAfter")) from None
         return await self.core.invoke(name, event, caller, rid, self._base_url(req), req.client_ip)
 
 
@@ -345,8 +345,10 @@ _Handler = Callable[..., Awaitable[Any]]
 class _Refused(Exception):
     """FC's gateway refuses the call (FC Invoke API path): answered in FC's shape."""
 
-    def __init__(self, error: GatewayError) -> None:
+    def __init__(self, error: GatewayError, retry_after: object = None) -> None:
         self.error = error
+        # An outage (503) before the function ran: its Retry-After goes with FC's shape.
+        self.headers = ((b"retry-after", str(retry_after).encode()),) if retry_after is not None else ()
 
 
 _CORS_HEADERS = "authorization, content-type, content-md5, date, x-fc-date, x-fc-security-token, x-fc-invocation-type, x-fc-log-type"

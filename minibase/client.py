@@ -13,10 +13,13 @@ mini-program clients of FC's template do.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import random
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,21 +39,60 @@ __all__ = [
     "Document",
     "Files",
     "Query",
+    "retry_safe",
 ]
 
 FC_API = "/2016-08-15"
 REFRESH_MARGIN = 60.0  # seconds before Expiration at which credentials are renewed
 
+# What may be sent again after a 503 Unavailable: reads, signed URLs, and ``put`` (a whole
+# document at its id: sent twice, it leaves the same document, only its ``_version`` one
+# higher). Never insert (without an id it would store twice), update (inc, push: applied
+# twice), remove, login/refresh/logout, or the developer's own functions.
+RETRY_SAFE: dict[str, frozenset[str]] = {
+    "db": frozenset(("get", "list", "query", "count", "put")),
+    "files": frozenset(("uploadUrl", "downloadUrl", "stat", "list")),
+}
+RETRY_BATCH_OPS = frozenset(("get", "put"))  # a batch is retried when all its ops are these
+MAX_RETRIES = 3
+RETRY_BASE_DELAY = 0.2  # seconds; doubled each retry, randomised to 50-100 %
+RETRY_MAX_DELAY = 30.0  # seconds; a longer Retry-After is not waited for: the error is raised
+
+
+def retry_safe(function: str, event: dict[str, Any]) -> bool:
+    """Whether calling ``function`` with ``event`` again cannot apply anything twice."""
+    ops = RETRY_SAFE.get(function)
+    if ops is None:
+        return False
+    op = event.get("op")
+    if function == "db" and op == "batch":
+        subs = event.get("ops")
+        return (
+            isinstance(subs, list)
+            and bool(subs)
+            and all(isinstance(sub, dict) and sub.get("op") in RETRY_BATCH_OPS for sub in subs)
+        )
+    return op in ops
+
 
 class ClientError(Exception):
-    """An error answer: ``code``, ``message``, ``status`` and ``request_id``."""
+    """An error answer: ``code``, ``message``, ``status``, ``request_id``, and
+    ``retry_after`` (seconds, from ``Retry-After``; None if not sent)."""
 
-    def __init__(self, code: str, message: str, status: int, request_id: str | None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int,
+        request_id: str | None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
         self.request_id = request_id
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -104,16 +146,33 @@ def _raise_for(resp: httpx.Response) -> Any:
     rid = resp.headers.get("x-fc-request-id")
     if isinstance(body, dict) and "error" in body:
         err = body["error"]
-        raise ClientError(err.get("code", "Internal"), err.get("message", ""), resp.status_code, rid)
+        raise ClientError(
+            err.get("code", "Internal"), err.get("message", ""), resp.status_code, rid, _retry_after(resp)
+        )
     if isinstance(body, dict) and "ErrorCode" in body:  # FC gateway refusal
-        raise ClientError(body["ErrorCode"], body.get("ErrorMessage", ""), resp.status_code, rid)
+        raise ClientError(
+            body["ErrorCode"], body.get("ErrorMessage", ""), resp.status_code, rid, _retry_after(resp)
+        )
     if resp.status_code >= 400:
         raise ClientError("Internal", f"HTTP {resp.status_code}", resp.status_code, rid)
     return body
 
 
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # absent, or an HTTP date (minibase sends seconds)
+    return seconds if seconds >= 0 else None
+
+
 class _Base:
     """State and request building shared by :class:`Client` and :class:`AsyncClient`."""
+
+    max_retries = MAX_RETRIES
+    retry_base_delay = RETRY_BASE_DELAY
+    retry_max_delay = RETRY_MAX_DELAY
 
     def __init__(self, endpoint: str, service: str) -> None:
         self.endpoint = endpoint.rstrip("/")
@@ -159,6 +218,18 @@ class _Base:
         body = orjson.dumps(event)
         return path, body, signed_headers(self.credentials, "POST", path, body)
 
+    def _retry_delay(self, e: ClientError, attempt: int) -> float | None:
+        """Seconds to wait before sending a retry-safe call again after ``e`` (its
+        ``attempt``-th failure, 0-based), or None to raise ``e``: exponential backoff with
+        jitter, at least Retry-After, for ``Unavailable`` only and a bounded number of times."""
+        if e.code != "Unavailable" or attempt >= self.max_retries:
+            return None
+        if e.retry_after is not None and e.retry_after > self.retry_max_delay:
+            return None
+        backoff = min(self.retry_max_delay, self.retry_base_delay * 2**attempt)
+        delay = backoff / 2 + random.random() * backoff / 2  # noqa: S311 - jitter, not a secret
+        return float(max(delay, e.retry_after or 0.0))
+
     def _data(self, function: str, event: dict[str, Any]) -> Any:  # pragma: no cover - overridden
         """The answer's ``data`` (a coroutine in the async client)."""
         raise NotImplementedError
@@ -184,10 +255,14 @@ class Client(_Base):
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(endpoint, service)
         transport = transport or httpx.HTTPTransport(socket_options=_nodelay())
         self.http = httpx.Client(base_url=self.endpoint, timeout=timeout, transport=transport)
+        self.max_retries = max_retries  # retries of a retry-safe call answered 503 (0: none)
+        self._sleep = sleep
 
     def close(self) -> None:
         self.http.close()
@@ -213,10 +288,26 @@ class Client(_Base):
         self._forget()
 
     def invoke(self, function: str, event: dict[str, Any] | None = None) -> Any:
-        """Call ``function`` through the FC Invoke API; returns the whole answer body."""
+        """Call ``function`` through the FC Invoke API; returns the whole answer body.
+
+        A retry-safe call (:func:`retry_safe`) answered 503 ``Unavailable`` is sent again
+        after a backoff of at least its Retry-After, up to ``max_retries`` times."""
         event = {"sid": self._sid(), **(event or {})}
         if self._needs_refresh():
             self.refresh()
+        safe = retry_safe(function, event)
+        attempt = 0
+        while True:
+            try:
+                return self._invoke_refreshing(function, event)
+            except ClientError as e:
+                delay = self._retry_delay(e, attempt) if safe else None
+                if delay is None:
+                    raise
+                attempt += 1
+                self._sleep(delay)
+
+    def _invoke_refreshing(self, function: str, event: dict[str, Any]) -> Any:
         try:
             return self._invoke_once(function, event)
         except ClientError as e:
@@ -256,10 +347,14 @@ class AsyncClient(_Base):
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_retries: int = MAX_RETRIES,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(endpoint, service)
         transport = transport or httpx.AsyncHTTPTransport(socket_options=_nodelay())
         self.http = httpx.AsyncClient(base_url=self.endpoint, timeout=timeout, transport=transport)
+        self.max_retries = max_retries
+        self._sleep = sleep
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -288,6 +383,19 @@ class AsyncClient(_Base):
         event = {"sid": self._sid(), **(event or {})}
         if self._needs_refresh():
             await self.refresh()
+        safe = retry_safe(function, event)
+        attempt = 0
+        while True:
+            try:
+                return await self._invoke_refreshing(function, event)
+            except ClientError as e:
+                delay = self._retry_delay(e, attempt) if safe else None
+                if delay is None:
+                    raise
+                attempt += 1
+                await self._sleep(delay)
+
+    async def _invoke_refreshing(self, function: str, event: dict[str, Any]) -> Any:
         try:
             return await self._invoke_once(function, event)
         except ClientError as e:

@@ -14,6 +14,7 @@
     ├── ValidationFailed           ValidationFailed  422
     ├── RateLimited                RateLimited       429
     ├── ProviderError              ProviderError     502
+    ├── Unavailable                Unavailable       503 (database or file store unreachable; Retry-After)
     ├── DeadlineExceeded           DeadlineExceeded  504 (a function ran past its time limit)
     └── Internal                   Internal          500
 
@@ -42,11 +43,17 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "Unauthenticated",
+    "Unavailable",
     "ValidationFailed",
     "error_body",
     "error_codes",
     "handled_error_body",
 ]
+
+
+# Seconds an Unavailable answer asks clients to wait (``Retry-After``): long enough for a
+# restarting database or a reconnecting pool, short enough for an interactive user.
+RETRY_AFTER = 2
 
 
 class MinibaseError(Exception):
@@ -140,6 +147,24 @@ class ProviderError(MinibaseError):
     code = "ProviderError"
     status = 502
     default_message = "the login provider failed"
+
+
+class Unavailable(MinibaseError):
+    """A backend (database, file store) cannot be reached or is out of capacity right now.
+
+    Nothing was done, or for a write the outcome is unknown; the client may try again after
+    ``retry_after`` seconds (sent as ``Retry-After``). Raised only where the backend's
+    failure says so (refused or lost connections, a full pool, a locked or failing disk),
+    never for a refused statement, which stays ``Internal``.
+    """
+
+    code = "Unavailable"
+    status = 503
+    default_message = "the service is unavailable: try again shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = RETRY_AFTER) -> None:
+        super().__init__(message, retryAfter=retry_after)
+        self.retry_after = retry_after
 
 
 class DeadlineExceeded(MinibaseError):

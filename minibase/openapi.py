@@ -20,7 +20,7 @@ from .config.providers import PROVIDERS
 from .data.api import BATCH_OPS
 from .data.api import OPS as DB_OPS
 from .data.query import MAX_ORDER_KEYS
-from .errors import MethodNotAllowed, error_codes
+from .errors import MethodNotAllowed, RateLimited, Unavailable, error_codes
 from .files.api import MAX_LIMIT as FILES_MAX_LIMIT
 from .files.api import OPS as FILES_OPS
 from .files.paths import MAX_PATH_BYTES
@@ -93,7 +93,10 @@ def _error_schemas() -> dict[str, Any]:
         # Other machine-readable extras (errors.py `details`).
         "index": {"type": "integer", "description": "the failing op of a batch"},
         "version": {"type": "integer", "description": "the document's current version"},
-        "retryAfter": {"type": "integer", "description": "seconds to wait (RateLimited)"},
+        "retryAfter": {
+            "type": "integer",
+            "description": "seconds to wait (RateLimited, Unavailable), as Retry-After",
+        },
         "maxSize": {"type": "integer", "description": "the largest upload allowed there"},
     }
     error = {
@@ -284,8 +287,18 @@ class _Spec:
             ]
         }
         # What a function route can answer: every code of the tree but 405 (a method error).
+        retry_after = {
+            "Retry-After": {
+                "description": "seconds to wait before trying again",
+                "schema": {"type": "integer"},
+            }
+        }
         self.errors = {
-            str(status): {"description": code, **_json(_ref("Error"))}
+            str(status): {
+                "description": code,
+                **_json(_ref("Error")),
+                **({"headers": retry_after} if code in (RateLimited.code, Unavailable.code) else {}),
+            }
             for code, status in error_codes().items()
             if code != MethodNotAllowed.code
         }

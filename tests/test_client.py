@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from minibase.client import AsyncClient, Client, ClientError
+from minibase.client import AsyncClient, Client, ClientError, retry_safe
 from tests.conftest import SERVICE, Live
 
 
@@ -75,3 +76,53 @@ def test_sync_client_sees_async_writes(live: Live) -> None:
                 return await amb.db.collection("todo_list").doc("x").get()
 
         assert asyncio.run(read())["id"] == "x"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("function", "event", "safe"),
+    [
+        ("db", {"op": "get", "id": "a"}, True),
+        ("db", {"op": "list"}, True),
+        ("db", {"op": "query"}, True),
+        ("db", {"op": "count"}, True),
+        ("db", {"op": "put", "obj": {"id": "a"}}, True),
+        ("db", {"op": "batch", "ops": [{"op": "get", "id": "a"}, {"op": "put", "obj": {"id": "b"}}]}, True),
+        (
+            "db",
+            {"op": "batch", "ops": [{"op": "put", "obj": {"id": "b"}}, {"op": "insert", "obj": {}}]},
+            False,
+        ),
+        ("db", {"op": "batch", "ops": []}, False),
+        ("db", {"op": "batch", "ops": "get"}, False),
+        ("db", {"op": "insert", "obj": {}}, False),
+        ("db", {"op": "update", "id": "a", "inc": {"n": 1}}, False),
+        ("db", {"op": "remove", "id": "a"}, False),
+        ("files", {"op": "stat", "path": "a"}, True),
+        ("files", {"op": "uploadUrl", "path": "a"}, True),
+        ("files", {"op": "remove", "path": "a"}, False),
+        ("session", {"op": "refresh"}, False),
+        ("clearCompleted", {"op": "get"}, False),
+    ],
+)
+def test_retry_safe_calls(function: str, event: dict[str, Any], safe: bool) -> None:
+    assert retry_safe(function, event) is safe
+
+
+def test_retry_delay_backs_off_honours_retry_after_and_is_bounded() -> None:
+    c = Client("http://127.0.0.1:9", "svc")
+    try:
+        unavailable = ClientError("Unavailable", "down", 503, None, retry_after=2)
+        assert (
+            c._retry_delay(unavailable, 0) == pytest.approx(2, abs=0.5)
+            and c._retry_delay(unavailable, 0) >= 2
+        )
+        no_header = ClientError("Unavailable", "down", 503, None)
+        delays = [c._retry_delay(no_header, a) for a in range(3)]
+        assert all(d is not None for d in delays)
+        assert 0.1 <= delays[0] <= 0.2 and 0.4 <= delays[2] <= 0.8  # type: ignore[operator]
+        assert c._retry_delay(no_header, 3) is None  # max_retries
+        assert c._retry_delay(ClientError("Unavailable", "down", 503, None, retry_after=3600), 0) is None
+        for code in ("Internal", "Conflict", "RateLimited", "Unauthenticated"):
+            assert c._retry_delay(ClientError(code, "x", 500, None, retry_after=1), 0) is None
+    finally:
+        c.close()

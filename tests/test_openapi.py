@@ -8,7 +8,9 @@ import httpx
 from starlette.routing import Route
 
 from minibase.data.api import OPS as DB_OPS
+from minibase.errors import error_codes
 from minibase.openapi import DB_OPS as SPEC_DB_OPS
+from minibase.openapi import build_openapi
 from tests.conftest import Live
 
 
@@ -40,3 +42,20 @@ def test_spec_covers_routes_and_ops(live: Live) -> None:
     assert refs
     for ref in refs:
         assert ref in schemas, ref
+
+
+def test_every_error_code_is_in_the_spec_and_outages_carry_retry_after() -> None:
+    spec = build_openapi("svc", ["clearCompleted"])
+    assert spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"][
+        "enum"
+    ] == list(error_codes())
+    checked = 0
+    for path in spec["paths"].values():
+        for op in path.values():
+            responses = op.get("responses", {}) if isinstance(op, dict) else {}
+            if "500" in responses:  # every operation that can fail on the server
+                assert responses["503"]["description"] == "Unavailable"
+                assert "Retry-After" in responses["503"]["headers"]
+                assert "Retry-After" in responses["429"]["headers"]
+                checked += 1
+    assert checked >= 3

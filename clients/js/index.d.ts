@@ -109,6 +109,7 @@ export type ErrorCode =
   | 'RateLimited'
   | 'Internal'
   | 'ProviderError'
+  | 'Unavailable'
   | 'DeadlineExceeded'
 
 export class MinibaseError extends Error {
@@ -116,7 +117,8 @@ export class MinibaseError extends Error {
   /**
    * A stable code (a key of `CODE_STATUS`): `InvalidArgument`, `Unauthenticated`,
    * `PermissionDenied`, `NotFound`, `MethodNotAllowed`, `Conflict`, `PayloadTooLarge`,
-   * `ValidationFailed`, `RateLimited`, `Internal`, `ProviderError`, `DeadlineExceeded`;
+   * `ValidationFailed`, `RateLimited`, `Internal`, `ProviderError`, `Unavailable`,
+   * `DeadlineExceeded`;
    * FC gateway codes such as `SignatureNotMatch` or
    * `InvalidSecurityToken.Expired`; `NetworkError` (no answer, status 0); or `HttpError`
    * (status 0: Alipay's `my.request` reported an HTTP error, error 19, without the answer).
@@ -143,8 +145,13 @@ export interface RetryOptions {
   random?: () => number
   now?: () => number
   onRetry?: (err: MinibaseError, attempt: number, delayMs: number) => void
+  /** Retry `Unavailable` (503) too: only for calls that cannot apply anything twice. */
+  retrySafe?: boolean
 }
-export function isRetryable(err: unknown): boolean
+/** NetworkError and RateLimited always; Unavailable only when `retrySafe`. */
+export function isRetryable(err: unknown, retrySafe?: boolean): boolean
+/** Whether calling function `name` with `event` again cannot apply anything twice (reads, put, signed URLs). */
+export function isRetrySafe(name: string, event: unknown): boolean
 export function backoffDelay(attempt: number, options?: RetryOptions): number
 export function parseRetryAfter(value: unknown, nowMs?: number): number | null
 export function withRetry<T>(fn: (attempt: number) => Promise<T>, options?: RetryOptions): Promise<T>

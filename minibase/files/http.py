@@ -250,6 +250,9 @@ async def _send_error(
         (b"x-fc-request-id", rid.encode()),
         *extra,
     ]
+    retry = e.details.get("retryAfter")
+    if retry is not None:  # RateLimited, Unavailable
+        headers.append((b"retry-after", str(retry).encode()))
     if close:
         # A refused upload's body may still be on its way: don't read it, drop the connection.
         headers.append((b"connection", b"close"))

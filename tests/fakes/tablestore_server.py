@@ -223,6 +223,8 @@ class FakeTableStore:
         self.txns: dict[str, _Txn] = {}
         self.calls: Counter[str] = Counter()
         self.refused: list[str] = []  # auth failure messages, for tests
+        # (HTTP status, code, message) every request answers while set: an outage or overload.
+        self.fault: tuple[int, str, str] | None = None
         self._lock = threading.Lock()
         self._n = 0
 
@@ -245,6 +247,8 @@ class FakeTableStore:
         headers = {k.lower(): v for k, v in request.headers.items()}
         key_id = headers.get("x-ots-accesskeyid", "")
         try:
+            if self.fault is not None:
+                raise OTSFault(*self.fault)
             instance = self._authenticate(api, headers, body)
             with self._lock:
                 self.calls[api] += 1

@@ -7,9 +7,14 @@ the S3 endpoint), and then that nothing was stored.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import os
 import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
 
 from minibase.errors import (
     InvalidArgument,
@@ -17,7 +22,9 @@ from minibase.errors import (
     PayloadTooLarge,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
+from minibase.files.store.local import in_thread
 from tests.files.harness import FilesEnv, send_upload
 
 ALICE = "u_alice000000000000000"
@@ -384,3 +391,24 @@ def test_wildcards_do_not_admit_svg_and_active_files_download_as_attachments(fil
         assert r.headers["content-disposition"] == "attachment", r.headers
     assert env.upload(ALICE, "drawings/y.png", b"png", "image/png").status_code == 200
     assert "content-disposition" not in env.download(BOB, "drawings/y.png").headers
+
+
+# ------------------------------------------------------------------ a failing disk
+
+
+def test_a_full_disk_is_unavailable_other_os_errors_are_not() -> None:
+    """The local store runs its disk work through ``in_thread``: a full disk (a real ENOSPC,
+    from /dev/full) is 503 Unavailable; a missing file is left to the caller."""
+
+    def write_full() -> None:
+        fd = os.open("/dev/full", os.O_WRONLY)
+        try:
+            os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+
+    with pytest.raises(Unavailable, match=r"^the file store is unavailable$") as e:
+        asyncio.run(in_thread(write_full))
+    assert isinstance(e.value.__cause__, OSError) and e.value.__cause__.errno == errno.ENOSPC
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(in_thread(os.stat, "/nonexistent/minibase"))

@@ -6,9 +6,15 @@ import asyncio
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from minibase.config import parse_s3_url
+from minibase.errors import Internal, Unavailable
 from minibase.files.store.s3 import S3FileStore
+from tests.fakes.server import free_port, serve_app
 from tests.files.harness import FilesEnv, send_upload
 from tests.files.s3server import SigV4Gateway
 
@@ -73,3 +79,63 @@ def test_owner_area_upload_condition_is_a_signed_header(files_backend: FilesEnv)
     assert r.status_code == 403 and "SignatureDoesNotMatch" in r.text
     assert send_upload(again, b"def").status_code == 200
     assert env.download(ALICE, "public/n.txt").content == b"def"
+
+
+# ------------------------------------------------------------------ outages
+
+
+def _store(endpoint: str) -> S3FileStore:
+    loc = parse_s3_url(f"s3://bucket-1?endpoint={endpoint}&region=us-east-1&path_style=true")
+    return S3FileStore(loc, access_key_id="AKIDTEST", secret_access_key="secret-test")
+
+
+def test_an_endpoint_that_refuses_connections_is_unavailable() -> None:
+    store = _store(f"http://127.0.0.1:{free_port()}")
+
+    async def main() -> None:
+        for request in (
+            lambda: store.stat("users/u/a.txt"),
+            lambda: store.list("users/u/", start_after=None, limit=10),
+            lambda: store.remove("users/u/a.txt"),
+        ):
+            with pytest.raises(Unavailable, match=r"^the file store is unavailable$") as e:
+                await request()
+            assert e.value.status == 503 and e.value.retry_after >= 1
+        await store.close()
+
+    asyncio.run(main())
+
+
+def _answering(status: int, code: str) -> Starlette:
+    body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>no</Message></Error>"
+
+    async def handle(request: Request) -> Response:
+        return Response(body, status_code=status, media_type="application/xml")
+
+    methods = ["GET", "HEAD", "PUT", "DELETE", "POST"]
+    return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (503, "SlowDown", Unavailable),
+        (500, "InternalError", Unavailable),
+        (503, "ServiceUnavailable", Unavailable),
+        (403, "AccessDenied", Internal),
+        (400, "InvalidBucketName", Internal),
+    ],
+)
+def test_server_errors_are_unavailable_refusals_internal(
+    status: int, code: str, error: type[Exception]
+) -> None:
+    with serve_app(_answering(status, code)) as url:
+        store = _store(url)
+
+        async def main() -> None:
+            with pytest.raises(error) as e:
+                await store.list("users/u/", start_after=None, limit=10)
+            assert type(e.value) is error
+            await store.close()
+
+        asyncio.run(main())

@@ -2,7 +2,7 @@
 // storage, refresh the invoke credentials, and call functions through FC's Invoke API
 // with FC 2.0 signatures (docs/http-api.md).
 import { MinibaseError, isCredentialsError, parseResponse } from './errors.js'
-import { withRetry, RETRY_DEFAULTS } from './retry.js'
+import { isRetrySafe, withRetry, RETRY_DEFAULTS } from './retry.js'
 import { signRequest } from './signer.js'
 import { storageFor } from './storage.js'
 import { detectPlatform, hostApi, transportFor } from './transports.js'
@@ -313,12 +313,13 @@ export class MinibaseClient {
     if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
     const body = JSON.stringify(event === undefined ? {} : event)
     if (this._expiresSoon()) await this._renew(this._session.sessionId, null)
+    const retrySafe = isRetrySafe(name, event)
     let refreshed = false
     let skewFixed = false
     for (;;) {
       const sid = this._session ? this._session.sessionId : null
       try {
-        return await this._signedCall(name, body)
+        return await this._signedCall(name, body, retrySafe)
       } catch (e) {
         // Expired or refused credentials; or (HttpError) a refusal whose status Alipay did
         // not pass on, which a refresh answers too: it renews the credentials, its answer's
@@ -387,7 +388,7 @@ export class MinibaseClient {
     return answer && typeof answer === 'object' ? answer.data : answer
   }
 
-  _signedCall(name, body) {
+  _signedCall(name, body, retrySafe) {
     const path = FC_API + '/services/' + encodeURIComponent(this.service) + '/functions/' + encodeURIComponent(name) + '/invocations'
     const url = this._origin + this._basePath + path
     return withRetry(async () => {
@@ -400,7 +401,7 @@ export class MinibaseClient {
       )
       const res = await this.transport.request({ url, method: 'POST', headers, body, timeout: this.timeout })
       return parseResponse(res)
-    }, this._retry)
+    }, Object.assign({}, this._retry, { retrySafe: !!retrySafe }))
   }
 
   /** An absolute URL for a URL the server returned (which may be relative to the endpoint). */

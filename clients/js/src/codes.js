@@ -1,4 +1,4 @@
-// Generated from minibase/errors.py by scripts/codes.py: do not edit by hand.
+// Generated from minibase/errors.py and minibase/client.py by scripts/codes.py: do not edit by hand.
 
 /** HTTP status of each stable error code. */
 export const CODE_STATUS = {
@@ -13,5 +13,15 @@ export const CODE_STATUS = {
   RateLimited: 429,
   Internal: 500,
   ProviderError: 502,
+  Unavailable: 503,
   DeadlineExceeded: 504,
 }
+
+/** Calls sent again after 503 Unavailable: per function, the ops that cannot apply anything twice. */
+export const RETRY_SAFE = {
+  db: ['count', 'get', 'list', 'put', 'query'],
+  files: ['downloadUrl', 'list', 'stat', 'uploadUrl'],
+}
+
+/** A db batch is sent again after 503 Unavailable when every op in it is one of these. */
+export const RETRY_BATCH_OPS = ['get', 'put']

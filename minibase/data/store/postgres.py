@@ -6,9 +6,10 @@ and whitespace). Filters, rules, queries and indexes are compiled by
 :mod:`minibase.data.sql`, so a rule is part of the one query it restricts.
 
 Schema changes are versioned in ``schema_migrations`` and applied under a transaction-
-scoped advisory lock, so several instances may start at once. A lost database answers
-requests with ``Internal("the database is unavailable")``; the pool reconnects on its own
-once the server is back.
+scoped advisory lock, so several instances may start at once. A lost database (refused or
+dropped connections, the server shutting down, too many connections, no free pooled
+connection in time) answers requests with ``Unavailable("the database is unavailable")``
+(503 and ``Retry-After``); the pool reconnects on its own once the server is back.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ import asyncpg
 import orjson
 
 from ...auth.providers.base import Identity
-from ...errors import Conflict, Internal, InvalidArgument, MinibaseError, NotFound, PermissionDenied
+from ...errors import (
+    Conflict,
+    Internal,
+    InvalidArgument,
+    MinibaseError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
@@ -247,8 +256,8 @@ class _Rule:
         self.args: list[Any] = list(params.values)
 
 
-class _Unavailable(Internal):
-    """Internal("the database is unavailable"): what a client sees when the server is gone."""
+class _Unavailable(Unavailable):
+    """Unavailable("the database is unavailable"): what a client sees when the server is gone."""
 
     def __init__(self, retry: bool) -> None:
         super().__init__("the database is unavailable")
@@ -308,7 +317,7 @@ class PostgresStore:
             )
         except _UNAVAILABLE as e:
             log.warning("cannot reach the database: %s", e)
-            raise Internal("the database is unavailable") from e
+            raise Unavailable("the database is unavailable") from e
 
     async def _migrate(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self.url, timeout=_CONNECT_TIMEOUT)
@@ -337,7 +346,7 @@ class PostgresStore:
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; losing the server raises :class:`_Unavailable` (an
-        ``Internal`` without a traceback for clients). A broken connection is closed, and
+        ``Unavailable`` without a traceback for clients). A broken connection is closed, and
         the pool opens a new one on next use."""
         pool = self._pool
         if pool is None:

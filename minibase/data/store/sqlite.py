@@ -36,7 +36,7 @@ from .base import (
     make_document,
     version_conflict,
 )
-from .sqlite_writer import SQLiteWriter
+from .sqlite_writer import SQLiteWriter, outage
 
 __all__ = ["SQLiteStore"]
 
@@ -115,6 +115,20 @@ def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
     return SessionRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), bool(row[8]))
 
 
+class _ReadConnection(sqlite3.Connection):
+    """A reader whose statements fail with Unavailable when SQLite cannot serve them now
+    (locked past the busy timeout, disk failing): the reads' one place for that."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as e:
+            err = outage(e)
+            if err is e:
+                raise
+            raise err from e
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -138,9 +152,14 @@ class SQLiteStore:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA query_only=ON")
+            try:
+                conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, factory=_ReadConnection
+                )
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA query_only=ON")
+            except sqlite3.Error as e:
+                raise outage(e) from e
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ...errors import Unavailable
+
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
 
@@ -37,6 +39,34 @@ log = logging.getLogger("minibase.sqlite")
 
 _MAX_GROUP = 256  # jobs in one transaction; bounds the latency of the first one
 _BUSY_WAIT_MS = 10_000  # how long BEGIN may wait for another process's write lock
+
+# SQLite's primary result codes that mean "the database cannot be used right now" (the
+# request itself was fine): BUSY, LOCKED, IOERR, FULL, CANTOPEN. Python 3.10 has only the
+# message, which starts with SQLite's text for the code.
+_OUTAGE_CODES = frozenset((5, 6, 10, 13, 14))
+_OUTAGE_TEXTS = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",
+)
+
+
+def outage(e: BaseException) -> BaseException:
+    """``e``, or an :class:`Unavailable` (caused by it) when it is SQLite saying that the
+    database is locked past the busy timeout, the disk failed or filled up, or the file
+    cannot be opened."""
+    if not isinstance(e, sqlite3.OperationalError):
+        return e
+    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+; 3.10 has the message only
+    hit = (code & 0xFF) in _OUTAGE_CODES if code is not None else str(e).lower().startswith(_OUTAGE_TEXTS)
+    if not hit:
+        return e
+    log.error("the SQLite database is unavailable: %s", e)
+    err = Unavailable("the database is unavailable")
+    err.__cause__ = e
+    return err
 
 
 class SQLiteWriter:
@@ -90,9 +120,17 @@ class SQLiteWriter:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         if self._conn is None:
-            self._conn = self._connect()
-            # BEGIN must not block the loop: try without waiting, wait on the helper thread.
-            self._conn.execute("PRAGMA busy_timeout=0")
+            try:
+                self._conn = self._connect()
+                # BEGIN must not block the loop: try without waiting, wait on the helper thread.
+                self._conn.execute("PRAGMA busy_timeout=0")
+            except sqlite3.Error as e:
+                self._conn = None
+                pending, self._pending = self._pending, []
+                for _, fut, _ in pending:
+                    if not fut.done():
+                        fut.set_exception(outage(e))
+                return
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minibase-sqlite")
         conn, pool = self._conn, self._executor
@@ -138,7 +176,7 @@ class SQLiteWriter:
                 if ok:
                     fut.set_result(value)
                 else:
-                    fut.set_exception(value)
+                    fut.set_exception(outage(value))
 
 
 def _begin_waiting(conn: sqlite3.Connection) -> None:

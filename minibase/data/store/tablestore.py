@@ -55,6 +55,7 @@ from ...errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    Unavailable,
 )
 from ..filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
 from .base import (
@@ -85,6 +86,11 @@ _PAGE = 1000  # rows asked for per GetRange (TableStore answers at most 5000 / 4
 _BUCKET_TTL = 7 * 86400  # seconds a rate bucket row lives after its last write
 _ATTEMPTS = 40  # optimistic read-then-conditional-write rounds before giving up
 _BACKOFF = 0.002  # seconds; doubled per lost round (capped at 64x), with jitter
+
+_SDK_RETRIES = 3  # the SDK's own retries of a throttled or failing request
+_SDK_RETRY_DELAY = 1.0  # seconds, the most it waits between two
+# Refusals that mean "too busy right now", whatever their HTTP status.
+_BUSY_CODES = frozenset(("OTSServerBusy", "OTSQuotaExhausted", "OTSTimeout", "OTSPartitionUnavailable"))
 
 T = TypeVar("T")
 
@@ -138,6 +144,7 @@ class TableStoreStore:
         self._client: Any = None
         self._ots: Any = None
         self._purge_from: str | None = None  # where the next purge_sessions scan resumes
+        self._network_errors: tuple[type[BaseException], ...] = ()
 
     # ---------------------------------------------------------------- plumbing
 
@@ -153,20 +160,24 @@ class TableStoreStore:
         }
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on a worker thread; an unreachable service is Internal."""
+        """``fn(*args)`` on a worker thread. An unreachable or overloaded service (network
+        errors, HTTP 5xx after the SDK's own retries) is Unavailable; a refusal is Internal."""
         ots = self._ots
         try:
             return await asyncio.to_thread(fn, *args)
-        except ots.OTSClientError as e:
+        except (ots.OTSClientError, *self._network_errors) as e:
+            # The SDK lets its HTTP library's errors through (refused, reset, timed out).
             log.warning("TableStore request failed: %s", e)
-            raise Internal("the database is unavailable") from e
+            raise Unavailable("the database is unavailable") from e
         except ots.OTSServiceError as e:
             if e.code == "OTSConditionCheckFail":
                 raise _Lost() from None
             log.warning("TableStore refused a request: %s", e)
             if e.code in ("OTSAuthFailed", "OTSNoPermissionAccess"):
                 raise Internal("the database refused the server's credentials") from e
-            raise Internal("the database is unavailable") from e
+            if (e.http_status or 0) >= 500 or e.code in _BUSY_CODES:
+                raise Unavailable("the database is unavailable") from e
+            raise Internal("the database refused a request") from e
 
     def _make_client(self) -> Any:
         key_id, secret, token = self._credentials
@@ -182,7 +193,17 @@ class TableStoreStore:
             logger_name=_SDK_LOGGER,
             # The pure-Python codec: the one the test suite exercises on every interpreter.
             enable_native=False,
+            retry_policy=self._retry_policy(),
         )
+
+    def _retry_policy(self) -> Any:
+        """The SDK's default policy, bounded: by default it retries a failing service up to
+        20 times (a minute and more); a request should rather answer Unavailable soon and
+        let the client come back after Retry-After."""
+        policy = self._ots.DefaultRetryPolicy()
+        policy.max_retry_times = _SDK_RETRIES
+        policy.max_retry_delay = _SDK_RETRY_DELAY
+        return policy
 
     def use_credentials(self, key_id: str, secret: str, token: str | None) -> None:
         """Sign with these from now on (the FC runtime's fresh role credentials). Requests
@@ -196,6 +217,9 @@ class TableStoreStore:
         if self._client is not None:
             return
         self._ots = _sdk()
+        import urllib3
+
+        self._network_errors = (OSError, urllib3.exceptions.HTTPError)
         logging.getLogger(_SDK_LOGGER).setLevel(logging.CRITICAL)
         self._client = self._make_client()
         ots = self._ots
@@ -693,7 +717,7 @@ class TableStoreStore:
             if not committed:
                 try:
                     await self._call(self._client.abort_transaction, txn)
-                except (Internal, _Lost):
+                except (Internal, Unavailable, _Lost):
                     # It expires on its own (60 s); the partition stays locked until then.
                     log.warning("could not abort TableStore transaction %s", txn)
 

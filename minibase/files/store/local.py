@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import hmac
+import logging
 import os
 import secrets as _secrets
 import stat as _stat
@@ -60,7 +62,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, PermissionDenied
+from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, PermissionDenied, Unavailable
 from ...util.ids import b64url, b64url_decode
 from ..paths import RESERVED_SEGMENT_PREFIX, check_path
 from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
@@ -71,6 +73,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["DownloadGrant", "LocalFileStore", "OpenFile", "UploadGrant", "UrlSigner"]
+
+log = logging.getLogger("minibase.files.local")
 
 _TMP = RESERVED_SEGMENT_PREFIX + "-tmp-"
 _META_DIR = RESERVED_SEGMENT_PREFIX + "-meta"
@@ -84,12 +88,25 @@ MAX_NAME_BYTES = 250
 T = TypeVar("T")
 _UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Expect", "Signature"))
 _DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Version", "Signature"))
+# errno values that mean the disk, not the request, is the problem.
+_OUTAGE_ERRNOS = frozenset(
+    e
+    for e in (
+        errno.ENOSPC,
+        errno.EIO,
+        errno.EROFS,
+        errno.ENFILE,
+        errno.EMFILE,
+        getattr(errno, "EDQUOT", None),
+    )
+    if e is not None
+)
 _EXPECT_NEW = "new"  # an Expect value no version can equal (they are hex, or start with "i")
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """``asyncio.to_thread``, except that a cancelled caller still waits for the thread, so
-    a file descriptor it uses is never closed under it."""
+    a file descriptor it uses is never closed under it; a failing disk is Unavailable."""
     task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
         return await asyncio.shield(task)
@@ -97,6 +114,12 @@ async def in_thread(fn: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(BaseException):
             await task
         raise
+    except OSError as e:
+        if e.errno not in _OUTAGE_ERRNOS:
+            raise
+        # A full, failing or read-only disk: nothing a request did wrong, and it may pass.
+        log.error("the file store's disk failed: %s", e)
+        raise Unavailable("the file store is unavailable") from e
 
 
 def _clean(value: str, what: str) -> str:
@@ -362,7 +385,7 @@ class LocalFileStore:
         return self._info(key, blob, st)
 
     async def stat(self, key: str) -> FileInfo | None:
-        return await asyncio.to_thread(self._stat, key)
+        return await in_thread(self._stat, key)
 
     def _open(self, key: str) -> OpenFile | None:
         blob = self._path(key)
@@ -434,7 +457,7 @@ class LocalFileStore:
     async def list(
         self, prefix: str, *, start_after: str | None, limit: int
     ) -> tuple[list[FileInfo], str | None]:
-        return await asyncio.to_thread(self._list, prefix, start_after, limit)
+        return await in_thread(self._list, prefix, start_after, limit)
 
     # ---------------------------------------------------------------- writing
 
@@ -611,7 +634,7 @@ class LocalFileStore:
                         break
 
     async def remove(self, key: str) -> None:
-        await asyncio.to_thread(self._remove, key)
+        await in_thread(self._remove, key)
 
     async def close(self) -> None:
         return None

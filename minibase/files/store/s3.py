@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ...config import S3Location
-from ...errors import Internal
+from ...errors import Internal, Unavailable
 from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
 
 __all__ = ["S3FileStore"]
@@ -44,6 +44,7 @@ __all__ = ["S3FileStore"]
 log = logging.getLogger("minibase.files.s3")
 T = TypeVar("T")
 _MISSING = ("404", "NoSuchKey", "NotFound")
+_BUSY = ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable")
 
 
 class S3FileStore:
@@ -253,9 +254,21 @@ def _timestamp(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else time.time()
 
 
-def _failed(op: str, e: Exception) -> Internal:
+def _failed(op: str, e: Exception) -> Internal | Unavailable:
+    """The SDK's error as ours: Unavailable when the service could not be reached or
+    failed on its side (HTTP 5xx, throttling), after the SDK's own retries; Internal for a
+    refusal (credentials, bucket), which waiting will not cure."""
+    import botocore.exceptions as sdk
+
     # The SDK's messages name the bucket and key, never credentials.
     log.error("S3 %s failed: %s", op, e)
+    if isinstance(e, sdk.ConnectionError | sdk.HTTPClientError):  # refused, reset, timed out, DNS
+        return Unavailable("the file store is unavailable")
+    if isinstance(e, sdk.ClientError):
+        meta = e.response.get("ResponseMetadata") or {}
+        code = str(e.response.get("Error", {}).get("Code"))
+        if int(meta.get("HTTPStatusCode") or 0) >= 500 or code in _BUSY:
+            return Unavailable("the file store is unavailable")
     return Internal("the file store failed")
 
 

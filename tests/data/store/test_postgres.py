@@ -17,9 +17,18 @@ from minibase.auth.providers.base import Identity
 from minibase.auth.sessions import Sessions
 from minibase.config import parse_config
 from minibase.data.filters import TRUE, Cmp, Exists, OrderKey
+from minibase.data.store import postgres as postgres_module
 from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update, WriteOp
 from minibase.data.store.postgres import MIGRATIONS, PostgresStore
-from minibase.errors import Conflict, Internal, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from minibase.errors import (
+    RETRY_AFTER,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from tests.pg import PgServer, start_server
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -102,13 +111,30 @@ def test_concurrent_opens_migrate_once(pg_url: str) -> None:
     assert asyncio.run(sql(pg_url, "SELECT count(*) FROM documents"))[0][0] == 4
 
 
-def test_unreachable_database_at_open_is_internal() -> None:
+def test_unreachable_database_at_open_is_unavailable() -> None:
     async def main() -> None:
         store = PostgresStore(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x")
-        with pytest.raises(Internal, match="the database is unavailable"):
+        with pytest.raises(Unavailable, match="the database is unavailable") as e:
             await store.open()
+        assert (e.value.code, e.value.status, e.value.retry_after) == ("Unavailable", 503, RETRY_AFTER)
 
     asyncio.run(main())
+
+
+def test_an_exhausted_pool_is_unavailable(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pooled connection busy past the acquire timeout: 503 Unavailable, not a hang
+    or a 500; the request after the pool frees up succeeds."""
+    monkeypatch.setattr(postgres_module, "_ACQUIRE_TIMEOUT", 0.3)
+
+    async def body(store: PostgresStore) -> None:
+        async with store._conn():  # the pool's only connection, held
+            t = time.monotonic()
+            with pytest.raises(Unavailable, match=r"^the database is unavailable$"):
+                await store.get_document(K)
+            assert time.monotonic() - t < 3
+        assert await store.get_document(K) is None
+
+    run(pg_url, body, min_size=1, max_size=1)
 
 
 def test_closed_store_refuses_requests(pg_url: str) -> None:
@@ -585,9 +611,9 @@ def test_recovers_after_the_server_restarts(private_pg: PgServer) -> None:
         ]
         for request in requests:  # each fails fast and cleanly while the server is down
             t = time.monotonic()
-            with pytest.raises(Internal, match=r"^the database is unavailable$") as e:
+            with pytest.raises(Unavailable, match=r"^the database is unavailable$") as e:
                 await request()
-            assert e.value.code == "Internal" and e.value.details == {}
+            assert e.value.code == "Unavailable" and e.value.details == {"retryAfter": RETRY_AFTER}
             assert time.monotonic() - t < 5
 
         private_pg.start()
@@ -622,7 +648,7 @@ def test_server_lost_in_the_middle_of_a_batch(private_pg: PgServer) -> None:
 
     async def body(store: PostgresStore) -> None:
         await store.write([Insert(K, {"v": 1})], T0)
-        with pytest.raises(Internal, match=r"^the database is unavailable$"):
+        with pytest.raises(Unavailable, match=r"^the database is unavailable$"):
             await store.write([Insert(key("b"), {}), Update(K, crash)], T1)
         private_pg.start()
         assert await store.get_document(key("b")) is None  # nothing of the batch applied

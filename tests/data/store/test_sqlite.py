@@ -14,8 +14,11 @@ import pytest
 
 from minibase.auth.providers.base import Identity
 from minibase.data.filters import TRUE
+from minibase.data.store import sqlite_writer
 from minibase.data.store.base import Key, Put
 from minibase.data.store.sqlite import MIGRATIONS, SQLiteStore
+from minibase.data.store.sqlite_writer import outage
+from minibase.errors import RETRY_AFTER, Unavailable
 
 
 def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
@@ -189,3 +192,59 @@ def test_database_and_wal_are_owner_only(tmp_path: Path) -> None:
         run(legacy, body)
     finally:
         os.umask(old)
+
+
+# ------------------------------------------------------------------ outages
+
+
+def test_a_write_lock_held_past_the_busy_timeout_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the database's write lock longer than writes wait: 503
+    Unavailable (nothing written), not 500; writes succeed again once it lets go."""
+    monkeypatch.setattr(sqlite_writer, "_BUSY_WAIT_MS", 200)
+
+    async def body(store: SQLiteStore) -> None:
+        other = sqlite3.connect(tmp_path / "db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(Unavailable, match=r"^the database is unavailable$") as e:
+                await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+            assert isinstance(e.value.__cause__, sqlite3.OperationalError)
+            assert e.value.details == {"retryAfter": RETRY_AFTER}
+            assert await store.get_document(Key("c", "u", "a")) is None  # reads go on
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+        assert await store.get_document(Key("c", "u", "a")) is not None
+
+    run(tmp_path / "db", body)
+
+
+def test_sqlite_outages_are_told_from_refused_statements(tmp_path: Path) -> None:
+    """Real SQLite errors: locked and cannot-open are outages; a bad statement is not."""
+    path = tmp_path / "db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    errors: dict[str, sqlite3.Error] = {}
+    for name, attempt in {
+        "locked": lambda: other.execute("BEGIN IMMEDIATE"),
+        "cannot open": lambda: sqlite3.connect(tmp_path / "missing" / "db").execute("SELECT 1"),
+        "syntax": lambda: other.execute("SELEC 1"),
+        "no table": lambda: other.execute("SELECT * FROM nope"),
+    }.items():
+        with pytest.raises(sqlite3.OperationalError) as e:
+            attempt()
+        errors[name] = e.value
+    holder.execute("ROLLBACK")
+    holder.close()
+    other.close()
+    assert isinstance(outage(errors["locked"]), Unavailable)
+    assert isinstance(outage(errors["cannot open"]), Unavailable)
+    assert outage(errors["syntax"]) is errors["syntax"]
+    assert outage(errors["no table"]) is errors["no table"]
+    boom = ValueError("x")
+    assert outage(boom) is boom

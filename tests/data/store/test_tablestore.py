@@ -19,7 +19,15 @@ from minibase.data.filters import FALSE, TRUE, And, Cmp, Filter, Or, OrderKey
 from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update
 from minibase.data.store.tablestore import TableStoreStore
 from minibase.data.store.tablestore_eval import matches, position, position_key
-from minibase.errors import Conflict, Internal, InvalidArgument, NotFound, PayloadTooLarge, PermissionDenied
+from minibase.errors import (
+    Conflict,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unavailable,
+)
 from tests.conftest import base_raw
 from tests.data import reference
 from tests.data.conftest import OTS_CROSS_OWNER, OTS_ENV, OTS_KEY_ID, OTS_SECRET, OTS_TOKEN
@@ -443,3 +451,50 @@ def test_fresh_runtime_credentials_replace_expired_ones(ots: Any) -> None:
         run(ots, body)
     finally:
         fake.keys = keys  # the fake server is shared by the session's tests
+
+
+# ------------------------------------------------------------ outages
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        ((503, "OTSServerUnavailable", "Server is unavailable."), Unavailable, "the database is unavailable"),
+        ((503, "OTSServerBusy", "Server is busy."), Unavailable, "the database is unavailable"),
+        ((403, "OTSQuotaExhausted", "Too frequently table operations."), Unavailable, "unavailable"),
+        ((500, "OTSInternalServerError", "Internal server error."), Unavailable, "unavailable"),
+        ((400, "OTSParameterInvalid", "Bad column."), Internal, "the database refused a request"),
+    ],
+)
+def test_outages_are_unavailable_refusals_internal(
+    ots: Any, fault: tuple[int, str, str], error: type[Exception], message: str
+) -> None:
+    fake, _, _ = ots
+
+    async def body(store: TableStoreStore) -> None:
+        fake.fault = fault
+        try:
+            with pytest.raises(error, match=message) as e:
+                await store.get_document(k("a"))
+            assert type(e.value) is error
+        finally:
+            fake.fault = None
+        assert await store.get_document(k("a")) is None  # back once the service is
+
+    run(ots, body)
+
+
+def test_an_unreachable_endpoint_is_unavailable(ots: Any) -> None:
+    from tests.fakes.server import free_port
+
+    _, _, instance = ots
+
+    async def main() -> None:
+        store = TableStoreStore(
+            instance, f"http://127.0.0.1:{free_port()}", OTS_KEY_ID, OTS_SECRET, OTS_TOKEN, timeout=2
+        )
+        with pytest.raises(Unavailable, match="the database is unavailable") as e:
+            await store.open()
+        assert e.value.status == 503 and e.value.details["retryAfter"] >= 1
+
+    asyncio.run(main())

@@ -1,12 +1,34 @@
 'use strict'
 // Generated from src/retry.js by scripts/build.mjs: do not edit.
-// Retries with exponential backoff and jitter, for network errors and `RateLimited` only.
+// Retries with exponential backoff and jitter: network errors and `RateLimited` for every
+// call, `Unavailable` (503) for retry-safe calls only.
+const { RETRY_BATCH_OPS, RETRY_SAFE } = require('./codes.js')
 
 const RETRY_DEFAULTS = { maxRetries: 3, baseDelay: 200, maxDelay: 30000 }
 
-/** Whether an error is worth retrying: no answer at all, or `RateLimited`. Never others. */
-function isRetryable(err) {
-  return !!err && (err.code === 'NetworkError' || err.code === 'RateLimited')
+/**
+ * Whether calling function `name` with `event` again cannot apply anything twice: reads,
+ * signed URLs, `put` (a whole document at its id), a batch of only `get`/`put`. The table
+ * is generated from the server's Python client (codes.js), so both clients agree.
+ */
+function isRetrySafe(name, event) {
+  const ops = Object.prototype.hasOwnProperty.call(RETRY_SAFE, name) ? RETRY_SAFE[name] : null
+  if (!ops || !event || typeof event !== 'object') return false
+  if (name === 'db' && event.op === 'batch') {
+    const subs = event.ops
+    return Array.isArray(subs) && subs.length > 0 && subs.every((s) => !!s && typeof s === 'object' && RETRY_BATCH_OPS.indexOf(s.op) >= 0)
+  }
+  return ops.indexOf(event.op) >= 0
+}
+
+/**
+ * Whether an error is worth retrying: no answer at all, or `RateLimited`; `Unavailable`
+ * only when the call is `retrySafe` (it may have been applied). Never others.
+ */
+function isRetryable(err, retrySafe) {
+  if (!err) return false
+  if (err.code === 'NetworkError' || err.code === 'RateLimited') return true
+  return !!retrySafe && err.code === 'Unavailable'
 }
 
 /**
@@ -33,7 +55,8 @@ function parseRetryAfter(value, nowMs) {
 
 /**
  * Run `fn(attempt)` until it succeeds, retrying retryable errors at most `maxRetries`
- * times. A Retry-After longer than `maxDelay` is not waited for: the error is thrown.
+ * times (`Unavailable` too when `options.retrySafe`). A Retry-After longer than `maxDelay`
+ * is not waited for: the error is thrown.
  */
 async function withRetry(fn, options) {
   const o = Object.assign({}, RETRY_DEFAULTS, options)
@@ -43,7 +66,7 @@ async function withRetry(fn, options) {
     try {
       return await fn(attempt)
     } catch (err) {
-      if (!isRetryable(err) || attempt >= o.maxRetries) throw err
+      if (!isRetryable(err, o.retrySafe) || attempt >= o.maxRetries) throw err
       let delay = backoffDelay(attempt, o)
       const after = parseRetryAfter(err.details && err.details.retryAfter, now())
       if (after !== null) {
@@ -58,6 +81,7 @@ async function withRetry(fn, options) {
 
 module.exports = {
   RETRY_DEFAULTS: RETRY_DEFAULTS,
+  isRetrySafe: isRetrySafe,
   isRetryable: isRetryable,
   backoffDelay: backoffDelay,
   parseRetryAfter: parseRetryAfter,

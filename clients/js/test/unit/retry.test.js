@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { backoffDelay, createClient, isRetryable, memoryStorage, MinibaseError, parseRetryAfter, withRetry } from '../../src/index.js'
+import { backoffDelay, createClient, isRetryable, isRetrySafe, memoryStorage, MinibaseError, parseRetryAfter, withRetry } from '../../src/index.js'
 
 const err = (code, details) => new MinibaseError(code, code, undefined, null, details)
 
@@ -112,4 +112,87 @@ test('through the client: 429 answers with Retry-After and network errors are re
   await assert.rejects(mb.callFunction('db'), (e) => e.code === 'Internal' && e.status === 500 && e.requestId === 'r2')
   assert.equal(i, 4)
   assert.equal(sleeps.length, 2)
+})
+
+test('Unavailable is retryable only for retry-safe calls', () => {
+  assert.equal(isRetryable(err('Unavailable')), false)
+  assert.equal(isRetryable(err('Unavailable'), true), true)
+  assert.equal(isRetryable(err('Internal'), true), false)
+  for (const [name, event] of [
+    ['db', { op: 'get', id: 'a' }],
+    ['db', { op: 'list' }],
+    ['db', { op: 'query' }],
+    ['db', { op: 'count' }],
+    ['db', { op: 'put', obj: { id: 'a' } }],
+    ['db', { op: 'batch', ops: [{ op: 'get', id: 'a' }, { op: 'put', obj: { id: 'b' } }] }],
+    ['files', { op: 'stat', path: 'a' }],
+    ['files', { op: 'list' }],
+    ['files', { op: 'downloadUrl', path: 'a' }],
+    ['files', { op: 'uploadUrl', path: 'a' }],
+  ]) {
+    assert.equal(isRetrySafe(name, event), true, JSON.stringify([name, event]))
+  }
+  for (const [name, event] of [
+    ['db', { op: 'insert', obj: {} }],
+    ['db', { op: 'update', id: 'a', inc: { n: 1 } }],
+    ['db', { op: 'remove', id: 'a' }],
+    ['db', { op: 'batch', ops: [{ op: 'get', id: 'a' }, { op: 'insert', obj: {} }] }],
+    ['db', { op: 'batch', ops: [] }],
+    ['db', { op: 'batch' }],
+    ['db', {}],
+    ['db', null],
+    ['files', { op: 'remove', path: 'a' }],
+    ['clearCompleted', { op: 'get' }],
+    ['toString', { op: 'get' }],
+    ['session', { op: 'refresh' }],
+  ]) {
+    assert.equal(isRetrySafe(name, event), false, JSON.stringify([name, event]))
+  }
+})
+
+test('through the client: 503 Unavailable is retried for reads (after Retry-After), never for an insert', async () => {
+  const sleeps = []
+  const unavailable = (status) => ({
+    status,
+    headers: status === 200 ? { 'retry-after': '2', 'x-fc-error-type': 'HandledInvocationError' } : { 'retry-after': '2' },
+    data: '{"error":{"code":"Unavailable","message":"the database is unavailable","requestId":"r","retryAfter":2}}',
+  })
+  const login = () => ({ status: 200, headers: {}, data: JSON.stringify({ sessionId: 's', sts: { AccessKeyId: 'a', AccessKeySecret: 'b', SecurityToken: 'c', Expiration: '2999-01-01T00:00:00Z' }, user: { uid: 'u' } }) })
+  const ok = (data) => () => ({ status: 200, headers: {}, data: JSON.stringify({ data }) })
+  const script = [login, () => unavailable(503), () => unavailable(200), ok({ id: 'a' }), () => unavailable(503), () => unavailable(503)]
+  const sent = []
+  let i = 0
+  const mb = createClient({
+    endpoint: 'https://x',
+    service: 's',
+    storage: memoryStorage(),
+    transport: async (req) => {
+      sent.push(req.body && JSON.parse(req.body).op)
+      return script[i++]()
+    },
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0,
+  })
+  await mb.login({ authCode: 'dev:a' })
+  // A read: 503, then FC's 200 + HandledInvocationError, then the answer.
+  assert.deepEqual(await mb.db.collection('todo').doc('a').get(), { id: 'a' })
+  assert.deepEqual(sleeps, [2000, 2000])
+  // An insert without an id: thrown at once, sent once.
+  await assert.rejects(mb.db.collection('todo').add({ n: 1 }), (e) => e.code === 'Unavailable' && e.status === 503 && e.details.retryAfter === 2)
+  assert.deepEqual(sleeps, [2000, 2000])
+  assert.deepEqual(sent.slice(1), ['get', 'get', 'get', 'insert'])
+  // Still unavailable after maxRetries: the error.
+  const down = createClient({
+    endpoint: 'https://x',
+    service: 's',
+    storage: memoryStorage(),
+    transport: async (req) => (JSON.parse(req.body).authCode ? login() : unavailable(503)),
+    sleep: async (ms) => void sleeps.push(ms),
+    random: () => 0,
+    maxRetries: 2,
+  })
+  await down.login({ authCode: 'dev:b' })
+  sleeps.length = 0
+  await assert.rejects(down.db.collection('todo').count(), (e) => e.code === 'Unavailable')
+  assert.deepEqual(sleeps, [2000, 2000])
 })

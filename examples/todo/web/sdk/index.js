@@ -3,7 +3,7 @@ export { createClient, MinibaseClient, FC_API } from './client.js'
 export { Collection, Database, DocumentRef, Query } from './db.js'
 export { Files } from './files.js'
 export { CODE_STATUS, MinibaseError, isCredentialsError, parseResponse } from './errors.js'
-export { backoffDelay, isRetryable, parseRetryAfter, withRetry } from './retry.js'
+export { backoffDelay, isRetryable, isRetrySafe, parseRetryAfter, withRetry } from './retry.js'
 export {
   authorization,
   canonicalResource,

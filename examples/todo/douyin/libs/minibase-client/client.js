@@ -4,7 +4,7 @@
 // storage, refresh the invoke credentials, and call functions through FC's Invoke API
 // with FC 2.0 signatures (docs/http-api.md).
 const { MinibaseError, isCredentialsError, parseResponse } = require('./errors.js')
-const { withRetry, RETRY_DEFAULTS } = require('./retry.js')
+const { isRetrySafe, withRetry, RETRY_DEFAULTS } = require('./retry.js')
 const { signRequest } = require('./signer.js')
 const { storageFor } = require('./storage.js')
 const { detectPlatform, hostApi, transportFor } = require('./transports.js')
@@ -315,12 +315,13 @@ class MinibaseClient {
     if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
     const body = JSON.stringify(event === undefined ? {} : event)
     if (this._expiresSoon()) await this._renew(this._session.sessionId, null)
+    const retrySafe = isRetrySafe(name, event)
     let refreshed = false
     let skewFixed = false
     for (;;) {
       const sid = this._session ? this._session.sessionId : null
       try {
-        return await this._signedCall(name, body)
+        return await this._signedCall(name, body, retrySafe)
       } catch (e) {
         // Expired or refused credentials; or (HttpError) a refusal whose status Alipay did
         // not pass on, which a refresh answers too: it renews the credentials, its answer's
@@ -389,7 +390,7 @@ class MinibaseClient {
     return answer && typeof answer === 'object' ? answer.data : answer
   }
 
-  _signedCall(name, body) {
+  _signedCall(name, body, retrySafe) {
     const path = FC_API + '/services/' + encodeURIComponent(this.service) + '/functions/' + encodeURIComponent(name) + '/invocations'
     const url = this._origin + this._basePath + path
     return withRetry(async () => {
@@ -402,7 +403,7 @@ class MinibaseClient {
       )
       const res = await this.transport.request({ url, method: 'POST', headers, body, timeout: this.timeout })
       return parseResponse(res)
-    }, this._retry)
+    }, Object.assign({}, this._retry, { retrySafe: !!retrySafe }))
   }
 
   /** An absolute URL for a URL the server returned (which may be relative to the endpoint). */

@@ -17,6 +17,7 @@ module.exports = {
   parseResponse: require('./errors.js').parseResponse,
   backoffDelay: require('./retry.js').backoffDelay,
   isRetryable: require('./retry.js').isRetryable,
+  isRetrySafe: require('./retry.js').isRetrySafe,
   parseRetryAfter: require('./retry.js').parseRetryAfter,
   withRetry: require('./retry.js').withRetry,
   authorization: require('./signer.js').authorization,
