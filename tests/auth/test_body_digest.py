@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from minibase.app import create_app
+from minibase.auth import fc_signature
 from minibase.client import Client, Credentials, signed_headers
 from minibase.config import Config
 from minibase.core import Minibase
@@ -128,3 +129,44 @@ def test_the_python_client_always_signs_a_digest(serve: Callable[..., Server]) -
         assert c.db("get", id="a")["t"] == 1
         assert c.invoke("db", {"op": "count"})["data"] == 1
     assert len(seen) >= 3 and all(seen), seen
+
+
+def _md5_forms(body: bytes) -> dict[str, str]:
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    return {
+        "rfc1864": base64.b64encode(digest).decode(),
+        "node-sdk": base64.b64encode(digest.hex().encode()).decode(),  # base64 of the hex digest
+        "go-sdk": digest.hex(),
+        "go-sdk-upper": digest.hex().upper(),
+    }
+
+
+@pytest.mark.parametrize("path", ["/invoke/db", FC_INVOKE])
+def test_each_content_md5_form_fcs_clients_send_over_http(serve: Callable[..., Server], path: str) -> None:
+    """Issue 10: FC's Node.js SDK signs base64 of the hex digest, its Go SDK the hex digest;
+    each form (signed, as those SDKs sign it) is accepted on a real server, and a digest of
+    another body, in any form, is refused before the function runs."""
+    s = serve(require_body_digest=True)
+
+    def send(md5: str, body: bytes) -> httpx.Response:
+        headers = {
+            "content-type": "application/json",
+            "date": fc_signature.format_date(),
+            "x-fc-security-token": s.creds.security_token,
+            "content-md5": md5,
+        }
+        headers["authorization"] = fc_signature.authorization(
+            s.creds.access_key_id, s.creds.access_key_secret, "POST", path, headers, None
+        )
+        return s.post(path, body, headers)
+
+    for form, md5 in _md5_forms(LIST).items():
+        r = send(md5, LIST)
+        assert r.status_code == 200 and r.json() == {"data": [], "next": None}, (form, r.text)
+    # FC's path refuses FC's way (400 InvalidArgument); /invoke/ as any refused signature.
+    status, code = (400, "InvalidArgument") if path == FC_INVOKE else (401, "Unauthenticated")
+    for form, md5 in _md5_forms(b'{"op":"count"}').items():
+        r = send(md5, PUT)
+        assert r.status_code == status and code in r.text, (form, r.text)
+        assert "Content-MD5 does not match the body" in r.text, (form, r.text)
+    assert not s.planted()
