@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .data.api import DataFunction
     from .files.api import FilesFunction
     from .files.store.base import FileStore
+    from .platform.admin import AppDataFunction, AppFilesFunction
+    from .platform.services import PlatformServices
 
 log = logging.getLogger("minibase")
 
@@ -84,6 +86,9 @@ class Minibase:
         self.limiter = RateLimiter(self.store, config.rate_limits, clock)
         self._login.limiter = self.limiter
         self._db: DataFunction | None = None  # built on the first db call: a lighter cold start
+        self._platform: PlatformServices | None = None  # built at start (ctx.identity, ctx.admin, ...)
+        self._app_db: AppDataFunction | None = None
+        self._app_files: AppFilesFunction | None = None
         self.functions = Registry.load(config.functions)
         # Where login/refresh credentials come from (auth.credentials: local or sts).
         self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
@@ -107,6 +112,14 @@ class Minibase:
 
     async def start(self) -> None:
         await self.store.open()
+        from .platform.services import PlatformServices
+        from .platform.store import platform_store_for
+
+        platform_store = platform_store_for(self.store)
+        if platform_store is not None:
+            await platform_store.open()
+        self._platform = PlatformServices(self.config, platform_store)
+        self._login.platform_store = platform_store
         for name, col in self.config.collections.items():
             if col.indexes:
                 await self.store.ensure_indexes(name, col.indexes, owner_first=col.read.text == "owner")
@@ -247,13 +260,15 @@ class Minibase:
         if caller is None and not spec.public:
             raise Unauthenticated(f"log in to call {spec.name}")
         event = {k: v for k, v in event.items() if k != "sid"}  # a secret the function needn't see
+        loop = asyncio.get_running_loop()
         ctx = Context(
             caller=caller,
             config=self.config,
             request_id=request_id,
             invoke=lambda fn, ev, who: self._builtin(fn, ev, who, base_url),
-            loop=asyncio.get_running_loop(),
+            loop=loop,
             function=spec.name,
+            **(await self._context_extras(spec.name, caller, request_id, base_url, loop)),
         )
         timeout = spec.timeout or self.config.functions.timeout_for(spec.name)
         try:
@@ -271,6 +286,47 @@ class Minibase:
             log.error("function %s returned a value that is not JSON (request %s)", spec.name, request_id)
             raise Internal() from None
         return result
+
+    async def _context_extras(
+        self,
+        function: str,
+        caller: Caller | None,
+        request_id: str,
+        base_url: str | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> dict[str, Any]:
+        """ctx.identity, ctx.user, ctx.admin (docs/platform.md): only ever built here, for
+        a developer function, never from anything a client sends."""
+        from .platform.services import PlatformServices, admin_for
+
+        if self._platform is None:  # a core used without start() (tests of the parts)
+            self._platform = PlatformServices(self.config, None)
+        platform = self._platform
+
+        async def as_app(kind: str, event: dict[str, Any]) -> Any:
+            return await self._as_app(kind, event, function, request_id, base_url)
+
+        extras: dict[str, Any] = {"admin": admin_for(as_app, loop)}
+        if caller is not None:
+            extras["identity"] = await platform.identity(caller)
+            extras["user"] = await platform.user(caller)
+        return extras
+
+    async def _as_app(
+        self, kind: str, event: dict[str, Any], function: str, request_id: str, base_url: str | None
+    ) -> Any:
+        """One ``ctx.admin`` call: audited, then run with no rules."""
+        from .platform.admin import AppDataFunction, AppFilesFunction, audit_admin
+
+        validate_event(event, self.config.limits)
+        audit_admin(function, request_id, kind, event)
+        if kind == "db":
+            if self._app_db is None:
+                self._app_db = AppDataFunction(self.config, self.store)
+            return await self._app_db.as_app(event)
+        if self._app_files is None:
+            self._app_files = AppFilesFunction(self.config, self.file_store)
+        return await self._app_files.as_app(event, base_url)
 
 
 def _open_store(config: Config) -> Store:

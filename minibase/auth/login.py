@@ -12,10 +12,11 @@ from ..errors import InvalidArgument, Unauthenticated
 from ..results import Spread
 from ..util.ids import random_id, token_hash
 from ..util.timefmt import now
-from .providers.base import Provider
+from .providers.base import Identity, Provider
 from .sessions import Sessions
 
 if TYPE_CHECKING:
+    from ..platform.store.base import PlatformStore
     from ..ratelimit import RateLimiter
 
 log = logging.getLogger("minibase.auth")
@@ -34,6 +35,7 @@ class LoginFunction:
         self.sessions = sessions
         self.providers = providers
         self.limiter: RateLimiter | None = None  # set by the core when limits are on
+        self.platform_store: PlatformStore | None = None  # set by the core at start (linking)
 
     async def __call__(self, event: Mapping[str, Any]) -> Any:
         op = event.get("op", "login")
@@ -63,12 +65,25 @@ class LoginFunction:
         identity = await provider.exchange(code)
         if self.limiter is not None:
             await self.limiter.login(identity.provider, identity.app_id, identity.subject)
-        uid, is_new = await self.store.upsert_identity(identity, random_id("u_"), now())
+        uid, is_new = await self._uid_of(identity)
         user = await self.store.get_user(uid)
         if user is None or user.disabled:
             raise Unauthenticated("this user is disabled")
         log.info("login provider=%s uid=%s new=%s", identity.provider, uid, is_new)
         return await self.sessions.create(uid, identity.provider, is_new)
+
+    async def _uid_of(self, identity: Identity) -> tuple[str, bool]:
+        """(uid, is_new): with ``[auth] link_by_unionid``, an identity new to this app whose
+        unionid another app of the same platform account already knows joins that user."""
+        store = self.platform_store
+        if self.auth.link_by_unionid and identity.unionid and store is not None:
+            linked = await store.uid_by_unionid(identity.provider, identity.unionid)
+            if linked is not None:
+                uid = await store.link_identity(
+                    identity.provider, identity.app_id, identity.subject, identity.unionid, linked, now()
+                )
+                return uid, False
+        return await self.store.upsert_identity(identity, random_id("u_"), now())
 
     def _pick(self, name: object, code: str) -> Provider:
         if name is not None:

@@ -155,6 +155,8 @@ class AuthConfig:
     # always must on /invoke/…; off by default there because FC's Python SDK sends none.
     require_body_digest: bool = field(default=False, metadata=spec(Flag()))
     dev_enabled: bool = field(default=False, metadata=spec(Flag(), key="dev.enabled"))
+    # A login from another app of the same open-platform account (same unionid) is the same user.
+    link_by_unionid: bool = field(default=False, metadata=spec(Flag()))
     alipay: AlipayConfig | None = field(default=None, metadata=TABLE)
     wechat: WechatConfig | None = field(default=None, metadata=TABLE)
     douyin: DouyinConfig | None = field(default=None, metadata=TABLE)

@@ -45,8 +45,12 @@ class DataFunction:
         self._schemas: dict[str, Schema | None] = {}
 
     async def __call__(self, caller: Caller | None, event: Mapping[str, Any]) -> Any:
+        return await self._dispatch(
+            event, AuthInfo(caller.uid, caller.provider) if caller is not None else None
+        )
+
+    async def _dispatch(self, event: Mapping[str, Any], auth: AuthInfo | None) -> Any:
         op = event.get("op")
-        auth = AuthInfo(caller.uid, caller.provider) if caller is not None else None
         if op == "get":
             name, col = self._collection(event, None)
             key = self._key(event, name, auth, owner_allowed=True)
@@ -158,10 +162,7 @@ class DataFunction:
         if auth is None:
             raise Unauthenticated("log in to write documents")
         if op in ("put", "insert"):
-            if event.get("owner") not in (None, auth.uid):
-                raise PermissionDenied(
-                    "documents are always created for the caller; owner is not allowed here"
-                )
+            owner = self._create_owner(event, auth)
             obj = validate.document(event.get("obj"), "obj", self.limits.max_depth)
             if op == "put" or "id" in obj:
                 doc_id = validate.doc_id(obj.get("id"), "obj.id", self.limits.max_id_length)
@@ -171,7 +172,7 @@ class DataFunction:
             schema = self._schema(name, col)
             if schema is not None:
                 schema.validate(doc_id, fields)
-            key = Key(name, auth.uid, doc_id)
+            key = Key(name, owner, doc_id)
             # put may replace a document at any version: count the widest one.
             self._check_size(key, fields, 1 if op == "insert" else _WIDEST_VERSION, _STAMP, "obj")
             create = bind_owner(self._rule(col, "create", auth), key.uid)
@@ -223,6 +224,12 @@ class DataFunction:
                 raise Unauthenticated(f"log in to {_VERB[op]} documents here")
             raise PermissionDenied(f"{_VERB[op]} is not allowed on this collection")
         return f
+
+    def _create_owner(self, event: Mapping[str, Any], auth: AuthInfo) -> str:
+        """Whose document a put or insert creates: always the caller's."""
+        if event.get("owner") not in (None, auth.uid):
+            raise PermissionDenied("documents are always created for the caller; owner is not allowed here")
+        return auth.uid
 
     def _check_size(self, key: Key, fields: Mapping[str, Any], version: int, created: str, path: str) -> None:
         """PayloadTooLarge if the stored document (compact JSON, system fields included)

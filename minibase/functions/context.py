@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..auth.sessions import Caller
 from ..config import Config
 from ..results import Page
+
+if TYPE_CHECKING:
+    from ..platform.identity import PlatformIdentity, UserInfo
+    from ..platform.services import Admin, Platforms
 
 __all__ = ["Context", "DataHandle"]
 
@@ -108,8 +112,18 @@ class Context:
         invoke: Invoke,
         loop: asyncio.AbstractEventLoop,
         function: str,
+        identity: PlatformIdentity | None = None,
+        user: UserInfo | None = None,
+        admin: Admin | None = None,
+        platform: Platforms | None = None,
     ) -> None:
         self.caller = caller
+        # The caller's platform identity and user (None: no caller), ctx.admin and the
+        # platforms' API clients (docs/platform.md).
+        self.identity = identity
+        self.user = user
+        self.admin = admin
+        self.platform = platform
         self.config = config
         self.request_id = request_id
         self.function = function
