@@ -52,25 +52,22 @@ Semantics of :meth:`Rule.compile` (the filter of the documents the caller may to
 
 from __future__ import annotations
 
-import math
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 from ..util.record import record
 from .filters import FALSE, TRUE, And, Cmp, CmpOp, Const, Contains, Filter, In, Not, Or, Path, Scalar
+from .rule_lexer import HINTS, RuleError, Tok, describe, tokenize
 
 __all__ = ["AuthInfo", "MAX_DEPTH", "MAX_LENGTH", "PRESETS", "Rule", "RuleError", "parse_rule"]
 
 MAX_LENGTH: Final = 2000
 MAX_DEPTH: Final = 32
 MAX_SEGMENTS: Final = 8
-MAX_SEGMENT_LENGTH: Final = 64
 PRESETS: Final = ("owner", "authenticated", "public", "none")
 
 _CACHE_SIZE = 1024
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,153 +78,11 @@ class AuthInfo:
     provider: str
 
 
-class RuleError(ValueError):
-    """A malformed rule; ``str(e)`` is ``"at <position>: <reason>"``."""
-
-    def __init__(self, position: int, reason: str) -> None:
-        self.position = position
-        self.reason = reason
-        super().__init__(f"at {position}: {reason}")
-
-    def __reduce__(self) -> tuple[type[RuleError], tuple[int, str]]:
-        return (RuleError, (self.position, self.reason))
-
-
-# --- tokens ------------------------------------------------------------------------------
-
-_Kind: TypeAlias = Literal["op", "name", "str", "num", "end"]
-_DIGITS = frozenset("0123456789")
-_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_IDENT = _IDENT_START | _DIGITS
-_SPACE = frozenset(" \t\r\n")
-_OPS2 = frozenset({"==", "!=", "<=", ">=", "&&", "||"})
-_OPS1 = frozenset("<>!()[],")
 _CMP: dict[str, CmpOp] = {"==": "eq", "!=": "ne", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 _FLIP: dict[CmpOp, CmpOp] = {"eq": "eq", "ne": "ne", "lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
-_HINTS = {
-    "=": "use '==' to compare",
-    "&": "use '&&'",
-    "|": "use '||'",
-    "and": "use '&&'",
-    "or": "use '||'",
-    "not": "use '!'",
-}
 
 
-@record
-class _Tok:
-    """A token of a rule expression, with its position for messages."""
-
-    kind: _Kind
-    pos: int
-    end: int
-    value: Scalar = None  # the literal's value ("str", "num"), the operator ("op")
-    segs: tuple[str, ...] = ()  # "name": the dotted segments
-    seg_pos: tuple[int, ...] = ()
-
-
-def _tokenize(s: str) -> Iterator[_Tok]:
-    """Lazily, so the parser reports whichever problem comes first in the text."""
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c in _SPACE:
-            i += 1
-            continue
-        if c == '"' or c == "'":
-            tok = _string(s, i)
-        elif c in _DIGITS or (c == "-" and i + 1 < n and s[i + 1] in _DIGITS):
-            tok = _number(s, i)
-        elif c in _IDENT_START:
-            tok = _name(s, i)
-        elif s[i : i + 2] in _OPS2:
-            tok = _Tok("op", i, i + 2, s[i : i + 2])
-        elif c in _OPS1:
-            tok = _Tok("op", i, i + 1, c)
-        elif c in _HINTS:
-            raise RuleError(i, f"unexpected '{c}' ({_HINTS[c]})")
-        else:
-            raise RuleError(i, f"unexpected character {c!r}")
-        yield tok
-        i = tok.end
-    while True:
-        yield _Tok("end", n, n)
-
-
-def _string(s: str, start: int) -> _Tok:
-    quote = s[start]
-    buf: list[str] = []
-    i, n = start + 1, len(s)
-    while i < n:
-        c = s[i]
-        if c == quote:
-            return _Tok("str", start, i + 1, "".join(buf))
-        if c == "\\":
-            if i + 1 < n and s[i + 1] in "\"'\\":
-                buf.append(s[i + 1])
-                i += 2
-                continue
-            raise RuleError(i, "unsupported escape in string (only \\\", \\' and \\\\ are allowed)")
-        cat = unicodedata.category(c)
-        if cat == "Cc":
-            raise RuleError(i, "control character in string")
-        if cat == "Cs":  # a lone surrogate is not text: no database can bind it
-            raise RuleError(i, "lone surrogate in string (not valid Unicode)")
-        buf.append(c)
-        i += 1
-    raise RuleError(start, "unterminated string")
-
-
-def _number(s: str, start: int) -> _Tok:
-    i, n = start + 1, len(s)
-    while i < n and s[i] in _DIGITS:
-        i += 1
-    value: int | float
-    if i < n and s[i] == ".":
-        i += 1
-        if i >= n or s[i] not in _DIGITS:
-            raise RuleError(i, "expected digits after the decimal point")
-        while i < n and s[i] in _DIGITS:
-            i += 1
-        value = float(s[start:i])
-        if not math.isfinite(value):
-            raise RuleError(start, "number is too large")
-    else:
-        value = int(s[start:i])
-        if not _INT_MIN <= value <= _INT_MAX:
-            raise RuleError(start, "integer does not fit in 64 bits")
-    if i < n and s[i] in _IDENT:
-        raise RuleError(i, f"unexpected {s[i]!r} after a number")
-    return _Tok("num", start, i, value)
-
-
-def _name(s: str, start: int) -> _Tok:
-    segs: list[str] = []
-    seg_pos: list[int] = []
-    i, n = start, len(s)
-    while True:
-        j = i
-        while i < n and s[i] in _IDENT:
-            i += 1
-        if i - j > MAX_SEGMENT_LENGTH:
-            raise RuleError(j, f"name longer than {MAX_SEGMENT_LENGTH} characters")
-        segs.append(s[j:i])
-        seg_pos.append(j)
-        if i >= n or s[i] != ".":
-            return _Tok("name", start, i, None, tuple(segs), tuple(seg_pos))
-        i += 1
-        if i >= n or s[i] not in _IDENT_START:
-            raise RuleError(i, "expected a field name ([A-Za-z_][A-Za-z0-9_]*) after '.'")
-
-
-def _describe(tok: _Tok, text: str) -> str:
-    if tok.kind == "end":
-        return "end of rule"
-    src = text[tok.pos : tok.end]
-    return f"'{src}'" if len(src) <= 24 else f"'{src[:21]}...'"
-
-
-# --- operands and expression nodes -------------------------------------------------------
+# --- operands and expression nodes
 
 _AuthField: TypeAlias = Literal["uid", "provider"]
 
@@ -445,13 +300,13 @@ def _pick(field: _AuthField) -> Callable[[str, str], str]:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.toks = _tokenize(text)
+        self.toks = tokenize(text)
         self.tok = next(self.toks)
 
-    def peek(self) -> _Tok:
+    def peek(self) -> Tok:
         return self.tok
 
-    def take(self) -> _Tok:
+    def take(self) -> Tok:
         tok = self.tok
         self.tok = next(self.toks)
         return tok
@@ -459,8 +314,8 @@ class _Parser:
     def is_op(self, *ops: str) -> bool:
         return self.tok.kind == "op" and self.tok.value in ops
 
-    def fail(self, tok: _Tok, expected: str) -> RuleError:
-        return RuleError(tok.pos, f"expected {expected}, found {_describe(tok, self.text)}")
+    def fail(self, tok: Tok, expected: str) -> RuleError:
+        return RuleError(tok.pos, f"expected {expected}, found {describe(tok, self.text)}")
 
     def rule(self) -> _Node:
         node = self.or_(0)
@@ -468,7 +323,7 @@ class _Parser:
         if tok.kind != "end":
             raise RuleError(
                 tok.pos,
-                f"unexpected {_describe(tok, self.text)} (expected '&&', '||' or the end of the rule)",
+                f"unexpected {describe(tok, self.text)} (expected '&&', '||' or the end of the rule)",
             )
         return node
 
@@ -594,8 +449,8 @@ def _unknown_name(name: str, expected: str) -> str:
         return f"'{name}' is a preset and must be the whole rule"
     if name == "in":
         return f"expected {expected}, found 'in'"
-    if name in _HINTS:
-        return f"unknown name '{name}' ({_HINTS[name]})"
+    if name in HINTS:
+        return f"unknown name '{name}' ({HINTS[name]})"
     if name.lower() in ("doc", "auth", "true", "false", "null"):
         return f"unknown name '{name}' (did you mean '{name.lower()}'?)"
     return f"unknown name '{name}' (expected doc.<field>, auth.uid, auth.provider, true, false or null)"
