@@ -36,34 +36,43 @@ else:
 _set = object.__setattr__
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
-def record(cls: type[T]) -> type[T]:
-    """Make ``cls`` a frozen record of its annotated fields (in order)."""
-    own = cls.__dict__
-    names = tuple(own.get("__annotations__", {}))
-    defaults: dict[str, Any] = {}
-    factories: dict[str, Callable[[], Any]] = {}
-    hidden: set[str] = set()
-    meta: dict[str, Any] = {}
-    for name in names:
-        value = own.get(name, MISSING)
-        if isinstance(value, Field):
-            if value.metadata:
-                meta[name] = value.metadata
-            if value.default is not MISSING:
-                defaults[name] = value.default
-            elif value.default_factory is not MISSING:
-                factories[name] = value.default_factory
-            if not value.repr:
-                hidden.add(name)
-        elif value is not MISSING:
-            defaults[name] = value
-    seen_default = False
-    for name in names:
-        if name in defaults or name in factories:
-            seen_default = True
-        elif seen_default:
-            raise TypeError(f"{cls.__name__}: field '{name}' without a default follows one with a default")
+class _Declared:
+    """What a record class declares beyond its field names (read once, at decoration)."""
+
+    __slots__ = ("defaults", "factories", "hidden", "meta")
+
+    def __init__(self, cls: type, names: tuple[str, ...]) -> None:
+        own = cls.__dict__
+        self.defaults: dict[str, Any] = {}
+        self.factories: dict[str, Callable[[], Any]] = {}
+        self.hidden: set[str] = set()
+        self.meta: dict[str, Any] = {}
+        for name in names:
+            value = own.get(name, MISSING)
+            if isinstance(value, Field):
+                if value.metadata:
+                    self.meta[name] = value.metadata
+                if value.default is not MISSING:
+                    self.defaults[name] = value.default
+                elif value.default_factory is not MISSING:
+                    self.factories[name] = value.default_factory
+                if not value.repr:
+                    self.hidden.add(name)
+            elif value is not MISSING:
+                self.defaults[name] = value
+        seen_default = False
+        for name in names:
+            if name in self.defaults or name in self.factories:
+                seen_default = True
+            elif seen_default:
+                raise TypeError(
+                    f"{cls.__name__}: field '{name}' without a default follows one with a default"
+                )
+
+
+def _methods(cls: type, names: tuple[str, ...], d: _Declared) -> dict[str, Callable[..., Any]]:
+    """The generic methods of a record of ``names`` (closures, no generated code)."""
+    defaults, factories, hidden = d.defaults, d.factories, d.hidden
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(names):
@@ -105,25 +114,31 @@ def record(cls: type[T]) -> type[T]:
         # rebuild through __init__ instead (pickle finds the class by its module path).
         return (type(self), tuple(getattr(self, n) for n in names))
 
+    methods = (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__, __reduce__)
+    for fn in methods:
+        fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
+    return {fn.__name__: fn for fn in methods}
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
+def record(cls: type[T]) -> type[T]:
+    """Make ``cls`` a frozen record of its annotated fields (in order)."""
+    own = cls.__dict__
+    names = tuple(own.get("__annotations__", {}))
+    declared = _Declared(cls, names)
     body = {k: v for k, v in own.items() if k not in names and k not in ("__dict__", "__weakref__")}
     body.update(
         __slots__=names,
         __record_fields__=names,
         # field(metadata=...) per field, and the fields a caller must give: for code that
         # reads a record's declaration (the config's keys, bounds and parsers).
-        __record_meta__=meta,
-        __record_required__=tuple(n for n in names if n not in defaults and n not in factories),
-        __init__=__init__,
-        __repr__=__repr__,
-        __eq__=__eq__,
-        __hash__=__hash__,
-        __setattr__=__setattr__,
-        __delattr__=__delattr__,
-        __reduce__=__reduce__,
+        __record_meta__=declared.meta,
+        __record_required__=tuple(
+            n for n in names if n not in declared.defaults and n not in declared.factories
+        ),
         __match_args__=names,
     )
-    for fn in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__, __reduce__):
-        fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
+    body.update(_methods(cls, names, declared))
     new: type[T] = type(cls.__name__, cls.__bases__, body)
     new.__qualname__ = cls.__qualname__
     return new
