@@ -25,16 +25,17 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .runtime.serve import serve
+    from .runtime.workers import default_workers
 
     config = _config(args)
+    workers = args.workers or default_workers()
     print(
         f"minibase: serving '{config.app.name}' on http://{args.host}:{args.port} "
-        f"(data in {config.data_dir})",
+        f"(data in {config.data_dir}; {workers} worker{'s' if workers > 1 else ''})",
         file=sys.stderr,
         flush=True,
     )
-    serve(config, args.host, args.port, args.log_level)
-    return 0
+    return serve(config, args.host, args.port, args.log_level, workers)
 
 
 def cmd_keys_alipay(args: argparse.Namespace) -> int:
@@ -112,6 +113,16 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data directory (default: $MINIBASE_DATA or ./data beside the config)")
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1024, got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minibase", description="A backend for mini-programs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -126,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--data", help="data directory (default: $MINIBASE_DATA or ./data beside the config)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="processes serving requests on one socket (default: the number of CPUs; 1: a single process)",
+    )
     s.set_defaults(func=cmd_serve)
 
     k = sub.add_parser("keys", help="generate keys")

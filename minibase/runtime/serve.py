@@ -1,4 +1,4 @@
-"""``minibase serve``: one uvicorn process serving the ASGI app.
+"""``minibase serve``: uvicorn serving the ASGI app, in one process or in ``--workers N``.
 
 Slow clients are cut off: a request's headers must arrive within :data:`HEADER_TIMEOUT`
 (uvicorn has no such limit: a client sending a byte every few seconds held a connection
@@ -19,7 +19,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Config
 
-__all__ = ["HEADER_TIMEOUT", "KEEP_ALIVE", "ForwardedHeaders", "header_timeout_protocol", "serve"]
+__all__ = [
+    "GRACEFUL_TIMEOUT",
+    "HEADER_TIMEOUT",
+    "KEEP_ALIVE",
+    "ForwardedHeaders",
+    "header_timeout_protocol",
+    "serve",
+]
 
 HEADER_TIMEOUT = 10.0  # seconds from connection (or the previous response) to a request's headers
 KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
@@ -140,26 +147,56 @@ def _protocol() -> type[Any]:
         return header_timeout_protocol(H11Protocol)
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+GRACEFUL_TIMEOUT = 30.0  # seconds in-flight requests get to finish on SIGTERM
+
+
+def _uvicorn_options(log_level: str) -> dict[str, Any]:
+    return {
+        "log_level": log_level,
+        "access_log": False,  # one line per request costs more than the request itself
+        "server_header": False,
+        "lifespan": "on",
+        "http": _protocol(),
+        "proxy_headers": False,  # ForwardedHeaders does it, Host included
+        "timeout_keep_alive": int(KEEP_ALIVE),
+        "timeout_graceful_shutdown": int(GRACEFUL_TIMEOUT),
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+    }
+
+
+def serve(
+    config: Config,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    workers: int = 1,
+) -> int:
+    """Serve until stopped; the exit status. ``workers`` > 1: a supervisor and that many
+    forked processes on one listening socket (:mod:`minibase.runtime.workers`)."""
     import uvicorn
 
     from ..app import create_app
 
     # Built before uvicorn starts, so a bad key file or secret fails here, with its key named.
+    # With workers it is built once here and inherited by every fork, never started here.
     app = ForwardedHeaders(create_app(config), os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED_PROXIES))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for note in startup_notes(config):
         print(note, file=sys.stderr, flush=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # one line per request costs more than the request itself
-        server_header=False,
-        lifespan="on",
-        http=_protocol(),
-        proxy_headers=False,  # ForwardedHeaders does it, Host included
-        timeout_keep_alive=int(KEEP_ALIVE),
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-    )
+    options = _uvicorn_options(log_level)
+    if workers <= 1 or not hasattr(os, "fork"):
+        uvicorn.run(app, host=host, port=port, **options)
+        return 0
+
+    from .workers import Supervisor
+
+    sock = uvicorn.Config(app, host=host, port=port, **options).bind_socket()
+
+    def worker() -> int:
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        return 0
+
+    try:
+        return Supervisor(worker, workers, graceful_timeout=GRACEFUL_TIMEOUT, on_stop=sock.close).run()
+    finally:
+        sock.close()

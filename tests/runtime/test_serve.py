@@ -9,6 +9,7 @@ ForwardedHeaders, no uvicorn proxy handling), with short timeouts, on loopback.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -228,6 +229,31 @@ def test_serve_wires_the_timeouts_and_proxy_handling(
     assert issubclass(seen["http"], HttpToolsProtocol) and hasattr(seen["http"], "_expired")
     assert seen["timeout_keep_alive"] == serve_mod.KEEP_ALIVE
     assert seen["h11_max_incomplete_event_size"] == serve_mod.MAX_HEADER_BYTES
+    assert seen["timeout_graceful_shutdown"] == serve_mod.GRACEFUL_TIMEOUT
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.1")
     serve_mod.serve(make_config())
     assert "10.0.0.1" in seen["app"].trusted and "127.0.0.1" not in seen["app"].trusted
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1025"])
+def test_workers_must_be_a_positive_count(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from minibase.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--workers", value])
+    assert e.value.code == 2
+    assert "--workers: expected a whole number from 1 to 1024" in capsys.readouterr().err
+
+
+def test_workers_default_to_the_cpus(
+    monkeypatch: pytest.MonkeyPatch, make_config: Callable[..., Config]
+) -> None:
+    import minibase.cli as cli
+
+    seen: list[int] = []
+    monkeypatch.setattr(cli, "_config", lambda args: make_config())
+    monkeypatch.setattr(
+        serve_mod, "serve", lambda config, host, port, level, workers: seen.append(workers) or 0
+    )
+    assert cli.main(["serve"]) == 0 and cli.main(["serve", "--workers", "1"]) == 0
+    assert seen == [len(os.sched_getaffinity(0)), 1]
