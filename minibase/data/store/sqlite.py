@@ -135,7 +135,8 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._writer = SQLiteWriter(self._connect_writer)
+        memory = str(path) == ":memory:" or str(path).startswith("file:")
+        self._writer = SQLiteWriter(self._connect_writer, None if memory else f"{self.path}-wlock")
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
 
     # ------------------------------------------------------------------ connections

@@ -194,6 +194,50 @@ def test_database_and_wal_are_owner_only(tmp_path: Path) -> None:
         os.umask(old)
 
 
+def test_processes_take_turns_through_the_write_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of one database in several processes (serve --workers) wait on a flock of
+    <db>-wlock, held from BEGIN to COMMIT: a write waits while another process holds it,
+    goes through once it is released, and the file is owner-only."""
+    import fcntl
+    import os
+    import stat
+
+    path = tmp_path / "db"
+    fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def body(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+        assert stat.S_IMODE(os.stat(f"{path}-wlock").st_mode) == 0o600
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another worker in its transaction
+        write = asyncio.ensure_future(store.write([Put(Key("c", "u", "b"), {"x": 2})], "t"))
+        await asyncio.sleep(0.3)
+        assert not write.done()  # waiting for the lock, not polling past it
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await write
+        assert await store.get_document(Key("c", "u", "b")) is not None
+        # While this store writes, the lock is taken: another process cannot get it.
+        holds: list[bool] = []
+
+        def probe(conn: sqlite3.Connection) -> None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holds.append(True)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                holds.append(False)
+
+        await store._writer.run(probe)
+        assert holds == [True]
+
+    try:
+        run(path, body)
+    finally:
+        os.close(fd)
+
+
 # ------------------------------------------------------------------ outages
 
 
