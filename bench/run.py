@@ -160,7 +160,8 @@ def minibase_exe() -> str:
     return found
 
 
-def minibase_argv(config: Path, data: Path, port: int) -> list[str]:
+def minibase_argv(config: Path, data: Path, port: int, workers: int = 1) -> list[str]:
+    """One worker unless asked: the ratios compare one minibase process with one bare one."""
     return [
         minibase_exe(),
         "serve",
@@ -174,6 +175,8 @@ def minibase_argv(config: Path, data: Path, port: int) -> list[str]:
         str(port),
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
 
 
