@@ -18,6 +18,10 @@ envelopes, none a hang past ``--timeout``), how soon after PostgreSQL was back r
 succeeded again, and whether every acknowledged write survived. A run with errors, or the
 restart run with an unclean error, a lost write or no recovery, makes the exit status 1.
 
+The load comes from wrk (``bench/wrk/load.lua``, one connection per client) when it is
+installed, so the figures measure the server rather than a Python load generator;
+``--driver python`` uses the httpx clients instead (bench/README.md lists the differences).
+
 Results go to stdout as markdown (``--markdown PATH`` also writes them to a file,
 ``--json PATH`` as JSON); progress to stderr. Everything started is stopped, and temp dirs
 removed, on exit, failure or Ctrl-C. See bench/README.md.
@@ -33,6 +37,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -142,7 +147,7 @@ def free_port() -> int:
 class Minibase:
     """``minibase serve`` in its own process group, logging to ``work/server.log``."""
 
-    def __init__(self, work: Path, url: str) -> None:
+    def __init__(self, work: Path, url: str, workers: int | None = None) -> None:
         self.config = work / "minibase.toml"
         self.config.write_text(CONFIG.format(todos=TODOS, posts=POSTS, url=url))
         self.log = work / "server.log"
@@ -163,6 +168,7 @@ class Minibase:
             str(self.port),
             "--log-level",
             "warning",
+            *(["--workers", str(workers)] if workers else []),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINIBASE_")}
         with self.log.open("ab") as out:
@@ -203,12 +209,15 @@ class Minibase:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc), None elsewhere."""
+    """User + system CPU time of a process and its children (serve's workers) so far
+    (Linux /proc), None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total + sum(cpu_seconds(int(c)) or 0.0 for c in children)
 
 
 def start_pg() -> PgServer:
@@ -556,9 +565,15 @@ async def run_load(
         if restart_at is not None:
             assert pg is not None
             restarter = asyncio.create_task(_restart_pg(pg, restart_at, args.outage, args.restart_mode, rec))
-        await asyncio.gather(*(c.run(deadline) for c in clients))
+        wrk: WrkOutcome | None = None
+        if args.driver == "wrk":
+            wrk = await asyncio.to_thread(run_wrk, clients, base, args, rec)
+        else:
+            await asyncio.gather(*(c.run(deadline) for c in clients))
         elapsed = time.perf_counter() - rec.t0
         cpu1 = (cpu_seconds(server_pid), time.process_time())
+        if wrk is not None:
+            cpu0, cpu1 = (cpu0[0], 0.0), (cpu1[0], wrk.cpu)
         restart = await restarter if restarter is not None else None
 
         # Read back every acknowledged write (after the restart: from the restarted server).
@@ -570,26 +585,35 @@ async def run_load(
 
     lat = sorted(rec.latencies)
     errors = Counter(f.key for f in rec.failures)
+    ok = len(lat) if wrk is None else wrk.ok
+    failed = len(rec.failures) if wrk is None else wrk.failed
+    if wrk is not None:
+        errors = wrk.errors
+        elapsed = wrk.seconds
     result = RunResult(
         name=name,
         backend=backend,
         clients=args.clients,
         duration=round(elapsed, 2),
-        requests=len(lat) + len(rec.failures),
-        ok=len(lat),
-        rps=round((len(lat) + len(rec.failures)) / elapsed, 1),
-        p50_ms=round(_pct(lat, 0.50) * 1000, 2),
-        p99_ms=round(_pct(lat, 0.99) * 1000, 2),
-        max_ms=round((lat[-1] if lat else float("nan")) * 1000, 1),
+        requests=ok + failed,
+        ok=ok,
+        rps=round((ok + failed) / elapsed, 1),
+        p50_ms=round(_pct(lat, 0.50) * 1000, 2) if wrk is None else wrk.p50_ms,
+        p99_ms=round(_pct(lat, 0.99) * 1000, 2) if wrk is None else wrk.p99_ms,
+        max_ms=round((lat[-1] if lat else float("nan")) * 1000, 1) if wrk is None else wrk.max_ms,
         errors=dict(errors.most_common()),
         unclean=sum(1 for f in rec.failures if not f.clean),
         by_op={
             op: (len(v), round(_pct(sorted(v), 0.5) * 1000, 2), round(_pct(sorted(v), 0.99) * 1000, 2))
             for op, v in sorted(rec.by_op.items())
-        },
+        }
+        if wrk is None
+        else {op: (n, -1.0, -1.0) for op, n in sorted(wrk.sent.items())},
         writes_checked=checked,
         lost=lost,
-        first_errors=[f"{f.op} at {f.end:.2f} s: {f.key}: {f.detail}" for f in rec.failures[:5]],
+        first_errors=[f"{f.op} at {f.end:.2f} s: {f.key}: {f.detail}" for f in rec.failures[:5]]
+        if wrk is None
+        else wrk.first_bad,
         unclean_errors=[
             f"{f.op} at {f.start:.2f}-{f.end:.2f} s: {f.key}: {f.detail}" for f in rec.failures if not f.clean
         ][:10],
@@ -604,6 +628,91 @@ async def run_load(
     else:
         result.passed, result.verdict = True, "no errors, no lost writes"
     return result
+
+
+WRK_LUA = ROOT / "bench" / "wrk" / "load.lua"
+
+
+@dataclass
+class WrkOutcome:
+    ok: int
+    failed: int
+    seconds: float
+    sent: dict[str, int]
+    errors: Counter[str]
+    first_bad: list[str]
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    cpu: float  # wrk's CPU seconds
+
+
+def run_wrk(clients: list[Client], base: str, args: argparse.Namespace, rec: Recorder) -> WrkOutcome:
+    """Drive the load with wrk (bench/wrk/load.lua) instead of the Python clients: one
+    connection per client, the clients' users round robin, every answer checked in Lua;
+    what the answers acknowledged goes back into the clients for the read-back."""
+    import resource
+
+    with tempfile.TemporaryDirectory(prefix="minibase-wrk-") as tmp:
+        users, out = Path(tmp) / "users.txt", Path(tmp) / "out.txt"
+        users.write_text(
+            "".join(
+                f"{c.headers['authorization'][7:]} {c.uid} {c.name} {next(iter(c.todos))}\n" for c in clients
+            )
+        )
+        argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.clients}", f"-d{max(1, round(args.duration))}s"]
+        argv += ["--timeout", f"{max(1, round(args.timeout))}s", "-s", str(WRK_LUA), base + "/invoke/db"]
+        env = {**os.environ, "LOAD_USERS": str(users), "LOAD_OUT": str(out), "LOAD_SEED": str(args.seed)}
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time() - (time.perf_counter() - rec.t0)  # the run's t0 as a wall-clock time
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=env, check=False, timeout=args.duration + 120
+        )
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0 or not out.exists():
+            raise LoadError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        lines = out.read_text().splitlines()
+    by_uid = {c.uid: c for c in clients}
+    ok = bad = 0
+    sent: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    first_bad: list[str] = []
+    p50 = p99 = mx = float("nan")
+    for line in lines:
+        kind, _, rest = line.partition(" ")
+        f = rest.split(" ")
+        if kind == "S":
+            ok, bad = ok + int(f[0]), bad + int(f[1])
+        elif kind == "N":
+            sent[f[0]] += int(f[1])
+        elif kind == "T":
+            c = by_uid[f[1]]
+            c.todos[f[0]] = max(c.todos.get(f[0], 0), int(f[2]))
+        elif kind == "P":
+            by_uid[f[1]].posts.add(f[0])
+        elif kind == "O":
+            rec.ok_ends += [int(f[0]) - t0 + 1.0] * int(f[1])  # 1 s resolution: the second's end
+        elif kind == "E":
+            at = int(f[0]) - t0
+            rec.failures.append(Failure(at, at + 1.0, "?", f[3], f[2] == "1", ""))
+            errors[f[3]] += 1
+        elif kind == "B":
+            first_bad.append(rest)
+        elif kind == "L":
+            p50, p99, mx = (round(float(x) / 1000, 2) for x in f)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", proc.stdout)
+    for name, n in zip(("connect", "read", "write", "timeout"), sock.groups() if sock else (), strict=False):
+        for _ in range(int(n)):  # no time known: counted outside any outage window, unclean
+            rec.failures.append(Failure(-1.0, -1.0, "?", f"transport {name}", False, "wrk socket error"))
+        if int(n):
+            errors[f"transport {name}"] += int(n)
+            bad += int(n)
+    secs = re.search(r"requests in ([\d.]+)(us|ms|s|m),", proc.stdout)
+    seconds = args.duration
+    if secs:
+        seconds = float(secs.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[secs.group(2)]
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    return WrkOutcome(ok, bad, seconds, dict(sent), errors, first_bad, p50, p99, mx, cpu)
 
 
 def _judge_restart(result: RunResult, rec: Recorder, rs: Restart) -> None:
@@ -656,14 +765,21 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+def _driver(args: argparse.Namespace) -> str:
+    if args.driver == "wrk":
+        return f"wrk, {args.wrk_threads} thread(s), one connection per client, bench/wrk/load.lua"
+    return "httpx, one process"
+
+
 def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
     mix = ", ".join(f"{op} {w}%" for op, w in MIX)
     lines = [
         "# minibase under load (bench/load.py)",
         "",
         f"{args.clients} clients (one user each, dev login), closed loop, {args.duration:g} s per run,"
-        f" client timeout {args.timeout:g} s; mix: {mix}. One `minibase serve` process; the load"
-        f" generator (httpx, one process) shares the {os.cpu_count()} CPUs with it. {_versions()}."
+        f" client timeout {args.timeout:g} s; mix: {mix}. `minibase serve --workers"
+        f" {args.workers or 'default'}`; the load generator ({_driver(args)}) shares the"
+        f" {os.cpu_count()} CPUs with it. {_versions()}."
         " PostgreSQL: the tests' throwaway cluster (`tests/pg.py`: fsync off; a stop and start"
         " of the server process, not of the machine, loses nothing it acknowledged).",
         "",
@@ -688,11 +804,16 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
     for r in results:
         lines.append("")
         lines.append(f"**{r.name}**: {r.verdict}.")
-        lines.append(
-            "By operation (successes, p50/p99 ms): "
-            + ", ".join(f"{op} {n:,} ({p50:.1f}/{p99:.1f})" for op, (n, p50, p99) in r.by_op.items())
-            + "."
-        )
+        if any(p50 < 0 for _, p50, _ in r.by_op.values()):  # wrk: requests sent per operation
+            lines.append(
+                "Sent by operation: " + ", ".join(f"{op} {n:,}" for op, (n, _, _) in r.by_op.items()) + "."
+            )
+        else:
+            lines.append(
+                "By operation (successes, p50/p99 ms): "
+                + ", ".join(f"{op} {n:,} ({p50:.1f}/{p99:.1f})" for op, (n, p50, p99) in r.by_op.items())
+                + "."
+            )
         if r.errors:
             lines.append("Errors: " + ", ".join(f"`{k}` x {v:,}" for k, v in r.errors.items()) + ".")
         rs = r.restart
@@ -746,7 +867,7 @@ async def one_run(
     restart_at: float | None = None,
 ) -> RunResult:
     work.mkdir()
-    server = Minibase(work, url)
+    server = Minibase(work, url, args.workers)
     try:
         await server.wait_healthy()
         result = await run_load(name, backend, server.base, server.proc.pid, args, pg, restart_at)
@@ -814,6 +935,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--outage", type=float, default=2.0, help="seconds PostgreSQL stays down (default 2)")
     p.add_argument("--timeout", type=float, default=10.0, help="client timeout per request (default 10 s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random; printed)")
+    p.add_argument(
+        "--driver",
+        choices=["wrk", "python"],
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (bench/wrk/load.lua; default when installed) or the Python clients",
+    )
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    p.add_argument("--workers", type=int, default=None, help="minibase serve --workers (default: serve's)")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this path")
     p.add_argument("--markdown", type=Path, help="also write the markdown report to this path")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (server logs, SQLite database)")
