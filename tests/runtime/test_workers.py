@@ -231,7 +231,7 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
     started = served.tmp / "started"
     answer: list[httpx.Response] = []
     thread = threading.Thread(
-        target=lambda: answer.append(c.post("/invoke/slow", json={"seconds": 2.0, "started": str(started)}))
+        target=lambda: answer.append(c.post("/invoke/slow", json={"seconds": 3.0, "started": str(started)}))
     )
     thread.start()
     served.wait_for("the slow call to start", started.exists)
@@ -246,7 +246,7 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
             pass
         return False
 
-    served.wait_for("new connections to be refused", refused, timeout=1.5)
+    served.wait_for("new connections to be refused", refused, timeout=2.5)
     assert thread.is_alive()  # …while the call in flight is still running
     thread.join(15)
     assert answer and answer[0].status_code == 200 and answer[0].json() == {"data": c_pid}, answer
