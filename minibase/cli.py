@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 
@@ -123,19 +123,11 @@ def _positive(text: str) -> int:
     return n
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="minibase", description="A backend for mini-programs.")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _serve_parser(sub: Any) -> None:
     s = sub.add_parser("serve", help="serve the HTTP API")
-    s.add_argument(
-        "--config",
-        default=os.environ.get("MINIBASE_CONFIG", "minibase.toml"),
-        help="path of minibase.toml (default: $MINIBASE_CONFIG or ./minibase.toml)",
-    )
+    _config_args(s)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--data", help="data directory (default: $MINIBASE_DATA or ./data beside the config)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.add_argument(
         "--workers",
@@ -145,20 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
 
-    k = sub.add_parser("keys", help="generate keys")
-    ksub = k.add_subparsers(dest="kind", required=True)
-    ka = ksub.add_parser("alipay", help="a new RSA-2048 app key pair for Alipay OpenAPI")
-    ka.add_argument("--out", required=True, help="directory for the PEM files")
-    ka.add_argument("--force", action="store_true", help="overwrite existing key files")
-    ka.set_defaults(func=cmd_keys_alipay)
 
-    ss = sub.add_parser("sessions", help="manage sessions")
-    ssub = ss.add_subparsers(dest="action", required=True)
-    sr = ssub.add_parser("revoke", help="revoke every session of a user (logs them out everywhere)")
-    sr.add_argument("--uid", required=True)
-    _config_args(sr)
-    sr.set_defaults(func=lambda a: _admin(a, "revoke"))
-
+def _deploy_parser(sub: Any) -> None:
     d = sub.add_parser("deploy", help="write a deployable project")
     dsub = d.add_subparsers(dest="target", required=True)
     df = dsub.add_parser("fc", help="Function Compute 3.0 via Serverless Devs (s.yaml + code package)")
@@ -179,6 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--no-deps", action="store_true", help="copy minibase only, not its dependencies")
     df.add_argument("--force", action="store_true", help="replace s.yaml, DEPLOY.md and code/ in --out")
     df.set_defaults(func=cmd_deploy_fc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="minibase", description="A backend for mini-programs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _serve_parser(sub)
+
+    k = sub.add_parser("keys", help="generate keys")
+    ksub = k.add_subparsers(dest="kind", required=True)
+    ka = ksub.add_parser("alipay", help="a new RSA-2048 app key pair for Alipay OpenAPI")
+    ka.add_argument("--out", required=True, help="directory for the PEM files")
+    ka.add_argument("--force", action="store_true", help="overwrite existing key files")
+    ka.set_defaults(func=cmd_keys_alipay)
+
+    ss = sub.add_parser("sessions", help="manage sessions")
+    ssub = ss.add_subparsers(dest="action", required=True)
+    sr = ssub.add_parser("revoke", help="revoke every session of a user (logs them out everywhere)")
+    sr.add_argument("--uid", required=True)
+    _config_args(sr)
+    sr.set_defaults(func=lambda a: _admin(a, "revoke"))
+
+    _deploy_parser(sub)
 
     us = sub.add_parser("users", help="manage users")
     usub = us.add_subparsers(dest="action", required=True)

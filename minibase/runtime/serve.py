@@ -73,6 +73,63 @@ class ForwardedHeaders:
         await self.proxy(scope, receive, send)  # type: ignore[arg-type]
 
 
+class _HeaderTimeout:
+    """Mixed in before uvicorn's h11 or httptools protocol by :func:`header_timeout_protocol`."""
+
+    _header_seconds = HEADER_TIMEOUT
+    _header_max_bytes = MAX_HEADER_BYTES
+    _header_timer: asyncio.TimerHandle | None = None
+    _header_cycle: Any = None
+    _header_bytes = 0
+    # Set by uvicorn's protocols.
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self._header_timer is not None
+        super().data_received(data)  # type: ignore[misc]
+        self._started()
+        if waiting and self._header_timer is not None:  # still in the headers
+            self._header_bytes += len(data)
+            if self._header_bytes > self._header_max_bytes:
+                self._expired()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm()  # the next request's headers get the same budget
+            self._started()  # …unless a pipelined one already started
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_bytes = 0
+        self._header_timer = self.loop.call_later(self._header_seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _started(self) -> None:
+        if self._header_timer is not None and self.cycle is not None and self.cycle is not self._header_cycle:
+            self._header_cycle = self.cycle
+            self._disarm()
+
+    def _expired(self) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
 def header_timeout_protocol(
     base: type[Any], timeout: float = HEADER_TIMEOUT, max_bytes: int = MAX_HEADER_BYTES
 ) -> type[Any]:
@@ -80,60 +137,8 @@ def header_timeout_protocol(
     headers have not all arrived ``timeout`` seconds after it opened or after the previous
     response, or run past ``max_bytes``. Both protocols set ``self.cycle`` when a request's
     headers are complete."""
-
-    class HeaderTimeout(base):  # type: ignore[misc]
-        _header_timer: asyncio.TimerHandle | None = None
-        _header_cycle: Any = None
-        _header_bytes = 0
-
-        def connection_made(self, transport: asyncio.Transport) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            waiting = self._header_timer is not None
-            super().data_received(data)
-            self._started()
-            if waiting and self._header_timer is not None:  # still in the headers
-                self._header_bytes += len(data)
-                if self._header_bytes > max_bytes:
-                    self._expired()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()  # the next request's headers get the same budget
-                self._started()  # …unless a pipelined one already started
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_bytes = 0
-            self._header_timer = self.loop.call_later(timeout, self._expired)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _started(self) -> None:
-            if (
-                self._header_timer is not None
-                and self.cycle is not None
-                and self.cycle is not self._header_cycle
-            ):
-                self._header_cycle = self.cycle
-                self._disarm()
-
-        def _expired(self) -> None:
-            self._disarm()
-            if not self.transport.is_closing():
-                self.transport.close()
-
-    return HeaderTimeout
+    attrs = {"_header_seconds": timeout, "_header_max_bytes": max_bytes}
+    return type("HeaderTimeout", (_HeaderTimeout, base), attrs)
 
 
 def _protocol() -> type[Any]:

@@ -135,25 +135,37 @@ class SQLiteWriter:
 
     # ------------------------------------------------------------------- flusher
 
+    def _open(self) -> sqlite3.Connection | None:
+        """The writer connection (and lock file), or None after failing every pending job."""
+        if self._conn is not None:
+            return self._conn
+        try:
+            conn = self._connect()
+            # BEGIN must not block the loop: try without waiting, wait on the helper thread.
+            conn.execute("PRAGMA busy_timeout=0")
+        except sqlite3.Error as e:
+            pending, self._pending = self._pending, []
+            for _, fut, _ in pending:
+                if not fut.done():
+                    fut.set_exception(outage(e))
+            return None
+        self._conn = conn
+        if self._lock_path is not None:
+            try:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as e:  # SQLite's busy handler alone still serializes the writers
+                log.warning("cannot open the write lock file %s: %s", self._lock_path, e)
+                self._lock_path = None
+        return conn
+
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._conn is None:
-            try:
-                self._conn = self._connect()
-                # BEGIN must not block the loop: try without waiting, wait on the helper thread.
-                self._conn.execute("PRAGMA busy_timeout=0")
-                if self._lock_path is not None:
-                    self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except sqlite3.Error as e:
-                self._conn = None
-                pending, self._pending = self._pending, []
-                for _, fut, _ in pending:
-                    if not fut.done():
-                        fut.set_exception(outage(e))
-                return
+        conn = self._open()
+        if conn is None:
+            return
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minibase-sqlite")
-        conn, pool = self._conn, self._executor
+        pool = self._executor
         while self._pending:
             batch = self._pending[:_MAX_GROUP]
             del self._pending[:_MAX_GROUP]
