@@ -378,14 +378,15 @@ class Session:
         assert self.client.session_id is not None
         return self.client.session_id
 
-    def fresh_headers(self, body: bytes) -> dict[str, str]:
-        """Signed headers with a Date of now (valid 15 min), credentials renewed if close to expiry."""
+    def fresh_headers(self, body: bytes, content_md5: bool = True) -> dict[str, str]:
+        """Signed headers with a Date of now (valid 15 min), credentials renewed if close to expiry;
+        ``content_md5=False``: no Content-MD5 (as FC's Python SDK), for bodies that change per request."""
         creds = self.client.credentials
         if creds is None or creds.expiration - time.time() < 300:
             self.client.refresh()
             creds = self.client.credentials
         assert creds is not None
-        return signed_headers(creds, "POST", DB_PATH, body)
+        return signed_headers(creds, "POST", DB_PATH, body, content_md5=content_md5)
 
     def check_signed(self, body: bytes, headers: dict[str, str], what: str) -> Any:
         """One request with httpx exactly as wrk will send it; BenchError unless it succeeds."""
@@ -448,7 +449,7 @@ def build_load(sc: Scenario, ports: dict[str, int], session: Session, run_tag: s
     if sc.name == "db_put":
         obj = {"id": "__ID__", "title": "benchmark write", "completed": False}
         body = orjson.dumps({"sid": session.sid, "op": "put", "obj": obj})
-        headers = session.fresh_headers(body)
+        headers = session.fresh_headers(body, content_md5=False)  # every request's body differs
         sample = body.replace(b"__ID__", f"{run_tag}-sample".encode())
         session.check_signed(sample, headers, "db put")
         return Load(mb + DB_PATH, signed_args(headers, body), unique_id=run_tag)
