@@ -534,8 +534,18 @@ class Files:
             "files", {"op": "uploadUrl", "path": path, "contentType": content_type, "size": size}
         )
 
-    def download_url(self, path: str) -> Any:
-        return self._client._data("files", {"op": "downloadUrl", "path": path})
+    def download_url(self, path: str, thumb: str | None = None) -> Any:
+        event: dict[str, Any] = {"op": "downloadUrl", "path": path}
+        if thumb is not None:
+            event["thumb"] = thumb
+        return self._client._data("files", event)
+
+    def download_urls(self, paths: list[str], thumb: str | None = None) -> Any:
+        """One ``{path, fileId, url, expiresAt}`` or ``{path, error}`` per path (up to 100)."""
+        event: dict[str, Any] = {"op": "downloadUrls", "paths": paths}
+        if thumb is not None:
+            event["thumb"] = thumb
+        return self._client._data("files", event)
 
     def stat(self, path: str) -> Any:
         return self._client._data("files", {"op": "stat", "path": path})

@@ -21,6 +21,7 @@ from .data.api import BATCH_OPS
 from .data.api import OPS as DB_OPS
 from .data.query import MAX_ORDER_KEYS
 from .errors import MethodNotAllowed, RateLimited, Unavailable, error_codes
+from .files.api import MAX_BATCH as FILES_MAX_BATCH
 from .files.api import MAX_LIMIT as FILES_MAX_LIMIT
 from .files.api import OPS as FILES_OPS
 from .files.paths import MAX_PATH_BYTES
@@ -236,6 +237,11 @@ def _files_schemas() -> dict[str, Any]:
     return {
         "files.uploadUrl": _event("uploadUrl", upload, ["path", "contentType", "size"]),
         "files.downloadUrl": _event("downloadUrl", {"path": _PATH}, ["path"]),
+        "files.downloadUrls": _event(
+            "downloadUrls",
+            {"paths": {"type": "array", "items": _PATH, "maxItems": FILES_MAX_BATCH}},
+            ["paths"],
+        ),
         "files.stat": _event("stat", {"path": _PATH}, ["path"]),
         "files.list": _event("list", listing),
         "files.remove": _event("remove", {"path": _PATH}, ["path"]),
@@ -245,7 +251,8 @@ def _files_schemas() -> dict[str, Any]:
                 "url": {"type": "string"},
                 "method": {"type": "string"},
                 "headers": {"type": "object"},
-                "expiresAt": {"type": "string"},
+                "expiresAt": {"type": ["string", "null"]},
+                "fileId": {"type": "string"},
             },
             "required": ["url", "expiresAt"],
         },
@@ -253,6 +260,7 @@ def _files_schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "path": {"type": "string"},
+                "fileId": {"type": "string"},
                 "size": {"type": "integer"},
                 "contentType": {"type": "string"},
                 "updated": {"type": "string"},
@@ -379,12 +387,15 @@ def _files_ops(spec: _Spec) -> dict[str, Any]:
             "413": error("larger than the URL allows"),
         },
     }
+    optional = [{**p, "required": False} for p in signed]
     get = {
-        "summary": "download through a signed URL (local backend)",
-        "parameters": signed,
+        "summary": "download through a signed URL, or a public file's stable URL (local backend)",
+        "parameters": optional,
         "responses": {
             "200": {"description": "the bytes"},
-            "304": {"description": "not modified (If-None-Match)"},
+            "206": {"description": "the requested range (Range)"},
+            "304": {"description": "not modified (If-None-Match, If-Modified-Since)"},
+            "416": {"description": "the range starts past the end"},
             "403": error("bad or expired signature"),
             "404": error("no such file"),
         },

@@ -262,10 +262,16 @@ export class Database {
 
 export interface FileStat {
   path: string
+  /** `mb://<key>`: the same for every caller; documents can store it. */
+  fileId: string
   size: number
   contentType: string
   updated: string
 }
+
+export type DownloadLink =
+  | { path: string; fileId: string; url: string; expiresAt: string | null }
+  | { path: string | null; error: { code: string; message: string } }
 
 export class Files {
   /**
@@ -276,8 +282,13 @@ export class Files {
     path: string,
     content: ArrayBuffer | ArrayBufferView | BlobLike | string | { filePath: string },
     options?: { contentType?: string },
-  ): Promise<{ path: string; size: number; contentType: string }>
-  downloadUrl(path: string): Promise<{ url: string; expiresAt: string }>
+  ): Promise<{ path: string; size: number; contentType: string; fileId: string }>
+  /** `expiresAt` is null for a public area's stable URL. `path` may be a file id. */
+  downloadUrl(path: string, options?: { thumb?: string }): Promise<{ url: string; expiresAt: string | null }>
+  /** One entry per path, in order; a missing or forbidden one carries `error`. */
+  downloadUrls(paths: string[], options?: { thumb?: string }): Promise<DownloadLink[]>
+  /** Every `mb://` file id in `docs` → its URL (unreadable ones left out). */
+  resolveFileIds(docs: unknown, options?: { thumb?: string }): Promise<Record<string, string>>
   stat(path: string): Promise<FileStat | null>
   list(options?: { prefix?: string; limit?: number; cursor?: string | null }): Promise<Page<FileStat>>
   remove(path: string): Promise<null>

@@ -112,6 +112,12 @@ class FilesConfig:
     url_ttl: float = field(default=900.0, metadata=spec(Seconds(60, 7 * 86400, "must be between 1m and 7d")))
     # public base of this server for local URLs; None: the request's
     base_url: str | None = field(default=None, metadata=spec(_base_url))
+    # S3/OSS: where public-read files are linked (a CDN); None: the bucket's own URL
+    public_url: str | None = field(default=None, metadata=spec(_base_url))
+    # Cache-Control max-age of a public file's stable URL
+    public_max_age: float = field(
+        default=300.0, metadata=spec(Seconds(0, 365 * 86400, "must be between 0s and 365d"))
+    )
     areas: Mapping[str, FilesArea] = field(default_factory=dict, metadata=TABLE)
     # S3 credentials; None: the SDK's default chain (AWS_ACCESS_KEY_ID, ~/.aws, roles, ...).
     access_key_id: str | None = field(default=None, repr=False, metadata=spec(Text()))
@@ -127,6 +133,11 @@ class FilesConfig:
     def s3(self) -> S3Location | None:
         """The parsed bucket location of an ``s3://``/``oss://`` url; None for ``file://``."""
         return None if self.backend == "local" else parse_s3_url(self.url)
+
+    @property
+    def public_prefixes(self) -> tuple[str, ...]:
+        """The prefixes of the areas anyone may read (``read = "public"``)."""
+        return tuple(a.prefix for a in self.areas.values() if a.read == "public")
 
     def area_for(self, path: str) -> FilesArea | None:
         """The shared area ``path`` (relative, as a client writes it) belongs to, if any."""
@@ -152,6 +163,8 @@ def _check_s3_keys(values: dict[str, Any]) -> None:
     given = [k for k in _S3_KEYS if k in values]
     if given and values.get("url", "file://").startswith("file://"):
         raise ConfigError(f"files.{given[0]}", "only for s3:// and oss:// urls")
+    if "public_url" in values and values.get("url", "file://").startswith("file://"):
+        raise ConfigError("files.public_url", "only for s3:// and oss:// urls (local files use base_url)")
     if ("access_key_id" in given) != ("secret_access_key" in given):
         missing = "secret_access_key" if "access_key_id" in given else "access_key_id"
         raise ConfigError(f"files.{missing}", "access_key_id and secret_access_key go together")

@@ -20,6 +20,7 @@ in a ``read = "owner"`` area reads only that write (local disk; S3 cannot bind a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,12 +32,14 @@ from ..results import Page
 from ..util.ids import b64url, b64url_decode
 from ..util.timefmt import now, rfc3339_ms, rfc3339_s
 from .content_types import browser_active
-from .paths import Location, resolve, resolve_prefix
+from .paths import Location, file_id, resolve, resolve_prefix
 from .store.base import FileInfo, FileStore, UploadCondition
 
 __all__ = ["OPS", "FilesFunction", "browser_active", "content_type_allowed"]
 
-OPS = ("uploadUrl", "downloadUrl", "stat", "list", "remove")
+OPS = ("uploadUrl", "downloadUrl", "downloadUrls", "stat", "list", "remove")
+MAX_BATCH = 100  # paths in one downloadUrls
+_BATCH_CONCURRENCY = 16  # store look-ups a downloadUrls runs at once
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MAX_SCANS = 10  # store pages read for one filtered (owner-read) listing page
@@ -84,7 +87,10 @@ class FilesFunction:
         if op == "uploadUrl":
             return await self._upload_url(uid, event, base_url)
         if op == "downloadUrl":
-            return await self._download_url(uid, event, base_url)
+            loc = resolve(self.files, event.get("path"), uid)
+            return await self._download_url(uid, loc, base_url)
+        if op == "downloadUrls":
+            return await self._download_urls(uid, event, base_url)
         if op == "stat":
             loc = resolve(self.files, event.get("path"), uid)
             info = await self._readable(loc, uid)
@@ -154,6 +160,7 @@ class FilesFunction:
     def _stat_object(self, loc: Location, info: FileInfo) -> dict[str, Any]:
         return {
             "path": loc.client_path(info.key),
+            "fileId": file_id(info.key),
             "size": info.size,
             "contentType": info.content_type,
             "updated": rfc3339_ms(info.updated),
@@ -202,15 +209,22 @@ class FilesFunction:
             "method": signed.method,
             "headers": dict(signed.headers),
             "expiresAt": rfc3339_s(expires),
+            "fileId": file_id(loc.key),
         }
 
-    async def _download_url(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
-        loc = resolve(self.files, event.get("path"), uid)
+    async def _download_url(self, uid: str | None, loc: Location, base_url: str | None) -> dict[str, Any]:
         info = await self._readable(loc, uid)
         if info is None:
             raise NotFound("no file at that path")
-        expires = self._expires()
         public = loc.area is not None and loc.area.read == "public"
+        active = browser_active(info.content_type)
+        if public and not active:
+            # Anyone may read it, always: a stable URL that an <image> can cache. (Content
+            # a browser could run keeps a signed URL: only that can carry the signed
+            # attachment disposition on S3/OSS.)
+            url = await self.store.public_url(loc.key, base_url=self._base_url(base_url))
+            return {"url": url, "expiresAt": None}
+        expires = self._expires()
         # Who may read depends on the file here: the URL must not read a later one.
         version = info.version if loc.area is not None and loc.area.read == "owner" else None
         url = await self.store.sign_download(
@@ -219,9 +233,32 @@ class FilesFunction:
             public=public,
             base_url=self._base_url(base_url),
             version=version,
-            attachment=browser_active(info.content_type),
+            attachment=active,
         )
         return {"url": url, "expiresAt": rfc3339_s(expires)}
+
+    async def _download_urls(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
+        """One answer per path, in order: ``{path, fileId, url, expiresAt}``, or ``{path,
+        error: {code, message}}`` for one that is missing, forbidden or malformed (the
+        others still get their URL)."""
+        paths = event.get("paths")
+        if not isinstance(paths, list):
+            raise InvalidArgument(f"paths is required: a list of up to {MAX_BATCH} paths or file ids")
+        if len(paths) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} paths at once", maxPaths=MAX_BATCH)
+        gate = asyncio.Semaphore(_BATCH_CONCURRENCY)
+
+        async def one(path: Any) -> dict[str, Any]:
+            shown = path if isinstance(path, str) else None
+            try:
+                loc = resolve(self.files, path, uid)
+                async with gate:
+                    link = await self._download_url(uid, loc, base_url)
+                return {"path": shown, "fileId": file_id(loc.key), **link}
+            except (InvalidArgument, NotFound, PermissionDenied, Unauthenticated) as e:
+                return {"path": shown, "error": {"code": e.code, "message": e.message}}
+
+        return list(await asyncio.gather(*(one(p) for p in paths)))
 
     async def _remove(self, uid: str | None, event: Mapping[str, Any]) -> None:
         loc = resolve(self.files, event.get("path"), uid)

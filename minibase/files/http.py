@@ -17,7 +17,10 @@ URL binds, and moves bytes.
   ``Last-Modified``, ``Cache-Control`` (``private`` unless the URL was signed for a public
   area) and, since the files are user content served from the API's origin,
   ``X-Content-Type-Options: nosniff`` and ``Content-Security-Policy: sandbox``.
-  ``If-None-Match`` answers 304. A URL signed with a ``Version`` (``owner``-read areas)
+  ``If-None-Match`` / ``If-Modified-Since`` answer 304; a single ``Range`` answers 206
+  (``If-Range`` honoured; several ranges get the whole file), one past the end 416. A
+  file in a public-read area also has a stable URL without any query, which never
+  expires (``Cache-Control: public, max-age=<files.public_max_age>``). A URL signed with a ``Version`` (``owner``-read areas)
   serves only that version: 404 once the file was replaced or removed.
 
 Refusals use the error envelope: 403 ``PermissionDenied`` for a missing, forged or
@@ -27,7 +30,7 @@ expired signature or a header that differs from the signed one, 404, 405, 409, 4
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -174,27 +177,53 @@ class LocalFilesApp:
             info = opened.info
             if grant.version is not None and info.version != grant.version:
                 raise NotFound("the file this URL was made for was replaced or removed: ask for a new URL")
+            headers = _headers(scope)
             etag = (info.etag or "").encode()
-            max_age = max(0, int(grant.expires - self.store.clock()))
+            if grant.expires is None:  # a stable public URL
+                cache = f"public, max-age={self.store.public_max_age}"
+            else:
+                max_age = max(0, int(grant.expires - self.store.clock()))
+                cache = f"{'public' if grant.public else 'private'}, max-age={max_age}"
+            last_modified = formatdate(info.updated, usegmt=True).encode()
             common = [
                 (b"etag", etag),
-                (b"last-modified", formatdate(info.updated, usegmt=True).encode()),
-                (b"cache-control", f"{'public' if grant.public else 'private'}, max-age={max_age}".encode()),
+                (b"last-modified", last_modified),
+                (b"cache-control", cache.encode()),
+                (b"accept-ranges", b"bytes"),
                 (b"x-content-type-options", b"nosniff"),
                 (b"content-security-policy", b"sandbox"),
                 (b"x-fc-request-id", rid.encode()),
             ]
-            if etag and _matches(_headers(scope).get(b"if-none-match"), etag):
+            if _not_modified(headers, etag, info.updated):
                 await send({"type": "http.response.start", "status": 304, "headers": common})
                 await send({"type": "http.response.body", "body": b""})
                 return
+            size = info.size
+            span = _range(headers, etag, last_modified, size)
+            if span == _UNSATISFIABLE:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 416,
+                        "headers": [
+                            (b"content-range", f"bytes */{size}".encode()),
+                            (b"content-length", b"0"),
+                            *common,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+            start, length = span if span is not None else (0, size)
+            status_headers = [(b"content-range", f"bytes {start}-{start + length - 1}/{size}".encode())]
             await send(
                 {
                     "type": "http.response.start",
-                    "status": 200,
+                    "status": 200 if span is None else 206,
                     "headers": [
                         (b"content-type", info.content_type.encode("latin-1")),
-                        (b"content-length", str(info.size).encode()),
+                        (b"content-length", str(length).encode()),
+                        *(status_headers if span is not None else ()),
                         *common,
                         *_ATTACHMENT[browser_active(info.content_type)],
                     ],
@@ -203,11 +232,63 @@ class LocalFilesApp:
             if head:
                 await send({"type": "http.response.body", "body": b""})
                 return
-            async for chunk in opened.chunks():
+            async for chunk in opened.chunks(start, length):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
             opened.close()
+
+
+_UNSATISFIABLE = (-1, -1)
+
+
+def _not_modified(headers: dict[bytes, bytes], etag: bytes, updated: float) -> bool:
+    """Whether a conditional GET may answer 304 (If-None-Match wins over If-Modified-Since)."""
+    if_none_match = headers.get(b"if-none-match")
+    if if_none_match is not None:
+        return bool(etag) and _matches(if_none_match, etag)
+    since = headers.get(b"if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since.decode("latin-1"))
+    except (TypeError, ValueError, IndexError):
+        return False  # an unparsable date is ignored (RFC 9110 13.1.3)
+    if when.tzinfo is None:
+        return False
+    return int(updated) <= when.timestamp()
+
+
+def _range(
+    headers: dict[bytes, bytes], etag: bytes, last_modified: bytes, size: int
+) -> tuple[int, int] | None:
+    """(start, length) of a single ``Range: bytes=...`` to serve; None: the whole file (no
+    or an ignorable Range: another unit, several ranges, a stale ``If-Range``);
+    ``_UNSATISFIABLE``: 416."""
+    value = headers.get(b"range")
+    if value is None:
+        return None
+    if_range = headers.get(b"if-range")
+    if if_range is not None and if_range.strip() not in (etag, last_modified):
+        return None  # the client's copy changed: send it whole
+    unit, _, spec = value.decode("latin-1").partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None  # multipart/byteranges is optional; the whole file is a valid answer
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None  # malformed: ignored (RFC 9110 14.2)
+    if first == "":
+        if last == "" or int(last) == 0:
+            return _UNSATISFIABLE
+        n = min(int(last), size)
+        return (size - n, n) if n else _UNSATISFIABLE
+    start = int(first)
+    if start >= size:
+        return _UNSATISFIABLE
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if end < start:
+        return None  # an invalid range is ignored
+    return start, end - start + 1
 
 
 # Content a browser could run is never rendered from the API's origin (CSP sandbox too).

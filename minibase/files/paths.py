@@ -9,6 +9,10 @@ shared path itself.
 Valid paths are 1-512 bytes of UTF-8, segments separated by single ``/``, no empty, ``.``
 or ``..`` segment, no control character, no backslash, and no segment starting with
 ``.~mb`` (reserved for the local backend's temp and metadata files).
+
+A *file id* is ``mb://<key>`` (``mb://public/b.png``, ``mb://users/<uid>/a.png``): the same
+for every caller, so documents can store it. Wherever a path is taken, a file id is too; it
+resolves like the explicit path (another user's ``users/`` area is still refused).
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from ..config import FilesArea, FilesConfig
 from ..errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 __all__ = [
+    "FILE_ID_PREFIX",
     "MAX_PATH_BYTES",
     "RESERVED_SEGMENT_PREFIX",
     "USERS_PREFIX",
     "Location",
     "check_path",
     "check_prefix",
+    "file_id",
     "resolve",
     "resolve_prefix",
 ]
 
 MAX_PATH_BYTES = 512
+FILE_ID_PREFIX = "mb://"
 USERS_PREFIX = "users/"
 RESERVED_SEGMENT_PREFIX = ".~mb"
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
@@ -108,10 +115,18 @@ def _users_area(files: FilesConfig, path: str, uid: str | None) -> Location:
     return Location(base + path, base, None)
 
 
+def file_id(key: str) -> str:
+    """The file id of storage key ``key``."""
+    return FILE_ID_PREFIX + key
+
+
 def resolve(files: FilesConfig, path: object, uid: str | None) -> Location:
-    """The key of file ``path`` for caller ``uid`` (None: not logged in)."""
-    p = check_path(path)
+    """The key of file ``path`` (or file id) for caller ``uid`` (None: not logged in)."""
+    is_id = isinstance(path, str) and path.startswith(FILE_ID_PREFIX)
+    p = check_path(path[len(FILE_ID_PREFIX) :] if is_id else path)  # type: ignore[index]
     area = files.area_for(p)
+    if is_id and area is None and not p.startswith(USERS_PREFIX):
+        raise InvalidArgument("a file id is mb:// and a full key (users/<uid>/... or a shared area's path)")
     if area is not None:
         if p == area.prefix or p.endswith("/"):
             raise InvalidArgument("path names a folder, not a file")

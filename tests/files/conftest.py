@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import boto3
@@ -23,7 +23,7 @@ from minibase.config import Config
 from minibase.files import LocalFileStore, build_file_store
 from tests.conftest import SECRET, base_raw
 from tests.files.harness import FilesEnv, files_asgi_app
-from tests.files.s3server import ACCESS_KEY, REGION, SECRET_KEY, SigV4Gateway, s3_server
+from tests.files.s3server import ACCESS_KEY, REGION, SECRET_KEY, SigV4Gateway, allow_public_read, s3_server
 from tests.live import run_uvicorn
 
 BACKENDS = ["local", "s3"]
@@ -69,8 +69,9 @@ def s3_endpoint() -> Iterator[tuple[str, SigV4Gateway]]:
         yield pair
 
 
-def make_bucket(endpoint: str) -> str:
-    bucket = "mb-" + secrets.token_hex(6)
+@contextlib.contextmanager
+def _admin(endpoint: str) -> Iterator[Any]:
+    """A boto3 client for setting buckets up (its requests are header-signed: passed through)."""
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -79,8 +80,18 @@ def make_bucket(endpoint: str) -> str:
         aws_secret_access_key=SECRET_KEY,
         config=BotoConfig(s3={"addressing_style": "path"}),
     )
-    client.create_bucket(Bucket=bucket)
-    client.close()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def make_bucket(endpoint: str, public: Iterable[str] = ()) -> str:
+    """A fresh bucket; anyone may read under the ``public`` prefixes (a bucket policy)."""
+    bucket = "mb-" + secrets.token_hex(6)
+    with _admin(endpoint) as client:
+        client.create_bucket(Bucket=bucket)
+        allow_public_read(client, bucket, public)
     return bucket
 
 
@@ -91,7 +102,13 @@ def local_env(
     """A local store for ``config`` with its routes served on loopback; its clock can skew."""
     assert config.files_root is not None
     skew = [0.0]
-    store = LocalFileStore(config.files_root, [SECRET], clock=lambda: time.time() + skew[0])
+    store = LocalFileStore(
+        config.files_root,
+        [SECRET],
+        clock=lambda: time.time() + skew[0],
+        public_prefixes=config.files.public_prefixes,
+        public_max_age=int(config.files.public_max_age),
+    )
 
     def pass_time(seconds: float) -> None:
         skew[0] += seconds
@@ -113,7 +130,8 @@ def files_backend(request: pytest.FixtureRequest, make_config: Callable[..., Con
         return
     endpoint, gateway = request.getfixturevalue("s3_endpoint")
     gateway.offset = 0.0
-    bucket = make_bucket(endpoint)
+    public = [a["prefix"] for a in FILES["areas"].values() if a["read"] == "public"]
+    bucket = make_bucket(endpoint, public)
     config = files_config(make_config, f"s3://{bucket}?endpoint={endpoint}&region={REGION}&path_style=true")
 
     def gateway_time(seconds: float) -> None:

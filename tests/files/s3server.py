@@ -6,8 +6,9 @@ ListObjectsV2, metadata — but accepts any signature and ignores expiry. So the
 talk to :class:`SigV4Gateway`, which verifies AWS Signature Version 4 *query* signatures
 (presigned URLs) independently of the SDK — canonical request, signed headers, credential
 scope, ``X-Amz-Date`` + ``X-Amz-Expires`` against its own clock — refuses what S3 would
-refuse (403 ``SignatureDoesNotMatch``/``AccessDenied``, anonymous requests included) and
-forwards the rest to moto. Requests signed in the ``Authorization`` header (the server's
+refuse (403 ``SignatureDoesNotMatch``/``AccessDenied``, anonymous writes included) and
+forwards the rest to moto. An anonymous GET/HEAD goes to moto, which allows it only where
+the bucket's policy lets anyone read (:func:`allow_public_read`), as S3 does. Requests signed in the ``Authorization`` header (the server's
 own SDK calls) are passed through unchecked.
 """
 
@@ -16,13 +17,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
@@ -123,7 +126,7 @@ class SigV4Gateway:
                 await self._reply(send, 403, _error(*refusal))
                 return
             self.checked += 1
-        elif b"authorization" not in headers:
+        elif b"authorization" not in headers and scope["method"] not in ("GET", "HEAD"):
             await self._reply(send, 403, _error("AccessDenied", "Access Denied"))
             return
         await self._forward(scope, receive, send, headers)
@@ -240,6 +243,17 @@ class SigV4Gateway:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def allow_public_read(client: Any, bucket: str, prefixes: Iterable[str]) -> None:
+    """The bucket policy public areas need: anyone may GET objects under ``prefixes``."""
+    resources = [f"arn:aws:s3:::{bucket}/{p}*" for p in prefixes]
+    if not resources:
+        return
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": resources}
+    client.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
 
 
 @contextlib.contextmanager

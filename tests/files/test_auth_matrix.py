@@ -297,7 +297,8 @@ def world(request: pytest.FixtureRequest, make_config: Callable[..., Config]) ->
         endpoint, gateway = request.getfixturevalue("s3_endpoint")
         assert isinstance(gateway, SigV4Gateway)
         gateway.offset = 0.0
-        bucket = make_bucket(endpoint)
+        # Public areas' files have stable, unsigned URLs: the bucket policy lets anyone read.
+        bucket = make_bucket(endpoint, public=[p for p, r, _ in AREAS.values() if r == "public"])
         files["url"] = f"s3://{bucket}?endpoint={endpoint}&region={REGION}&path_style=true"
         files["access_key_id"] = "env:TEST_S3_ACCESS_KEY"
         files["secret_access_key"] = "env:TEST_S3_SECRET_KEY"
@@ -490,6 +491,19 @@ def test_files_authorization_matrix(world: World) -> None:
                     elif check(f"{cell}/downloadUrl {path}", None, code):
                         r = w.http.get(data["url"])
                         check(f"{cell}/download {path}", (200, stored.body), (r.status_code, r.content))
+                    # ---- downloadUrls: the same answer, per path, inside a batch that holds
+                    code, data = call({"op": "downloadUrls", "paths": [path]})
+                    if dead:
+                        check(f"{cell}/downloadUrls {path}", dead, code)
+                    elif check(f"{cell}/downloadUrls {path}", None, code):
+                        item = data[0]
+                        if rrefusal or seen is None:
+                            got_code = item.get("error", {}).get("code")
+                            check(f"{cell}/downloadUrls {path}", rrefusal or "NotFound", got_code)
+                        else:
+                            r = w.http.get(item["url"])
+                            got_r = (r.status_code, r.content)
+                            check(f"{cell}/downloadUrls get {path}", (200, stored.body), got_r)
 
                     # ---- writes: the allowed change exactly their file; refused ones nothing
                     new = Stored(f"{caller} wrote {path}".encode(), CT, uid)
@@ -535,11 +549,11 @@ def test_files_authorization_matrix(world: World) -> None:
 
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong[:80])
     assert w.storage.keys() == sorted(seed)
-    # Every cell ran: per area, the live caller/style pairs x (list + 4 ops x its targets:
-    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 4 ops x 1
+    # Every cell ran: per area, the live caller/style pairs x (list + 5 ops x its targets:
+    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 5 ops x 1
     # target), plus a read-back download per allowed upload that may read.
     live, dead = (5, 12) if w.backend == "local" else (3, 6)
-    ops = sum(live * (1 + 4 * (5 if a == OWN else 4)) + dead * 5 for a in (OWN, *AREAS))
+    ops = sum(live * (1 + 5 * (5 if a == OWN else 4)) + dead * 6 for a in (OWN, *AREAS))
     assert calls - downloads == ops, (calls, downloads, ops)
     assert cells > calls
 

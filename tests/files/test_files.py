@@ -54,7 +54,8 @@ def test_upload_then_download(files_backend: FilesEnv) -> None:
     env = files_backend
     body = b"hello, files\n" * 100
     grant = env.call(ALICE, "uploadUrl", path="notes/hello.txt", contentType="text/plain", size=len(body))
-    assert set(grant) == {"url", "method", "headers", "expiresAt"}
+    assert set(grant) == {"url", "method", "headers", "expiresAt", "fileId"}
+    assert grant["fileId"] == f"mb://users/{ALICE}/notes/hello.txt"
     assert grant["method"] == "PUT"
     assert grant["headers"]["Content-Type"] == "text/plain"
     assert RFC3339_S.match(grant["expiresAt"])
@@ -64,7 +65,7 @@ def test_upload_then_download(files_backend: FilesEnv) -> None:
     assert r.status_code == 200, r.text
 
     stat = env.call(ALICE, "stat", path="notes/hello.txt")
-    assert stat["path"] == "notes/hello.txt"
+    assert stat["path"] == "notes/hello.txt" and stat["fileId"] == grant["fileId"]
     assert stat["size"] == len(body)
     assert stat["contentType"] == "text/plain"
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", stat["updated"])
@@ -324,6 +325,7 @@ def test_listing_is_paginated(files_backend: FilesEnv) -> None:
     item = env.call(ALICE, "list", prefix="dir/sub/")["data"][0]
     assert item == {
         "path": "dir/sub/d.txt",
+        "fileId": f"mb://users/{ALICE}/dir/sub/d.txt",
         "size": len(b"dir/sub/d.txt"),
         "contentType": "text/plain",
         "updated": item["updated"],

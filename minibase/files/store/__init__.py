@@ -18,7 +18,12 @@ def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
     files = config.files
     root = config.files_root
     if root is not None:
-        return LocalFileStore(root, secrets)
+        return LocalFileStore(
+            root,
+            secrets,
+            public_prefixes=files.public_prefixes,
+            public_max_age=int(files.public_max_age),
+        )
     location = files.s3
     if location is None:  # pragma: no cover - parse_config refuses other schemes
         raise ConfigError("files.url", "expected file://, s3:// or oss://")
@@ -29,4 +34,5 @@ def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
         access_key_id=files.access_key_id,
         secret_access_key=files.secret_access_key,
         session_token=files.session_token,
+        public_url=files.public_url,
     )

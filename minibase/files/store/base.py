@@ -71,6 +71,12 @@ class FileStore(Protocol):
         ``expires``, and (with ``condition``) only while the key holds what it says."""
         ...
 
+    async def public_url(self, key: str, *, base_url: str | None) -> str:
+        """The stable URL of ``key`` in a public-read area: the same every time, never
+        expiring (local: served by minibase with caching headers; S3/OSS: the bucket's
+        object URL or ``files.public_url``)."""
+        ...
+
     async def sign_download(
         self,
         key: str,

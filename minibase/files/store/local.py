@@ -190,7 +190,7 @@ class UploadGrant:
 class DownloadGrant:
     key: str
     public: bool
-    expires: int
+    expires: int | None  # None: a stable public URL, which never expires
     version: str | None = None  # None: whatever the key holds
 
 
@@ -201,13 +201,16 @@ class OpenFile:
     fd: int
     info: FileInfo
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        left = self.info.size
+    async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """``length`` bytes (default: to the end) from offset ``start``."""
+        left = self.info.size - start if length is None else length
+        offset = start
         while left > 0:
-            chunk = await in_thread(os.read, self.fd, min(READ_CHUNK, left))
+            chunk = await in_thread(os.pread, self.fd, min(READ_CHUNK, left), offset)
             if not chunk:
                 return
             left -= len(chunk)
+            offset += len(chunk)
             yield chunk
 
     def close(self) -> None:
@@ -234,8 +237,13 @@ class LocalFileStore:
         *,
         mount: str = "/files",
         clock: Callable[[], float] = time.time,
+        public_prefixes: Sequence[str] = (),
+        public_max_age: int = 300,
     ) -> None:
         self.root = Path(root)
+        # Keys under these are readable by anyone at their stable, unsigned URL.
+        self.public_prefixes = tuple(public_prefixes)
+        self.public_max_age = public_max_age
         self.signer = UrlSigner(secrets)
         self.mount = "/" + mount.strip("/")
         self.clock = clock
@@ -270,6 +278,10 @@ class LocalFileStore:
         params.append(("Signature", sig))
         url = f"{self.url_for(key, base_url)}?{urlencode(params)}"
         return SignedUpload(url, "PUT", {"Content-Type": content_type})
+
+    async def public_url(self, key: str, *, base_url: str | None) -> str:
+        """The stable URL of a file in a public-read area: no query, no expiry."""
+        return self.url_for(key, base_url)
 
     async def sign_download(
         self,
@@ -319,8 +331,17 @@ class LocalFileStore:
         return UploadGrant(key, content_type, size, uploader or None, expires, _condition_of(expect))
 
     def verify_download(self, key: str, query: Mapping[str, str]) -> DownloadGrant:
-        """The download a GET/HEAD URL allows; :class:`PermissionDenied` when forged or expired."""
+        """The download a GET/HEAD URL allows; :class:`PermissionDenied` when forged or expired.
+
+        A URL without a signature is a stable public one: allowed while ``key`` is in a
+        public-read area (checked now, so an area made private stops serving at once)."""
         key = _clean(key, "path")
+        if "Signature" not in query and "Expires" not in query:
+            if query:
+                raise PermissionDenied(f"unexpected parameter {next(iter(query))[:40]!r}")
+            if not key.startswith(self.public_prefixes):
+                raise PermissionDenied("the URL is not signed")
+            return DownloadGrant(key, True, None)
         expires = _int(query.get("Expires"), "Expires")
         public = query.get("Public", "0") == "1"
         version = query.get("Version")

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from ...config import S3Location
 from ...errors import Internal, Unavailable
@@ -59,8 +60,10 @@ class S3FileStore:
         secret_access_key: str | None = None,
         session_token: str | None = None,
         concurrency: int = 16,
+        public_url: str | None = None,
     ) -> None:
         self.location = location
+        self.public_base = public_url
         self._credentials = (access_key_id, secret_access_key, session_token)
         self._concurrency = concurrency
         self._client: Any = None
@@ -145,6 +148,20 @@ class S3FileStore:
             "put_object", Params=params, ExpiresIn=_expires_in(expires), HttpMethod="PUT"
         )
         return SignedUpload(str(url), "PUT", headers)
+
+    async def public_url(self, key: str, *, base_url: str | None) -> str:
+        """The stable URL of a public-read file: ``files.public_url`` (a CDN) + the object
+        key, else the object's own URL at the bucket (which must let anyone read that
+        prefix: a bucket policy)."""
+        if self.public_base is not None:
+            return f"{self.public_base}/{quote(self._full(key), safe='/')}"
+        client = await self.client()
+        # The SDK knows how this endpoint addresses an object (virtual host or path style):
+        # an unsigned GET is its presigned URL without the query.
+        url = client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.location.bucket, "Key": self._full(key)}, ExpiresIn=60
+        )
+        return str(url).split("?", 1)[0]
 
     async def sign_download(
         self,

@@ -4,6 +4,9 @@
 // Paths are relative to the caller's own area unless they start with a shared area.
 const { MinibaseError } = require('./errors.js')
 
+const MAX_BATCH = 100 // paths in one downloadUrls call
+const FILE_ID_PREFIX = 'mb://'
+
 function isBlob(v) {
   return typeof Blob !== 'undefined' && v instanceof Blob
 }
@@ -68,13 +71,76 @@ class Files {
       headers: Object.assign({}, target.headers || {}),
       body,
     })
-    return { path, size, contentType }
+    const done = { path, size, contentType }
+    if (typeof target.fileId === 'string') done.fileId = target.fileId
+    return done
   }
 
-  /** A signed download URL: `{url, expiresAt}` (the url is made absolute). */
-  async downloadUrl(path) {
-    const d = (await this._call({ op: 'downloadUrl', path })).data
+  _link(d) {
     return d && typeof d.url === 'string' ? Object.assign({}, d, { url: this._client._absolute(d.url) }) : d
+  }
+
+  /**
+   * A download URL: `{url, expiresAt}` (the url is made absolute). In a public area it is
+   * stable and `expiresAt` is null. `options.thumb` ("200x200", one of `[files.thumbs] sizes`)
+   * asks for a thumbnail. `path` may be a file id (`mb://…`).
+   */
+  async downloadUrl(path, options) {
+    const e = { op: 'downloadUrl', path }
+    if (options && options.thumb != null) e.thumb = options.thumb
+    return this._link((await this._call(e)).data)
+  }
+
+  /**
+   * Download URLs for many paths or file ids in one call per 100: one entry per path, in
+   * order, `{path, fileId, url, expiresAt}` or `{path, error: {code, message}}` for one that
+   * is missing or forbidden (the others still get theirs).
+   */
+  async downloadUrls(paths, options) {
+    if (!Array.isArray(paths)) throw new MinibaseError('InvalidArgument', 'downloadUrls takes an array of paths', 400)
+    const chunks = []
+    for (let i = 0; i < paths.length; i += MAX_BATCH) chunks.push(paths.slice(i, i + MAX_BATCH))
+    const answers = await Promise.all(
+      chunks.map((chunk) => {
+        const e = { op: 'downloadUrls', paths: chunk }
+        if (options && options.thumb != null) e.thumb = options.thumb
+        return this._call(e)
+      }),
+    )
+    const out = []
+    for (const a of answers) for (const item of (a && a.data) || []) out.push(this._link(item))
+    return out
+  }
+
+  /**
+   * Every file id (`mb://…` string) found in `docs` (documents, arrays, nested objects)
+   * resolved to a URL in as few calls as possible: `{[fileId]: url}`; an id that cannot
+   * be read (missing, forbidden) is left out. `options.thumb` as for `downloadUrl`.
+   */
+  async resolveFileIds(docs, options) {
+    const ids = []
+    const seen = new Set()
+    const walk = (v, depth) => {
+      if (depth > 32) return
+      if (typeof v === 'string') {
+        if (v.indexOf(FILE_ID_PREFIX) === 0 && !seen.has(v)) {
+          seen.add(v)
+          ids.push(v)
+        }
+      } else if (Array.isArray(v)) {
+        for (const x of v) walk(x, depth + 1)
+      } else if (v && typeof v === 'object') {
+        for (const k of Object.keys(v)) walk(v[k], depth + 1)
+      }
+    }
+    walk(docs, 0)
+    const urls = {}
+    if (!ids.length) return urls
+    const links = await this.downloadUrls(ids, options)
+    links.forEach((link, i) => {
+      if (link && typeof link.url === 'string') urls[ids[i]] = link.url
+    })
+    return urls
   }
 
   /** `{path, size, contentType, updated}` or null. */

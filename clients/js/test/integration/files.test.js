@@ -37,7 +37,12 @@ test('files: upload, stat, list, download, remove; each user has their own area'
 
   assert.equal(await alice.files.stat('notes/none.txt'), null)
   const up = await alice.files.upload('notes/hello.txt', bytes, { contentType: 'text/plain; charset=utf-8' })
-  assert.deepEqual(up, { path: 'notes/hello.txt', size: bytes.length, contentType: 'text/plain; charset=utf-8' })
+  assert.match(up.fileId, /^mb:\/\/users\/u_[a-z0-9]+\/notes\/hello\.txt$/)
+  assert.deepEqual(up, { path: 'notes/hello.txt', size: bytes.length, contentType: 'text/plain; charset=utf-8', fileId: up.fileId })
+  // The file id reads the same file, alone or in a batch.
+  const [link] = await alice.files.downloadUrls([up.fileId])
+  assert.equal(link.fileId, up.fileId)
+  assert.equal(await (await fetch(link.url)).text(), 'hello 世界\n')
 
   const st = await alice.files.stat('notes/hello.txt')
   assert.equal(st.path, 'notes/hello.txt')

@@ -161,3 +161,36 @@ test('files.downloadUrl / stat / list / remove event shapes', async () => {
     { op: 'remove', path: 'a.txt' },
   ])
 })
+
+test('files.downloadUrls: one call per 100 paths, urls made absolute; resolveFileIds walks documents', async () => {
+  const { mb, events, answers } = await setup()
+  const paths = Array.from({ length: 150 }, (_, i) => 'p' + i)
+  const echo = (chunk) => ({ data: chunk.map((p) => (p === 'p7' ? { path: p, error: { code: 'NotFound', message: 'no' } } : { path: p, fileId: 'mb://users/u/' + p, url: '/files/users/u/' + p + '?S=1', expiresAt: 'e' })) })
+  answers.push(echo(paths.slice(0, 100)), echo(paths.slice(100)))
+  const out = await mb.files.downloadUrls(paths, { thumb: '200x200' })
+  assert.equal(out.length, 150)
+  assert.equal(out[0].url, 'https://api.example.com/files/users/u/p0?S=1')
+  assert.deepEqual(out[7], { path: 'p7', error: { code: 'NotFound', message: 'no' } })
+  assert.deepEqual(events.map((e) => [e.op, e.paths.length, e.thumb]), [['downloadUrls', 100, '200x200'], ['downloadUrls', 50, '200x200']])
+  await assert.rejects(mb.files.downloadUrls('p0'), (e) => e.code === 'InvalidArgument')
+
+  events.length = 0
+  const docs = [
+    { title: 'a', photo: 'mb://public/a.png', more: { list: ['mb://public/b.png', 'plain', 'mb://public/a.png'] } },
+    { title: 'b', photo: 'mb://users/u/gone.png' },
+  ]
+  answers.push({
+    data: [
+      { path: 'mb://public/a.png', fileId: 'mb://public/a.png', url: 'https://cdn.example.com/public/a.png', expiresAt: null },
+      { path: 'mb://public/b.png', fileId: 'mb://public/b.png', url: '/files/public/b.png', expiresAt: null },
+      { path: 'mb://users/u/gone.png', error: { code: 'NotFound', message: 'no' } },
+    ],
+  })
+  assert.deepEqual(await mb.files.resolveFileIds(docs), {
+    'mb://public/a.png': 'https://cdn.example.com/public/a.png',
+    'mb://public/b.png': 'https://api.example.com/files/public/b.png',
+  })
+  assert.deepEqual(events, [{ op: 'downloadUrls', paths: ['mb://public/a.png', 'mb://public/b.png', 'mb://users/u/gone.png'] }])
+  assert.deepEqual(await mb.files.resolveFileIds([{ title: 'none' }]), {})
+  assert.equal(events.length, 1) // nothing to resolve: no call
+})
