@@ -9,12 +9,25 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..util.record import field, record
-from .fields import NAME_RE, NAME_RULE, TABLE, Bytes, Custom, Seconds, Text, Url, derived, read_fields, spec
+from .fields import (
+    NAME_RE,
+    NAME_RULE,
+    TABLE,
+    Bytes,
+    Custom,
+    Int,
+    Seconds,
+    Text,
+    Url,
+    derived,
+    read_fields,
+    spec,
+)
 from .reader import Reader
 from .units import MiB
 from .urls import S3Location, check_files_url, parse_s3_url
 
-__all__ = ["FILE_RULE_PRESETS", "MAX_FILE_SIZE", "FilesArea", "FilesConfig"]
+__all__ = ["FILE_RULE_PRESETS", "MAX_FILE_SIZE", "THUMB_FORMATS", "FilesArea", "FilesConfig"]
 
 FILE_RULE_PRESETS = ("public", "authenticated", "owner", "none")
 MAX_FILE_SIZE = 5 * 1024 * MiB  # S3's limit for one PUT
@@ -86,6 +99,25 @@ class FilesArea:
         return cls(name=name, **values)
 
 
+_THUMB_SIZE_RE = re.compile(r"([1-9][0-9]{0,3})?x([1-9][0-9]{0,3})?")
+THUMB_FORMATS = ("auto", "jpeg", "png", "webp")
+
+
+def _thumb_sizes(r: Reader, v: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or len(v) > 16:
+        raise ConfigError(key, 'expected a list (at most 16) of sizes like "200x200", "750x" or "x300"')
+    out = []
+    for i, item in enumerate(v):
+        m = _THUMB_SIZE_RE.fullmatch(item) if isinstance(item, str) else None
+        if m is None or not (m.group(1) or m.group(2)):
+            raise ConfigError(
+                f"{key}[{i}]",
+                f'{item!r} is not a size like "200x200", "750x" (a width) or "x300" (a height), 1-9999',
+            )
+        out.append(item)
+    return tuple(dict.fromkeys(out))
+
+
 def _files_url(r: Reader, v: Any, key: str) -> str:
     return check_files_url(Text()(r, v, key), key)
 
@@ -119,6 +151,14 @@ class FilesConfig:
         default=300.0, metadata=spec(Seconds(0, 365 * 86400, "must be between 0s and 365d"))
     )
     areas: Mapping[str, FilesArea] = field(default_factory=dict, metadata=TABLE)
+    # [files.thumbs]: the only thumbnail sizes anyone may ask for ("200x200", "750x")
+    thumb_sizes: tuple[str, ...] = field(default=(), metadata=spec(_thumb_sizes, key="thumbs.sizes"))
+    thumb_format: str = field(default="auto", metadata=spec(Text(THUMB_FORMATS), key="thumbs.format"))
+    thumb_quality: int = field(default=82, metadata=spec(Int(1, 100), key="thumbs.quality"))
+    # images with more pixels than this are refused (decompression bombs)
+    thumb_max_pixels: int = field(
+        default=40_000_000, metadata=spec(Int(1, 200_000_000), key="thumbs.max_pixels")
+    )
     # S3 credentials; None: the SDK's default chain (AWS_ACCESS_KEY_ID, ~/.aws, roles, ...).
     access_key_id: str | None = field(default=None, repr=False, metadata=spec(Text()))
     secret_access_key: str | None = field(default=None, repr=False, metadata=spec(Text()))

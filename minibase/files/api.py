@@ -34,6 +34,7 @@ from ..util.timefmt import now, rfc3339_ms, rfc3339_s
 from .content_types import browser_active
 from .paths import Location, file_id, resolve, resolve_prefix
 from .store.base import FileInfo, FileStore, UploadCondition
+from .thumbs import Thumbnailer
 
 __all__ = ["OPS", "FilesFunction", "browser_active", "content_type_allowed"]
 
@@ -44,6 +45,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MAX_SCANS = 10  # store pages read for one filtered (owner-read) listing page
 _CURSOR_PREFIX = "f1."
+_THUMBABLE = re.compile(r"image/(jpeg|pjpeg|png|webp|gif)")  # what thumbnails are made of
 _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
 # A quoted parameter value is printable ASCII (it goes into a header), no quote or backslash.
 _CONTENT_TYPE_RE = re.compile(
@@ -72,6 +74,7 @@ class FilesFunction:
         self.store = store
         self.clock = clock
         self.ttl = int(self.files.url_ttl)
+        self.thumbs = Thumbnailer.from_config(self.files)
 
     async def __call__(
         self, caller: Caller | None, event: Mapping[str, Any], *, base_url: str | None = None
@@ -87,8 +90,9 @@ class FilesFunction:
         if op == "uploadUrl":
             return await self._upload_url(uid, event, base_url)
         if op == "downloadUrl":
+            thumb = self._thumb(event)
             loc = resolve(self.files, event.get("path"), uid)
-            return await self._download_url(uid, loc, base_url)
+            return await self._download_url(uid, loc, base_url, thumb)
         if op == "downloadUrls":
             return await self._download_urls(uid, event, base_url)
         if op == "stat":
@@ -111,6 +115,15 @@ class FilesFunction:
         if base is None and self.store.needs_base_url:
             raise Internal("the file store needs this server's public URL: set files.base_url")
         return base
+
+    def _thumb(self, event: Mapping[str, Any]) -> str | None:
+        """The event's ``thumb``: None, or one of the configured sizes."""
+        thumb = event.get("thumb")
+        if thumb is None:
+            return None
+        if self.thumbs is None:
+            raise InvalidArgument("thumbnails are not configured: set [files.thumbs] sizes")
+        return self.thumbs.spec(thumb).name
 
     def _expires(self) -> int:
         return int(self.clock()) + self.ttl
@@ -212,17 +225,25 @@ class FilesFunction:
             "fileId": file_id(loc.key),
         }
 
-    async def _download_url(self, uid: str | None, loc: Location, base_url: str | None) -> dict[str, Any]:
+    async def _download_url(
+        self, uid: str | None, loc: Location, base_url: str | None, thumb: str | None = None
+    ) -> dict[str, Any]:
         info = await self._readable(loc, uid)
         if info is None:
             raise NotFound("no file at that path")
+        if thumb is not None and not _THUMBABLE.fullmatch(info.content_type.split(";", 1)[0].strip().lower()):
+            raise InvalidArgument(
+                f"no thumbnails of {info.content_type.split(';')[0]!r} files: only of images"
+            )
         public = loc.area is not None and loc.area.read == "public"
         active = browser_active(info.content_type)
         if public and not active:
             # Anyone may read it, always: a stable URL that an <image> can cache. (Content
             # a browser could run keeps a signed URL: only that can carry the signed
             # attachment disposition on S3/OSS.)
-            url = await self.store.public_url(loc.key, base_url=self._base_url(base_url))
+            url = await self.store.public_url(
+                loc.key, base_url=self._base_url(base_url), thumb=thumb, source=info
+            )
             return {"url": url, "expiresAt": None}
         expires = self._expires()
         # Who may read depends on the file here: the URL must not read a later one.
@@ -234,6 +255,8 @@ class FilesFunction:
             base_url=self._base_url(base_url),
             version=version,
             attachment=active,
+            thumb=thumb,
+            source=info,
         )
         return {"url": url, "expiresAt": rfc3339_s(expires)}
 
@@ -246,6 +269,7 @@ class FilesFunction:
             raise InvalidArgument(f"paths is required: a list of up to {MAX_BATCH} paths or file ids")
         if len(paths) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} paths at once", maxPaths=MAX_BATCH)
+        thumb = self._thumb(event)
         gate = asyncio.Semaphore(_BATCH_CONCURRENCY)
 
         async def one(path: Any) -> dict[str, Any]:
@@ -253,9 +277,9 @@ class FilesFunction:
             try:
                 loc = resolve(self.files, path, uid)
                 async with gate:
-                    link = await self._download_url(uid, loc, base_url)
+                    link = await self._download_url(uid, loc, base_url, thumb)
                 return {"path": shown, "fileId": file_id(loc.key), **link}
-            except (InvalidArgument, NotFound, PermissionDenied, Unauthenticated) as e:
+            except (InvalidArgument, NotFound, PayloadTooLarge, PermissionDenied, Unauthenticated) as e:
                 return {"path": shown, "error": {"code": e.code, "message": e.message}}
 
         return list(await asyncio.gather(*(one(p) for p in paths)))

@@ -20,7 +20,9 @@ URL binds, and moves bytes.
   ``If-None-Match`` / ``If-Modified-Since`` answer 304; a single ``Range`` answers 206
   (``If-Range`` honoured; several ranges get the whole file), one past the end 416. A
   file in a public-read area also has a stable URL without any query, which never
-  expires (``Cache-Control: public, max-age=<files.public_max_age>``). A URL signed with a ``Version`` (``owner``-read areas)
+  expires (``Cache-Control: public, max-age=<files.public_max_age>``). A ``Thumb``
+  (signed) or ``thumb`` (stable URL) parameter serves that thumbnail of the file instead:
+  rendered on first request, then cached. A URL signed with a ``Version`` (``owner``-read areas)
   serves only that version: 404 once the file was replaced or removed.
 
 Refusals use the error envelope: 403 ``PermissionDenied`` for a missing, forged or
@@ -170,12 +172,17 @@ class LocalFilesApp:
 
     async def _get(self, scope: Scope, send: Send, key: str, rid: str, *, head: bool) -> None:
         grant = self.store.verify_download(key, self._query(scope))
-        opened = await self.store.open(key)
+        if grant.thumb is None:
+            opened = await self.store.open(key)
+            version = None if opened is None else opened.info.version
+        else:
+            pair = await self.store.open_thumb(key, grant.thumb)
+            opened, version = (None, None) if pair is None else (pair[1], pair[0].version)
         if opened is None:
             raise NotFound("no such file")
         try:
             info = opened.info
-            if grant.version is not None and info.version != grant.version:
+            if grant.version is not None and version != grant.version:
                 raise NotFound("the file this URL was made for was replaced or removed: ask for a new URL")
             headers = _headers(scope)
             etag = (info.etag or "").encode()

@@ -216,6 +216,11 @@ EXTRA_RULES: tuple[tuple[str, Callable[[Config], bool], str], ...] = (
     ),
     ("database.url is tablestore://", lambda c: c.database.tablestore is not None, "tablestore"),
     ("files.url is s3://, oss:// (or env:NAME)", lambda c: c.files.backend == "s3", "s3"),
+    (
+        "[files.thumbs] sizes are set (except on oss://, which renders them itself)",
+        lambda c: bool(c.files.thumb_sizes) and not (c.files.s3 and c.files.s3.provider == "oss"),
+        "images",
+    ),
     ('auth.credentials = "sts"', lambda c: c.auth.credentials == "sts", "sts"),
 )
 

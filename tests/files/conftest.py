@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from minibase.config import Config
 from minibase.files import LocalFileStore, build_file_store
+from minibase.files.thumbs import Thumbnailer
 from tests.conftest import SECRET, base_raw
 from tests.files.harness import FilesEnv, files_asgi_app
 from tests.files.s3server import ACCESS_KEY, REGION, SECRET_KEY, SigV4Gateway, allow_public_read, s3_server
@@ -31,6 +32,7 @@ BACKENDS = ["local", "s3"]
 # What the suite's config allows: small limits so oversize is cheap to test.
 FILES: dict[str, Any] = {
     "max_size": "64KiB",
+    "thumbs": {"sizes": ["64x64", "100x", "x50"], "max_pixels": 1_000_000},
     "content_types": ["image/*", "text/*", "application/json", "application/octet-stream"],
     "areas": {
         "public": {
@@ -108,6 +110,7 @@ def local_env(
         clock=lambda: time.time() + skew[0],
         public_prefixes=config.files.public_prefixes,
         public_max_age=int(config.files.public_max_age),
+        thumbs=Thumbnailer.from_config(config.files),
     )
 
     def pass_time(seconds: float) -> None:

@@ -288,6 +288,7 @@ def world(request: pytest.FixtureRequest, make_config: Callable[..., Config]) ->
     backend = str(request.param)
     files: dict[str, Any] = {
         "max_size": "64KiB",
+        "thumbs": {"sizes": ["64x64"]},
         "areas": {name: {"prefix": p, "read": r, "write": w} for name, (p, r, w) in AREAS.items()},
     }
     environ: dict[str, str] = {}
@@ -491,6 +492,15 @@ def test_files_authorization_matrix(world: World) -> None:
                     elif check(f"{cell}/downloadUrl {path}", None, code):
                         r = w.http.get(data["url"])
                         check(f"{cell}/download {path}", (200, stored.body), (r.status_code, r.content))
+                    # ---- a thumbnail: the original's read rule first (these are text files,
+                    # so one who may read it is told there are no thumbnails of text)
+                    code, data = call({"op": "downloadUrls", "paths": [path], "thumb": "64x64"})
+                    if dead:
+                        check(f"{cell}/thumb {path}", dead, code)
+                    elif check(f"{cell}/thumb {path}", None, code):
+                        got_code = data[0].get("error", {}).get("code")
+                        want = rrefusal or ("NotFound" if seen is None else "InvalidArgument")
+                        check(f"{cell}/thumb {path}", want, got_code)
                     # ---- downloadUrls: the same answer, per path, inside a batch that holds
                     code, data = call({"op": "downloadUrls", "paths": [path]})
                     if dead:
@@ -549,11 +559,11 @@ def test_files_authorization_matrix(world: World) -> None:
 
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong[:80])
     assert w.storage.keys() == sorted(seed)
-    # Every cell ran: per area, the live caller/style pairs x (list + 5 ops x its targets:
-    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 5 ops x 1
+    # Every cell ran: per area, the live caller/style pairs x (list + 6 ops x its targets:
+    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 6 ops x 1
     # target), plus a read-back download per allowed upload that may read.
     live, dead = (5, 12) if w.backend == "local" else (3, 6)
-    ops = sum(live * (1 + 5 * (5 if a == OWN else 4)) + dead * 6 for a in (OWN, *AREAS))
+    ops = sum(live * (1 + 6 * (5 if a == OWN else 4)) + dead * 7 for a in (OWN, *AREAS))
     assert calls - downloads == ops, (calls, downloads, ops)
     assert cells > calls
 

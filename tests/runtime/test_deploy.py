@@ -524,6 +524,13 @@ def test_extras_follow_the_config() -> None:
     assert extras('[files]\nurl = "env:FILES_URL"\n') == ("s3",)
     assert extras(f'[auth]\ncredentials = "sts"\n{STS_ROLE}') == ("sts",)
     assert extras('[auth]\ncredentials = "local"\n') == ()
+    # Thumbnails are rendered with Pillow, except on OSS, which renders them itself.
+    thumbs = '[files.thumbs]\nsizes = ["200x200"]\n'
+    assert extras(thumbs) == ("images",)
+    assert extras(f'[files]\nurl = "s3://bkt"\n{thumbs}') == ("s3", "images")
+    assert extras(f'[files]\nurl = "oss://bkt?endpoint=https://oss-cn-hangzhou.aliyuncs.com"\n{thumbs}') == (
+        "s3",
+    )
     assert extras(
         f'[auth]\ncredentials = "sts"\n{STS_ROLE}[database]\nurl = "tablestore://ins?endpoint=https://i.x"\n'
         '[files]\nurl = "s3://bkt"\n'

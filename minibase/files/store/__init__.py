@@ -15,14 +15,18 @@ __all__ = ["FileInfo", "FileStore", "LocalFileStore", "SignedUpload", "UploadCon
 def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
     """The store ``files.url`` names. ``secrets`` are the server's MAC secrets (the first
     signs, all verify): the local backend signs its URLs with a key derived from them."""
+    from ..thumbs import Thumbnailer
+
     files = config.files
     root = config.files_root
+    thumbs = Thumbnailer.from_config(files)
     if root is not None:
         return LocalFileStore(
             root,
             secrets,
             public_prefixes=files.public_prefixes,
             public_max_age=int(files.public_max_age),
+            thumbs=thumbs,
         )
     location = files.s3
     if location is None:  # pragma: no cover - parse_config refuses other schemes
@@ -35,4 +39,5 @@ def build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
         secret_access_key=files.secret_access_key,
         session_token=files.session_token,
         public_url=files.public_url,
+        thumbs=thumbs,
     )

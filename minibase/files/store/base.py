@@ -71,10 +71,13 @@ class FileStore(Protocol):
         ``expires``, and (with ``condition``) only while the key holds what it says."""
         ...
 
-    async def public_url(self, key: str, *, base_url: str | None) -> str:
+    async def public_url(
+        self, key: str, *, base_url: str | None, thumb: str | None = None, source: FileInfo | None = None
+    ) -> str:
         """The stable URL of ``key`` in a public-read area: the same every time, never
         expiring (local: served by minibase with caching headers; S3/OSS: the bucket's
-        object URL or ``files.public_url``)."""
+        object URL or ``files.public_url``). With ``thumb`` (a configured size), of that
+        thumbnail of it; ``source`` is the file's info as just read."""
         ...
 
     async def sign_download(
@@ -86,8 +89,10 @@ class FileStore(Protocol):
         base_url: str | None,
         version: str | None = None,
         attachment: bool = False,
+        thumb: str | None = None,
+        source: FileInfo | None = None,
     ) -> str:
-        """A URL that serves ``key`` until ``expires``; with ``version``, only that write of
+        """A URL that serves ``key`` (with ``thumb``: that thumbnail of it) until ``expires``; with ``version``, only that write of
         it where the backend can enforce that (local disk; S3 cannot: see its module). With
         ``attachment`` (content a browser could run: html, svg, xml, js) the answer must
         carry ``Content-Disposition: attachment`` (the local routes add it themselves)."""

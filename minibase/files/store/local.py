@@ -5,6 +5,8 @@ Layout under the root directory::
     <key>                              the bytes, e.g. users/u_abc/photos/cat.jpg
     <dir>/.~mb-meta/<name>.json        its metadata: content type, uploader, md5, version, ...
     <dir>/.~mb-tmp-<random>            an upload in progress (or left by a crash)
+    <dir>/.~mb-thumb/<name>/<size>-<tag>.<fmt>   a cached thumbnail of one version of it
+                                       (removed when the file is replaced or removed)
 
 Path segments starting with ``.~mb`` are refused by the ``files`` function, so these
 never collide with a client's names. A segment may be at most 250 bytes here (filesystems
@@ -51,6 +53,7 @@ import hmac
 import logging
 import os
 import secrets as _secrets
+import shutil
 import stat as _stat
 import threading
 import time
@@ -65,6 +68,7 @@ import orjson
 from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, PermissionDenied, Unavailable
 from ...util.ids import b64url, b64url_decode
 from ..paths import RESERVED_SEGMENT_PREFIX, check_path
+from ..thumbs import Thumbnailer
 from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
 
 try:  # cross-process commit lock where the platform has it
@@ -87,7 +91,6 @@ _MAX_QUERY_VALUE = 1024
 MAX_NAME_BYTES = 250
 T = TypeVar("T")
 _UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Expect", "Signature"))
-_DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Version", "Signature"))
 # errno values that mean the disk, not the request, is the problem.
 _OUTAGE_ERRNOS = frozenset(
     e
@@ -101,6 +104,8 @@ _OUTAGE_ERRNOS = frozenset(
     )
     if e is not None
 )
+_DOWNLOAD_PARAMS = frozenset(("Expires", "Public", "Version", "Thumb", "Signature"))
+_THUMB_DIR = RESERVED_SEGMENT_PREFIX + "-thumb"
 _EXPECT_NEW = "new"  # an Expect value no version can equal (they are hex, or start with "i")
 
 
@@ -159,10 +164,14 @@ def upload_message(
     return b"\n".join((_MESSAGE_VERSION, b"PUT", *(f.encode() for f in fields)))
 
 
-def download_message(key: str, expires: int, public: bool, version: str | None = None) -> bytes:
+def download_message(
+    key: str, expires: int, public: bool, version: str | None = None, thumb: str | None = None
+) -> bytes:
     fields = [key, str(expires), "1" if public else "0"]
     if version is not None:
         fields.append(version)
+    if thumb is not None:
+        fields.append("thumb:" + thumb)  # a version is hex or i...: never this
     return b"\n".join((_MESSAGE_VERSION, b"GET", *(f.encode() for f in fields)))
 
 
@@ -192,6 +201,7 @@ class DownloadGrant:
     public: bool
     expires: int | None  # None: a stable public URL, which never expires
     version: str | None = None  # None: whatever the key holds
+    thumb: str | None = None  # a thumbnail size: serve that thumbnail of the file
 
 
 @dataclass(slots=True)
@@ -239,7 +249,9 @@ class LocalFileStore:
         clock: Callable[[], float] = time.time,
         public_prefixes: Sequence[str] = (),
         public_max_age: int = 300,
+        thumbs: Thumbnailer | None = None,
     ) -> None:
+        self.thumbs = thumbs
         self.root = Path(root)
         # Keys under these are readable by anyone at their stable, unsigned URL.
         self.public_prefixes = tuple(public_prefixes)
@@ -279,9 +291,12 @@ class LocalFileStore:
         url = f"{self.url_for(key, base_url)}?{urlencode(params)}"
         return SignedUpload(url, "PUT", {"Content-Type": content_type})
 
-    async def public_url(self, key: str, *, base_url: str | None) -> str:
-        """The stable URL of a file in a public-read area: no query, no expiry."""
-        return self.url_for(key, base_url)
+    async def public_url(
+        self, key: str, *, base_url: str | None, thumb: str | None = None, source: FileInfo | None = None
+    ) -> str:
+        """The stable URL of a file in a public-read area: no expiry, no signature."""
+        url = self.url_for(key, base_url)
+        return url if thumb is None else f"{url}?{urlencode([('thumb', thumb)])}"
 
     async def sign_download(
         self,
@@ -292,13 +307,17 @@ class LocalFileStore:
         base_url: str | None,
         version: str | None = None,
         attachment: bool = False,
+        thumb: str | None = None,
+        source: FileInfo | None = None,
     ) -> str:
-        sig = self.signer.sign(download_message(key, expires, public, version))
+        sig = self.signer.sign(download_message(key, expires, public, version, thumb))
         params = [("Expires", str(expires))]
         if public:
             params.append(("Public", "1"))
         if version is not None:
             params.append(("Version", version))
+        if thumb is not None:
+            params.append(("Thumb", thumb))
         params.append(("Signature", sig))
         return f"{self.url_for(key, base_url)}?{urlencode(params)}"
 
@@ -337,18 +356,23 @@ class LocalFileStore:
         public-read area (checked now, so an area made private stops serving at once)."""
         key = _clean(key, "path")
         if "Signature" not in query and "Expires" not in query:
-            if query:
-                raise PermissionDenied(f"unexpected parameter {next(iter(query))[:40]!r}")
+            extra = [name for name in query if name != "thumb"]
+            if extra:
+                raise PermissionDenied(f"unexpected parameter {extra[0][:40]!r}")
             if not key.startswith(self.public_prefixes):
                 raise PermissionDenied("the URL is not signed")
-            return DownloadGrant(key, True, None)
+            thumb = query.get("thumb")
+            return DownloadGrant(key, True, None, thumb=None if thumb is None else _clean(thumb, "thumb"))
         expires = _int(query.get("Expires"), "Expires")
         public = query.get("Public", "0") == "1"
         version = query.get("Version")
         if version is not None:
             version = _clean(version, "Version")
-        self._check(download_message(key, expires, public, version), query, expires, _DOWNLOAD_PARAMS)
-        return DownloadGrant(key, public, expires, version)
+        thumb = query.get("Thumb")
+        if thumb is not None:
+            thumb = _clean(thumb, "Thumb")
+        self._check(download_message(key, expires, public, version, thumb), query, expires, _DOWNLOAD_PARAMS)
+        return DownloadGrant(key, public, expires, version, thumb)
 
     # ------------------------------------------------------------------- paths
 
@@ -429,6 +453,59 @@ class LocalFileStore:
     async def open(self, key: str) -> OpenFile | None:
         """The file at ``key`` opened for reading (consistent even if replaced meanwhile)."""
         return await in_thread(self._open, key)
+
+    # ------------------------------------------------------------- thumbnails
+
+    @staticmethod
+    def _thumb_dir(blob: Path) -> Path:
+        return blob.parent / _THUMB_DIR / blob.name
+
+    def _open_thumb(self, key: str, size: str) -> tuple[FileInfo, OpenFile] | None:
+        if self.thumbs is None:
+            raise InvalidArgument("thumbnails are not configured: set [files.thumbs] sizes")
+        spec = self.thumbs.spec(size)
+        original = self._open(key)
+        if original is None:
+            return None
+        try:
+            info = original.info
+            tag = hashlib.sha256(
+                f"{info.version}\n{self.thumbs.format}\n{self.thumbs.quality}".encode()
+            ).hexdigest()[:20]
+            folder = self._thumb_dir(self._path(key))
+            stem = f"{spec.name}-{tag}"
+            cached = next(
+                (
+                    folder / f"{stem}.{f}"
+                    for f in ("jpeg", "png", "webp")
+                    if (folder / f"{stem}.{f}").is_file()
+                ),
+                None,
+            )
+            if cached is None:
+                with os.fdopen(os.dup(original.fd), "rb") as fp:
+                    thumb = self.thumbs.render(fp, spec)
+                folder.mkdir(parents=True, exist_ok=True)
+                for old in folder.glob(f"{spec.name}-*"):  # renders of earlier versions
+                    old.unlink(missing_ok=True)
+                cached = folder / f"{stem}.{thumb.format}"
+                tmp = folder / f"{_TMP}{_secrets.token_hex(8)}"
+                tmp.write_bytes(thumb.data)
+                os.replace(tmp, cached)
+            fd = os.open(cached, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        finally:
+            original.close()
+        st = os.fstat(fd)
+        content_type = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}[cached.suffix[1:]]
+        thumb_info = FileInfo(
+            key, st.st_size, content_type, info.updated, info.uploader, f'"{tag}-{spec.name}"', info.version
+        )
+        return info, OpenFile(fd, thumb_info)
+
+    async def open_thumb(self, key: str, size: str) -> tuple[FileInfo, OpenFile] | None:
+        """The thumbnail of size ``size`` of the file at ``key`` (rendered and cached on first
+        use, for this version of the file), opened, and the original's info; None: no file."""
+        return await in_thread(self._open_thumb, key, size)
 
     def _walk(
         self, directory: Path, key_base: str, name_prefix: str, after: str | None
@@ -578,6 +655,7 @@ class LocalFileStore:
                 meta_path.parent.mkdir(exist_ok=True)
                 os.replace(tmp, blob)
                 os.replace(meta_tmp, meta_path)
+                shutil.rmtree(self._thumb_dir(blob), ignore_errors=True)  # of the replaced file
         finally:
             meta_tmp.unlink(missing_ok=True)
         for directory in (blob.parent, meta_path.parent):
@@ -644,6 +722,10 @@ class LocalFileStore:
             except (FileNotFoundError, NotADirectoryError):
                 return
             meta.unlink(missing_ok=True)
+            thumbs = self._thumb_dir(blob)
+            shutil.rmtree(thumbs, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                thumbs.parent.rmdir()  # the folder's thumbnail folder, once empty
             # Prune folders left empty, up to (not including) the root.
             for directory in (meta.parent, *blob.parents):
                 if directory == self.root or self.root not in directory.parents:

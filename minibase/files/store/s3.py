@@ -28,16 +28,20 @@ on PutObject (its own API has ``x-oss-forbid-overwrite``): unverified there.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ...config import S3Location
-from ...errors import Internal, Unavailable
+from ...errors import Internal, InvalidArgument, NotFound, PayloadTooLarge, Unavailable
+from ..paths import RESERVED_SEGMENT_PREFIX
+from ..thumbs import MAX_SOURCE_BYTES, Thumbnailer, ThumbSpec
 from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
 
 __all__ = ["S3FileStore"]
@@ -46,6 +50,7 @@ log = logging.getLogger("minibase.files.s3")
 T = TypeVar("T")
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _BUSY = ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable")
+_THUMB_DIR = RESERVED_SEGMENT_PREFIX + "-thumb"
 
 
 class S3FileStore:
@@ -61,9 +66,11 @@ class S3FileStore:
         session_token: str | None = None,
         concurrency: int = 16,
         public_url: str | None = None,
+        thumbs: Thumbnailer | None = None,
     ) -> None:
         self.location = location
         self.public_base = public_url
+        self.thumbs = thumbs
         self._credentials = (access_key_id, secret_access_key, session_token)
         self._concurrency = concurrency
         self._client: Any = None
@@ -99,7 +106,10 @@ class S3FileStore:
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             )
-            self._client = session.client("s3", endpoint_url=self.location.endpoint, config=config)
+            client = session.client("s3", endpoint_url=self.location.endpoint, config=config)
+            # OSS image processing: x-oss-process goes into the query before it is signed.
+            client.meta.events.register("before-sign.s3.GetObject", _add_extra_query)
+            self._client = client
             return self._client
 
     async def client(self) -> Any:
@@ -149,19 +159,28 @@ class S3FileStore:
         )
         return SignedUpload(str(url), "PUT", headers)
 
-    async def public_url(self, key: str, *, base_url: str | None) -> str:
+    async def public_url(
+        self, key: str, *, base_url: str | None, thumb: str | None = None, source: FileInfo | None = None
+    ) -> str:
         """The stable URL of a public-read file: ``files.public_url`` (a CDN) + the object
         key, else the object's own URL at the bucket (which must let anyone read that
-        prefix: a bucket policy)."""
+        prefix: a bucket policy). A thumbnail: on OSS the same URL with its
+        ``x-oss-process``; elsewhere a rendered copy's URL beside it."""
+        extra = ""
+        if thumb is not None:
+            if self.location.provider == "oss":
+                extra = "?" + urlencode([("x-oss-process", self._oss_process(thumb))])
+            else:
+                key = await self._rendered(key, thumb, source)
         if self.public_base is not None:
-            return f"{self.public_base}/{quote(self._full(key), safe='/')}"
+            return f"{self.public_base}/{quote(self._full(key), safe='/')}{extra}"
         client = await self.client()
         # The SDK knows how this endpoint addresses an object (virtual host or path style):
         # an unsigned GET is its presigned URL without the query.
         url = client.generate_presigned_url(
             "get_object", Params={"Bucket": self.location.bucket, "Key": self._full(key)}, ExpiresIn=60
         )
-        return str(url).split("?", 1)[0]
+        return str(url).split("?", 1)[0] + extra
 
     async def sign_download(
         self,
@@ -172,19 +191,100 @@ class S3FileStore:
         base_url: str | None,
         version: str | None = None,
         attachment: bool = False,
+        thumb: str | None = None,
+        source: FileInfo | None = None,
     ) -> str:
         # ``version`` cannot be bound (see the module's known limits).
         client = await self.client()
+        extra = None
+        if thumb is not None:
+            if self.location.provider == "oss":
+                extra = urlencode([("x-oss-process", self._oss_process(thumb))])
+            else:
+                key = await self._rendered(key, thumb, source)
         params = {"Bucket": self.location.bucket, "Key": self._full(key)}
         if attachment:  # signed into the URL: the bucket answers with it, never rendering
             params["ResponseContentDisposition"] = "attachment"
-        url = client.generate_presigned_url(
-            "get_object",
-            Params=params,
-            ExpiresIn=_expires_in(expires),
-            HttpMethod="GET",
-        )
+        token = _EXTRA_QUERY.set(extra)
+        try:
+            url = client.generate_presigned_url(
+                "get_object",
+                Params=params,
+                ExpiresIn=_expires_in(expires),
+                HttpMethod="GET",
+            )
+        finally:
+            _EXTRA_QUERY.reset(token)
         return str(url)
+
+    # ------------------------------------------------------------- thumbnails
+
+    def _spec(self, thumb: str) -> ThumbSpec:
+        if self.thumbs is None:
+            raise InvalidArgument("thumbnails are not configured: set [files.thumbs] sizes")
+        return self.thumbs.spec(thumb)
+
+    def _oss_process(self, thumb: str) -> str:
+        """OSS renders it: ``image/resize`` fitting the box (never enlarging), EXIF
+        orientation applied (``auto-orient``), metadata left out, in the configured format."""
+        spec = self._spec(thumb)
+        assert self.thumbs is not None
+        resize = ["image/auto-orient,1", "resize,m_lfit,limit_1"]
+        if spec.width:
+            resize[1] += f",w_{spec.width}"
+        if spec.height:
+            resize[1] += f",h_{spec.height}"
+        steps = [*resize]
+        if self.thumbs.format != "auto":
+            steps.append(f"format,{'jpg' if self.thumbs.format == 'jpeg' else self.thumbs.format}")
+        steps.append(f"quality,q_{self.thumbs.quality}")
+        return "/".join(steps)
+
+    async def _rendered(self, key: str, thumb: str, source: FileInfo | None) -> str:
+        """The key of the rendered thumbnail of ``key`` (made and stored on first use, for
+        this version of the file): ``<folder>/.~mb-thumb/<name>/<size>-<tag>``."""
+        spec = self._spec(thumb)
+        assert self.thumbs is not None
+        thumbs = self.thumbs
+        info = source if source is not None else await self._head(key)
+        if info is None:
+            raise NotFound("no such file")
+        folder, _, name = key.rpartition("/")
+        tag = hashlib.sha256(f"{info.version}\n{thumbs.format}\n{thumbs.quality}".encode()).hexdigest()[:20]
+        base = f"{folder}/{_THUMB_DIR}/{name}/"
+        target = f"{base}{spec.name}-{tag}"
+        if await self._head(target) is not None:
+            return target
+        if info.size > MAX_SOURCE_BYTES:
+            raise PayloadTooLarge(f"thumbnails are made of files up to {MAX_SOURCE_BYTES} bytes here")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = await self.client()
+        bucket = self.location.bucket
+
+        def render() -> None:
+            body = client.get_object(Bucket=bucket, Key=self._full(key))["Body"]
+            with body:
+                data = body.read(MAX_SOURCE_BYTES + 1)
+            made = thumbs.render(data, spec)
+            client.put_object(
+                Bucket=bucket, Key=self._full(target), Body=made.data, ContentType=made.content_type
+            )
+            # Renders of earlier versions of the file at this size.
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=self._full(f"{base}{spec.name}-"))
+            for o in listed.get("Contents") or ():
+                if o["Key"] != self._full(target):
+                    client.delete_object(Bucket=bucket, Key=o["Key"])
+
+        try:
+            await asyncio.to_thread(render)
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in _MISSING:
+                raise NotFound("no such file") from None
+            raise _failed("thumbnail", e) from None
+        except BotoCoreError as e:
+            raise _failed("thumbnail", e) from None
+        return target
 
     # ----------------------------------------------------------------- reading
 
@@ -231,7 +331,8 @@ class S3FileStore:
             raise _failed("list_objects_v2", e) from None
         strip = len(self.location.prefix)
         listed = [str(o["Key"])[strip:] for o in r.get("Contents") or ()]
-        keys = [k for k in listed if not k.endswith("/")]  # "folder" markers other tools make
+        # Not "folder" markers other tools make, nor minibase's own (rendered thumbnails).
+        keys = [k for k in listed if not k.endswith("/") and f"/{RESERVED_SEGMENT_PREFIX}" not in f"/{k}"]
         # Listing gives neither content type nor metadata: ask for each (a few at a time).
         gate = asyncio.Semaphore(self._concurrency)
 
@@ -250,6 +351,15 @@ class S3FileStore:
 
         try:
             await self._call("delete_object", Bucket=self.location.bucket, Key=self._full(key))
+            if self.thumbs is not None:  # and its rendered thumbnails
+                folder, _, name = key.rpartition("/")
+                listed = await self._call(
+                    "list_objects_v2",
+                    Bucket=self.location.bucket,
+                    Prefix=self._full(f"{folder}/{_THUMB_DIR}/{name}/"),
+                )
+                for o in listed.get("Contents") or ():
+                    await self._call("delete_object", Bucket=self.location.bucket, Key=o["Key"])
         except ClientError as e:
             if str(e.response.get("Error", {}).get("Code")) in _MISSING:
                 return
@@ -261,6 +371,17 @@ class S3FileStore:
         client, self._client = self._client, None
         if client is not None and hasattr(client, "close"):
             await asyncio.to_thread(client.close)
+
+
+_EXTRA_QUERY: ContextVar[str | None] = ContextVar("minibase_s3_extra_query", default=None)
+
+
+def _add_extra_query(request: Any, **_: Any) -> None:
+    """Adds ``_EXTRA_QUERY`` to a GetObject URL before it is signed (presigning runs on
+    the caller's thread, so the context variable is the call's own)."""
+    extra = _EXTRA_QUERY.get()
+    if extra:
+        request.url += ("&" if "?" in request.url else "?") + extra
 
 
 def _expires_in(expires: int) -> int:
