@@ -89,9 +89,7 @@ def upload(mib: int) -> None:
             port = s.getsockname()[1]
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "minibase",
+                str(Path(sys.executable).with_name("minibase")),
                 "serve",
                 "--config",
                 str(config),
@@ -106,12 +104,13 @@ def upload(mib: int) -> None:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(200):
+            for _ in range(300):
                 try:
                     if httpx.get(url + "/healthz").status_code == 200:
                         break
                 except httpx.HTTPError:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             mb = Client(url, "bench-svc")
             mb.login("dev:bench")
             size = mib * 1024 * 1024

@@ -534,6 +534,13 @@ class Files:
             "files", {"op": "uploadUrl", "path": path, "contentType": content_type, "size": size}
         )
 
+    def upload_form(self, path: str, content_type: str, size: int | None = None) -> Any:
+        """``{url, name, formData, expiresAt, fileId}`` for a multipart POST of the file."""
+        event: dict[str, Any] = {"op": "uploadForm", "path": path, "contentType": content_type}
+        if size is not None:
+            event["size"] = size
+        return self._client._data("files", event)
+
     def download_url(self, path: str, thumb: str | None = None) -> Any:
         event: dict[str, Any] = {"op": "downloadUrl", "path": path}
         if thumb is not None:

@@ -236,10 +236,14 @@ def _files_schemas() -> dict[str, Any]:
     listing = {"prefix": {"type": "string"}, "limit": _limit(FILES_MAX_LIMIT), "cursor": {"type": "string"}}
     return {
         "files.uploadUrl": _event("uploadUrl", upload, ["path", "contentType", "size"]),
-        "files.downloadUrl": _event("downloadUrl", {"path": _PATH}, ["path"]),
+        "files.uploadForm": _event("uploadForm", upload, ["path", "contentType"]),
+        "files.downloadUrl": _event("downloadUrl", {"path": _PATH, "thumb": {"type": "string"}}, ["path"]),
         "files.downloadUrls": _event(
             "downloadUrls",
-            {"paths": {"type": "array", "items": _PATH, "maxItems": FILES_MAX_BATCH}},
+            {
+                "paths": {"type": "array", "items": _PATH, "maxItems": FILES_MAX_BATCH},
+                "thumb": {"type": "string"},
+            },
             ["paths"],
         ),
         "files.stat": _event("stat", {"path": _PATH}, ["path"]),
@@ -387,6 +391,27 @@ def _files_ops(spec: _Spec) -> dict[str, Any]:
             "413": error("larger than the URL allows"),
         },
     }
+    post = {
+        "summary": "a form upload through a signed URL (uploadForm, local backend)",
+        "parameters": signed,
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            }
+        },
+        "responses": {
+            "200": {"description": "stored: {size}"},
+            "400": error("not a form with one file part, or smaller than the URL allows"),
+            "403": error("bad or expired signature"),
+            "409": error("a file or folder is in the way, or the file changed"),
+            "413": error("larger than the URL allows"),
+        },
+    }
     optional = [{**p, "required": False} for p in signed]
     get = {
         "summary": "download through a signed URL, or a public file's stable URL (local backend)",
@@ -400,7 +425,7 @@ def _files_ops(spec: _Spec) -> dict[str, Any]:
             "404": error("no such file"),
         },
     }
-    return {"PUT": put, "GET": get}
+    return {"PUT": put, "POST": post, "GET": get}
 
 
 def _plain_get(description: str) -> Callable[[_Spec], dict[str, Any]]:

@@ -276,12 +276,13 @@ export type DownloadLink =
 export class Files {
   /**
    * Upload bytes, a Blob (web) or, in mini-programs, a local file path (string or
-   * `{filePath}`).
+   * `{filePath}`). Local files (through the host's `uploadFile`) and Blobs on the web go as
+   * form uploads (`uploadForm`), bytes as a PUT (`uploadUrl`); `form` forces either.
    */
   upload(
     path: string,
     content: ArrayBuffer | ArrayBufferView | BlobLike | string | { filePath: string },
-    options?: { contentType?: string },
+    options?: { contentType?: string; form?: boolean },
   ): Promise<{ path: string; size: number; contentType: string; fileId: string }>
   /** `expiresAt` is null for a public area's stable URL. `path` may be a file id. */
   downloadUrl(path: string, options?: { thumb?: string }): Promise<{ url: string; expiresAt: string | null }>

@@ -38,7 +38,7 @@ from .thumbs import Thumbnailer
 
 __all__ = ["OPS", "FilesFunction", "browser_active", "content_type_allowed"]
 
-OPS = ("uploadUrl", "downloadUrl", "downloadUrls", "stat", "list", "remove")
+OPS = ("uploadUrl", "uploadForm", "downloadUrl", "downloadUrls", "stat", "list", "remove")
 MAX_BATCH = 100  # paths in one downloadUrls
 _BATCH_CONCURRENCY = 16  # store look-ups a downloadUrls runs at once
 DEFAULT_LIMIT = 100
@@ -89,6 +89,8 @@ class FilesFunction:
         uid = caller.uid if caller is not None else None
         if op == "uploadUrl":
             return await self._upload_url(uid, event, base_url)
+        if op == "uploadForm":
+            return await self._upload_form(uid, event, base_url)
         if op == "downloadUrl":
             thumb = self._thumb(event)
             loc = resolve(self.files, event.get("path"), uid)
@@ -189,23 +191,59 @@ class FilesFunction:
 
     # ---------------------------------------------------------------------- ops
 
-    async def _upload_url(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
-        loc = resolve(self.files, event.get("path"), uid)
+    def _upload_limits(
+        self, loc: Location, event: Mapping[str, Any], *, size_required: bool
+    ) -> tuple[str, int | None, int]:
+        """The event's content type and size (None: not given), checked against the
+        limits of where ``loc`` is; and the largest size allowed there."""
         content_type = event.get("contentType")
         if not isinstance(content_type, str) or not content_type:
             raise InvalidArgument("contentType is required (e.g. 'image/jpeg')")
         if len(content_type) > 255 or not _CONTENT_TYPE_RE.fullmatch(content_type):
             raise InvalidArgument("contentType is not a media type like 'image/jpeg'")
         size = event.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        bad_size = isinstance(size, bool) or not isinstance(size, int) or size < 0
+        if (size is not None or size_required) and bad_size:
             raise InvalidArgument("size is required: the file's length in bytes")
         max_size, types = self._limits(loc.area)
-        if size > max_size:
+        if size is not None and size > max_size:
             raise PayloadTooLarge(f"files here may be at most {max_size} bytes", maxSize=max_size)
         if not content_type_allowed(content_type, types):
             raise InvalidArgument(
                 f"content type {content_type.split(';')[0]!r} is not allowed here (allowed: {', '.join(types)})"
             )
+        return content_type, size, max_size
+
+    async def _upload_form(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
+        """What a multipart POST needs (``wx.uploadFile``, ``my.uploadFile``,
+        ``tt.uploadFile``, a browser's ``FormData``): exactly ``size`` bytes when given,
+        else up to the limit; the content type as given, whatever the part says."""
+        loc = resolve(self.files, event.get("path"), uid)
+        content_type, size, max_size = self._upload_limits(loc, event, size_required=False)
+        condition = await self._check_writable(loc, uid)
+        expires = self._expires()
+        form = await self.store.sign_upload_form(
+            loc.key,
+            content_type=content_type,
+            min_size=0 if size is None else size,
+            max_size=max_size if size is None else size,
+            uploader=uid,
+            expires=expires,
+            base_url=self._base_url(base_url),
+            condition=condition,
+        )
+        return {
+            "url": form.url,
+            "name": form.name,
+            "formData": dict(form.form_data),
+            "expiresAt": rfc3339_s(expires),
+            "fileId": file_id(loc.key),
+        }
+
+    async def _upload_url(self, uid: str | None, event: Mapping[str, Any], base_url: str | None) -> Any:
+        loc = resolve(self.files, event.get("path"), uid)
+        content_type, size, _ = self._upload_limits(loc, event, size_required=True)
+        assert size is not None
         condition = await self._check_writable(loc, uid)
         expires = self._expires()
         signed = await self.store.sign_upload(

@@ -1,4 +1,4 @@
-"""``PUT/GET/HEAD /files/{key}``: the local file backend's signed URLs, as an ASGI app.
+"""``PUT/POST/GET/HEAD /files/{key}``: the local file backend's signed URLs, as an ASGI app.
 
 Mount it where the store's URLs point (``/files`` by default): either with Starlette's
 ``Mount("/files", app)`` or by passing requests whose ``scope["path"]`` is the full
@@ -13,6 +13,11 @@ URL binds, and moves bytes.
   ``Expect`` (``owner``-write areas) stores only while the key still holds no file / the
   version it was signed for — checked before the body is read and again under the commit
   lock right before the rename; otherwise 409 ``Conflict`` and nothing changes.
+* ``POST`` (``uploadForm``): a ``multipart/form-data`` body whose part ``file`` is stored
+  like a PUT's body, streamed through python-multipart's parser to the temp file (never
+  held in memory), its size within the signed range and its content type the signed one
+  (whatever the part says); other fields are read and dropped (at most 64 KiB). Answers
+  200 ``{"size": n}`` with an ``ETag``.
 * ``GET``/``HEAD``: the bytes with their ``Content-Type``, ``Content-Length``, ``ETag``,
   ``Last-Modified``, ``Cache-Control`` (``private`` unless the URL was signed for a public
   area) and, since the files are user content served from the API's origin,
@@ -50,12 +55,14 @@ from ..errors import (
 )
 from ..util.ids import request_id
 from .content_types import browser_active
+from .multipart import MAX_FIELD_BYTES, boundary_of, file_part
 from .paths import check_path
-from .store.local import LocalFileStore, in_thread
+from .store.local import FORM_FIELD, LocalFileStore, in_thread
 
 __all__ = ["LocalFilesApp"]
 
 _MAX_QUERY_FIELDS = 16
+_FORM_OVERHEAD = 64 * 1024  # part headers and boundaries, generously
 
 
 class _Disconnected(Exception):
@@ -84,15 +91,17 @@ class LocalFilesApp:
             key = self._key(scope)
             if method == "PUT":
                 await self._put(scope, receive, send, key, rid)
+            elif method == "POST":
+                await self._post(scope, receive, send, key, rid)
             elif method in ("GET", "HEAD"):
                 await self._get(scope, send, key, rid, head=method == "HEAD")
             else:
-                raise MethodNotAllowed(f"{method} is not allowed here (PUT, GET, HEAD)")
+                raise MethodNotAllowed(f"{method} is not allowed here (PUT, POST, GET, HEAD)")
         except _Disconnected:
             return
         except MinibaseError as e:
-            extra = [(b"allow", b"PUT, GET, HEAD")] if isinstance(e, MethodNotAllowed) else []
-            await _send_error(send, e, rid, extra, close=method == "PUT")
+            extra = [(b"allow", b"PUT, POST, GET, HEAD")] if isinstance(e, MethodNotAllowed) else []
+            await _send_error(send, e, rid, extra, close=method in ("PUT", "POST"))
 
     def _key(self, scope: Scope) -> str:
         path: str = scope["path"]
@@ -169,6 +178,46 @@ class LocalFilesApp:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    async def _post(self, scope: Scope, receive: Receive, send: Send, key: str, rid: str) -> None:
+        grant = self.store.verify_form(key, self._query(scope))
+        headers = _headers(scope)
+        boundary = boundary_of(headers.get(b"content-type", b"").decode("latin-1"))
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise InvalidArgument("Content-Length is not a number")
+            # The file, plus the form's other fields and the parts' headers.
+            if int(length) > grant.max_size + MAX_FIELD_BYTES + _FORM_OVERHEAD:
+                raise PayloadTooLarge(
+                    f"the file is larger than the {grant.max_size} bytes the URL was signed for"
+                )
+        if grant.condition is not None:
+            await in_thread(self.store.check_condition, key, grant.condition)
+        info = await self.store.write(
+            key,
+            file_part(_body(receive), boundary, FORM_FIELD),
+            size=None,
+            min_size=grant.min_size,
+            max_size=grant.max_size,
+            content_type=grant.content_type,
+            uploader=grant.uploader,
+            condition=grant.condition,
+        )
+        body = orjson.dumps({"size": info.size})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"etag", (info.etag or '""').encode()),
+                    (b"x-fc-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _get(self, scope: Scope, send: Send, key: str, rid: str, *, head: bool) -> None:
         grant = self.store.verify_download(key, self._query(scope))

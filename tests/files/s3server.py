@@ -14,6 +14,7 @@ own SDK calls) are passed through unchecked.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -120,6 +121,17 @@ class SigV4Gateway:
             (unquote(a), unquote(b)) for a, _, b in (p.partition("=") for p in raw_query.split("&") if p)
         ]
         query = dict(pairs)
+        ctype = headers.get(b"content-type", b"")
+        if scope["method"] == "POST" and ctype.startswith(b"multipart/form-data") and not query:
+            # A browser-style form upload (PostObject): the policy decides.
+            body = await _read_all(receive)
+            refusal = self._verify_post(ctype, body)
+            if refusal is not None:
+                await self._reply(send, 403, _error(*refusal))
+                return
+            self.checked += 1
+            await self._forward(scope, _replay(body), send, headers)
+            return
         if "X-Amz-Signature" in query:
             refusal = self._verify(scope, headers, pairs, query)
             if refusal is not None:
@@ -130,6 +142,61 @@ class SigV4Gateway:
             await self._reply(send, 403, _error("AccessDenied", "Access Denied"))
             return
         await self._forward(scope, receive, send, headers)
+
+    def _verify_post(self, content_type: bytes, body: bytes) -> tuple[str, str] | None:
+        """A POST policy as S3 checks it: the signature over the base64 policy (SigV4), its
+        expiration, and every condition against the form's fields and the file's size;
+        every field but the policy, the signature, the file and ``x-ignore-*`` must be
+        covered by a condition."""
+        fields, file_size = _form_fields(content_type, body)
+        try:
+            policy_b64 = fields["policy"]
+            signature = fields["x-amz-signature"]
+            credential = fields["x-amz-credential"]
+            amz_date = fields["x-amz-date"]
+            algorithm = fields["x-amz-algorithm"]
+        except KeyError as e:
+            return ("InvalidArgument", f"form field {e.args[0]} is missing")
+        if file_size is None:
+            return ("InvalidArgument", "POST requires exactly one file upload per request.")
+        key_id, _, scope_text = credential.partition("/")
+        secret = self.credentials.get(key_id)
+        if secret is None:
+            return ("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+        date, region, service, terminator = [*scope_text.split("/"), "", "", "", ""][:4]
+        if algorithm != "AWS4-HMAC-SHA256" or not amz_date.startswith(date) or service != "s3":
+            return ("InvalidArgument", "bad x-amz-algorithm, x-amz-date or credential scope")
+        key = ("AWS4" + secret).encode()
+        for part in (date, region, service, terminator):
+            key = hmac.digest(key, part.encode(), "sha256")
+        expected = hmac.new(key, policy_b64.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return ("SignatureDoesNotMatch", "The request signature we calculated does not match.")
+        policy = json.loads(base64.b64decode(policy_b64))
+        expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if self.now() > expiration.timestamp():
+            return ("AccessDenied", "Invalid according to Policy: Policy expired.")
+        covered = {"policy", "x-amz-signature", "file"}
+        for cond in policy["conditions"]:
+            if isinstance(cond, dict):
+                [(name, value)] = cond.items()
+                cond = ["eq", f"${name}", value]
+            op, *args = cond
+            if op == "content-length-range":
+                if not int(args[0]) <= file_size <= int(args[1]):
+                    return ("EntityTooLarge" if file_size > int(args[1]) else "EntityTooSmall", "size")
+                continue
+            name = args[0].lstrip("$").lower()
+            covered.add(name)
+            have = fields.get(name, "")
+            if name == "bucket":
+                continue  # the URL's bucket; moto checks it exists
+            if (op == "eq" and have != args[1]) or (op == "starts-with" and not have.startswith(args[1])):
+                return ("AccessDenied", f"Invalid according to Policy: Policy Condition failed: {cond}")
+        extra = [f for f in fields if f not in covered and not f.startswith("x-ignore-")]
+        if extra:
+            return ("AccessDenied", f"Invalid according to Policy: Extra input fields: {extra[0]}")
+        return None
 
     def _verify(
         self, scope: Scope, headers: dict[bytes, bytes], pairs: list[tuple[str, str]], query: dict[str, str]
@@ -243,6 +310,70 @@ class SigV4Gateway:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_all(receive: Receive) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replay(body: bytes) -> Receive:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _form_fields(content_type: bytes, body: bytes) -> tuple[dict[str, str], int | None]:
+    """The form's fields (names lower-cased, as S3 compares them) and its file's size."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, params = parse_options_header(content_type)
+    fields: dict[str, str] = {}
+    parts: list[dict[str, Any]] = []
+    header = [b"", b""]
+
+    def on_part_begin() -> None:
+        parts.append({"name": "", "data": bytearray(), "file": False})
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header[0] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header[1] += data[start:end]
+
+    def on_header_end() -> None:
+        if header[0].lower() == b"content-disposition":
+            _, p = parse_options_header(header[1])
+            parts[-1]["name"] = p.get(b"name", b"").decode()
+            parts[-1]["file"] = b"filename" in p
+        header[0] = header[1] = b""
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        parts[-1]["data"] += data[start:end]
+
+    parser = MultipartParser(
+        params[b"boundary"],
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+        },
+    )
+    parser.write(body)
+    size = None
+    for part in parts:
+        if part["name"] == "file":
+            size = len(part["data"])
+        else:
+            fields[part["name"].lower()] = part["data"].decode()
+    return fields, size
 
 
 def allow_public_read(client: Any, bucket: str, prefixes: Iterable[str]) -> None:

@@ -68,7 +68,7 @@ def test_methods_and_unknown_paths(local_files: FilesEnv) -> None:
     assert env.upload(ALICE, "a.txt", b"ab").status_code == 200
     url = env.call(ALICE, "downloadUrl", path="a.txt")["url"]
     r = env.http.delete(url)
-    assert r.status_code == 405 and r.headers["allow"] == "PUT, GET, HEAD"
+    assert r.status_code == 405 and r.headers["allow"] == "PUT, POST, GET, HEAD"
     assert r.json()["error"]["code"] == "MethodNotAllowed"
     for path in ("/files/", "/files/a//b", "/files/users/%2e%2e/x", "/files/.~mb-lock"):
         r = env.http.get(env.url + path)

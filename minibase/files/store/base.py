@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FileInfo", "FileStore", "SignedUpload", "UploadCondition"]
+__all__ = ["FileInfo", "FileStore", "SignedForm", "SignedUpload", "UploadCondition"]
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -44,6 +44,17 @@ class SignedUpload:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SignedForm:
+    """A multipart/form-data POST to ``url``: the fields ``form_data``, then the file as the
+    part named ``name`` (what ``wx.uploadFile`` / ``my.uploadFile`` / ``tt.uploadFile`` and a
+    browser's ``FormData`` send)."""
+
+    url: str
+    name: str
+    form_data: Mapping[str, str] = field(default_factory=dict)
+
+
 @runtime_checkable
 class FileStore(Protocol):
     """Keys are full storage keys (``users/<uid>/a.png``, ``public/b.png``), already checked.
@@ -78,6 +89,23 @@ class FileStore(Protocol):
         expiring (local: served by minibase with caching headers; S3/OSS: the bucket's
         object URL or ``files.public_url``). With ``thumb`` (a configured size), of that
         thumbnail of it; ``source`` is the file's info as just read."""
+        ...
+
+    async def sign_upload_form(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        min_size: int,
+        max_size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+        condition: UploadCondition | None = None,
+    ) -> SignedForm:
+        """A form upload of ``min_size``..``max_size`` bytes stored at ``key`` as
+        ``content_type`` until ``expires`` (and with ``condition``, only while the key holds
+        what it says)."""
         ...
 
     async def sign_download(

@@ -69,14 +69,22 @@ from ...errors import Conflict, Internal, InvalidArgument, PayloadTooLarge, Perm
 from ...util.ids import b64url, b64url_decode
 from ..paths import RESERVED_SEGMENT_PREFIX, check_path
 from ..thumbs import Thumbnailer
-from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedForm, SignedUpload, UploadCondition
 
 try:  # cross-process commit lock where the platform has it
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DownloadGrant", "LocalFileStore", "OpenFile", "UploadGrant", "UrlSigner"]
+__all__ = [
+    "FORM_FIELD",
+    "DownloadGrant",
+    "FormGrant",
+    "LocalFileStore",
+    "OpenFile",
+    "UploadGrant",
+    "UrlSigner",
+]
 
 log = logging.getLogger("minibase.files.local")
 
@@ -91,6 +99,8 @@ _MAX_QUERY_VALUE = 1024
 MAX_NAME_BYTES = 250
 T = TypeVar("T")
 _UPLOAD_PARAMS = frozenset(("Expires", "ContentType", "Size", "Uploader", "Expect", "Signature"))
+_FORM_PARAMS = frozenset(("Expires", "ContentType", "MinSize", "MaxSize", "Uploader", "Expect", "Signature"))
+FORM_FIELD = "file"  # the form part that carries the file
 # errno values that mean the disk, not the request, is the problem.
 _OUTAGE_ERRNOS = frozenset(
     e
@@ -164,6 +174,15 @@ def upload_message(
     return b"\n".join((_MESSAGE_VERSION, b"PUT", *(f.encode() for f in fields)))
 
 
+def form_message(
+    key: str, expires: int, content_type: str, min_size: int, max_size: int, uploader: str, expect: str | None
+) -> bytes:
+    fields = [key, str(expires), content_type, str(min_size), str(max_size), uploader]
+    if expect is not None:
+        fields.append(expect)
+    return b"\n".join((_MESSAGE_VERSION, b"POST", *(f.encode() for f in fields)))
+
+
 def download_message(
     key: str, expires: int, public: bool, version: str | None = None, thumb: str | None = None
 ) -> bytes:
@@ -193,6 +212,17 @@ class UploadGrant:
     uploader: str | None
     expires: int
     condition: UploadCondition | None = None  # None: whatever the key holds
+
+
+@dataclass(frozen=True, slots=True)
+class FormGrant:
+    key: str
+    content_type: str
+    min_size: int
+    max_size: int
+    uploader: str | None
+    expires: int
+    condition: UploadCondition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +320,51 @@ class LocalFileStore:
         params.append(("Signature", sig))
         url = f"{self.url_for(key, base_url)}?{urlencode(params)}"
         return SignedUpload(url, "PUT", {"Content-Type": content_type})
+
+    async def sign_upload_form(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        min_size: int,
+        max_size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+        condition: UploadCondition | None = None,
+    ) -> SignedForm:
+        self._path(key)  # refuse now a key this disk cannot hold
+        expect = None if condition is None else _expect_value(condition)
+        message = form_message(key, expires, content_type, min_size, max_size, uploader or "", expect)
+        params = [
+            ("Expires", str(expires)),
+            ("ContentType", content_type),
+            ("MinSize", str(min_size)),
+            ("MaxSize", str(max_size)),
+        ]
+        if uploader:
+            params.append(("Uploader", uploader))
+        if expect is not None:
+            params.append(("Expect", expect))
+        params.append(("Signature", self.signer.sign(message)))
+        return SignedForm(f"{self.url_for(key, base_url)}?{urlencode(params)}", FORM_FIELD, {})
+
+    def verify_form(self, key: str, query: Mapping[str, str]) -> FormGrant:
+        """The form upload a POST URL allows; :class:`PermissionDenied` when forged or expired."""
+        key = _clean(key, "path")
+        expires = _int(query.get("Expires"), "Expires")
+        min_size = _int(query.get("MinSize"), "MinSize")
+        max_size = _int(query.get("MaxSize"), "MaxSize")
+        content_type = _clean(query.get("ContentType", ""), "ContentType")
+        uploader = _clean(query.get("Uploader", ""), "Uploader")
+        expect = query.get("Expect")
+        if expect is not None:
+            expect = _clean(expect, "Expect")
+        message = form_message(key, expires, content_type, min_size, max_size, uploader, expect)
+        self._check(message, query, expires, _FORM_PARAMS)
+        return FormGrant(
+            key, content_type, min_size, max_size, uploader or None, expires, _condition_of(expect)
+        )
 
     async def public_url(
         self, key: str, *, base_url: str | None, thumb: str | None = None, source: FileInfo | None = None
@@ -667,17 +742,24 @@ class LocalFileStore:
         key: str,
         body: AsyncIterator[bytes],
         *,
-        size: int,
+        size: int | None,
         content_type: str,
         uploader: str | None,
         condition: UploadCondition | None = None,
+        min_size: int = 0,
+        max_size: int | None = None,
     ) -> FileInfo:
-        """Store exactly ``size`` bytes from ``body`` at ``key``, atomically.
+        """Store exactly ``size`` bytes (None: ``min_size``..``max_size``) from ``body`` at
+        ``key``, atomically.
 
         More bytes: :class:`PayloadTooLarge` as soon as they arrive; fewer:
         :class:`InvalidArgument`; the key no longer as ``condition`` says: :class:`Conflict`.
         Either way (and on a disconnect) nothing is stored.
         """
+        if size is not None:
+            min_size = max_size = size
+        if max_size is None:
+            raise ValueError("write needs size or max_size")
         blob = self._path(key)
         fd, tmp = await in_thread(self._create_temp, blob)
         committed = False
@@ -688,16 +770,19 @@ class LocalFileStore:
             buffered = 0
             async for chunk in body:
                 received += len(chunk)
-                if received > size:
-                    raise PayloadTooLarge(f"the body is larger than the {size} bytes the URL was signed for")
+                if received > max_size:
+                    raise PayloadTooLarge(
+                        f"the file is larger than the {max_size} bytes the URL was signed for"
+                    )
                 digest.update(chunk)
                 pending.append(chunk)
                 buffered += len(chunk)
                 if buffered >= _WRITE_CHUNK:
                     await in_thread(self._write_all, fd, b"".join(pending))
                     pending, buffered = [], 0
-            if received != size:
-                raise InvalidArgument(f"the body has {received} bytes; the URL was signed for {size}")
+            if received < min_size:
+                signed = size if size is not None else f"at least {min_size}"
+                raise InvalidArgument(f"the file has {received} bytes; the URL was signed for {signed}")
             if pending:
                 await in_thread(self._write_all, fd, b"".join(pending))
             info = await in_thread(

@@ -42,7 +42,7 @@ from ...config import S3Location
 from ...errors import Internal, InvalidArgument, NotFound, PayloadTooLarge, Unavailable
 from ..paths import RESERVED_SEGMENT_PREFIX
 from ..thumbs import MAX_SOURCE_BYTES, Thumbnailer, ThumbSpec
-from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedUpload, UploadCondition
+from .base import DEFAULT_CONTENT_TYPE, FileInfo, SignedForm, SignedUpload, UploadCondition
 
 __all__ = ["S3FileStore"]
 
@@ -158,6 +158,42 @@ class S3FileStore:
             "put_object", Params=params, ExpiresIn=_expires_in(expires), HttpMethod="PUT"
         )
         return SignedUpload(str(url), "PUT", headers)
+
+    async def sign_upload_form(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        min_size: int,
+        max_size: int,
+        uploader: str | None,
+        expires: int,
+        base_url: str | None,
+        condition: UploadCondition | None = None,
+    ) -> SignedForm:
+        """A browser-style POST (PostObject) with a signed policy pinning the bucket, the
+        key, the size range, ``Content-Type`` and the uploader's metadata."""
+        if condition is not None:
+            # A POST policy has no conditional write (If-Match / If-None-Match): it could not
+            # be bound to the file as its permission was checked.
+            raise InvalidArgument(
+                "form uploads in a write = owner area need local storage: use uploadUrl here",
+                fallback="uploadUrl",
+            )
+        client = await self.client()
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", min_size, max_size]]
+        if uploader:
+            fields["x-amz-meta-uploader"] = uploader
+            conditions.append({"x-amz-meta-uploader": uploader})
+        post = client.generate_presigned_post(
+            Bucket=self.location.bucket,
+            Key=self._full(key),
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=_expires_in(expires),
+        )
+        return SignedForm(str(post["url"]), "file", {str(k): str(v) for k, v in post["fields"].items()})
 
     async def public_url(
         self, key: str, *, base_url: str | None, thumb: str | None = None, source: FileInfo | None = None

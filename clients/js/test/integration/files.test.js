@@ -39,6 +39,14 @@ test('files: upload, stat, list, download, remove; each user has their own area'
   const up = await alice.files.upload('notes/hello.txt', bytes, { contentType: 'text/plain; charset=utf-8' })
   assert.match(up.fileId, /^mb:\/\/users\/u_[a-z0-9]+\/notes\/hello\.txt$/)
   assert.deepEqual(up, { path: 'notes/hello.txt', size: bytes.length, contentType: 'text/plain; charset=utf-8', fileId: up.fileId })
+  // A Blob goes as a form upload (FormData POST, streamed to disk by the server).
+  const blob = new Blob(['a blob, sent as a form'], { type: 'text/plain' })
+  const viaForm = await alice.files.upload('notes/blob.txt', blob)
+  assert.equal(viaForm.size, blob.size)
+  const [blobLink] = await alice.files.downloadUrls(['notes/blob.txt'])
+  assert.equal(await (await fetch(blobLink.url)).text(), 'a blob, sent as a form')
+  assert.equal((await alice.files.stat('notes/blob.txt')).contentType, 'text/plain')
+  await alice.files.remove('notes/blob.txt')
   // The file id reads the same file, alone or in a batch.
   const [link] = await alice.files.downloadUrls([up.fileId])
   assert.equal(link.fileId, up.fileId)

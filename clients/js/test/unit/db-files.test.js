@@ -194,3 +194,55 @@ test('files.downloadUrls: one call per 100 paths, urls made absolute; resolveFil
   assert.deepEqual(await mb.files.resolveFileIds([{ title: 'none' }]), {})
   assert.equal(events.length, 1) // nothing to resolve: no call
 })
+
+test('files in a mini-program: a local file goes as a form upload through the host uploadFile', async () => {
+  const host = fakeHost('wechat', () => null)
+  host.files = { 'wxfile://tmp/pic.png': new Uint8Array([1, 2, 3]).buffer }
+  const base = host.getFileSystemManager
+  host.getFileSystemManager = () => Object.assign(base(), { getFileInfo: ({ filePath, success, fail }) => (host.files[filePath] ? success({ size: host.files[filePath].byteLength }) : fail({ errMsg: 'no such file' })) })
+  const uploads = []
+  host.uploadFile = (opts) => {
+    uploads.push(opts)
+    setTimeout(() => (host.uploadStatus ? opts.success({ statusCode: host.uploadStatus, data: host.uploadBody }) : opts.success({ statusCode: 200, data: '{"size":3}' })), 0)
+  }
+  const server = fakeServer()
+  const events = []
+  const answers = []
+  server.functions.files = (e) => (events.push(e), answers.shift())
+  const mb = createClient({ endpoint: 'https://api.example.com', service: 'svc', platform: 'wechat', host, transport: server.transport() })
+  await mb.login({ authCode: 'dev:alice' })
+  answers.push({ data: { url: '/files/users/u/pic.png?Signature=s', name: 'file', formData: { a: 'b' }, expiresAt: 'e', fileId: 'mb://users/u/pic.png' } })
+  assert.deepEqual(await mb.files.upload('pic.png', 'wxfile://tmp/pic.png'), { path: 'pic.png', size: 3, contentType: 'image/png', fileId: 'mb://users/u/pic.png' })
+  assert.deepEqual(events, [{ op: 'uploadForm', path: 'pic.png', contentType: 'image/png', size: 3 }])
+  assert.equal(uploads[0].url, 'https://api.example.com/files/users/u/pic.png?Signature=s')
+  assert.equal(uploads[0].filePath, 'wxfile://tmp/pic.png')
+  assert.equal(uploads[0].name, 'file')
+  assert.deepEqual(uploads[0].formData, { a: 'b' })
+  assert.equal(host.calls.length, 0) // no bytes went through wx.request
+
+  // A refusal of the POST is an error with the body's code.
+  answers.push({ data: { url: '/files/x', name: 'file', formData: {} } })
+  host.uploadStatus = 413
+  host.uploadBody = '{"error":{"code":"PayloadTooLarge","message":"too big"}}'
+  await assert.rejects(mb.files.upload('x.png', 'wxfile://tmp/pic.png'), (e) => e.code === 'PayloadTooLarge' && e.status === 413)
+
+  // Where the server says a form cannot be bound (S3, owner-write areas): the PUT instead.
+  host.uploadStatus = 0
+  events.length = 0
+  server.functions.files = (e) => {
+    events.push(e)
+    if (e.op === 'uploadForm') return { status: 400, body: { error: { code: 'InvalidArgument', message: 'use uploadUrl', fallback: 'uploadUrl' } } }
+    return { data: { url: 'https://bucket.example.com/k?sig', method: 'PUT', headers: {} } }
+  }
+  const puts = []
+  const t = mb.transport.request
+  mb.transport.request = async (req) => (req.method === 'PUT' ? (puts.push(req), { status: 200, headers: {}, data: '' }) : t(req))
+  const done = await mb.files.upload('inbox/p.png', { filePath: 'wxfile://tmp/pic.png' })
+  assert.deepEqual(events.map((e) => e.op), ['uploadForm', 'uploadUrl'])
+  assert.deepEqual(done, { path: 'inbox/p.png', size: 3, contentType: 'image/png' })
+  assert.equal(puts.length, 1)
+  // { form: false }: straight to the PUT.
+  events.length = 0
+  await mb.files.upload('p.png', 'wxfile://tmp/pic.png', { form: false })
+  assert.deepEqual(events.map((e) => e.op), ['uploadUrl'])
+})

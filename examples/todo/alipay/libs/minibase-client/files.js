@@ -5,6 +5,7 @@
 const { MinibaseError } = require('./errors.js')
 
 const MAX_BATCH = 100 // paths in one downloadUrls call
+const TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp', mp4: 'video/mp4', mp3: 'audio/mpeg', pdf: 'application/pdf', txt: 'text/plain' }
 const FILE_ID_PREFIX = 'mb://'
 
 function isBlob(v) {
@@ -28,6 +29,30 @@ function readLocalFile(client, filePath) {
   })
 }
 
+/** A local file's size from the host's file system manager; undefined where it cannot tell. */
+function localFileSize(host, filePath) {
+  const fs = host && typeof host.getFileSystemManager === 'function' ? host.getFileSystemManager() : null
+  if (!fs || typeof fs.getFileInfo !== 'function') return Promise.resolve(undefined)
+  return new Promise((resolve) => {
+    fs.getFileInfo({ filePath, success: (r) => resolve(r && typeof r.size === 'number' ? r.size : undefined), fail: () => resolve(undefined) })
+  })
+}
+
+/** The error a refused form upload answered: minibase's envelope, S3's XML, or the status. */
+function uploadRefused(status, data) {
+  const text = typeof data === 'string' ? data : ''
+  try {
+    const body = JSON.parse(text)
+    if (body && body.error && typeof body.error.code === 'string') {
+      return new MinibaseError(body.error.code, String(body.error.message || ''), status, body.error.requestId, body.error)
+    }
+  } catch (e) {
+    // not JSON: S3's XML, or nothing
+  }
+  const code = /<Code>([^<]+)<\/Code>/.exec(text)
+  return new MinibaseError(status === 413 ? 'PayloadTooLarge' : 'HttpError', 'the upload was refused (HTTP ' + status + (code ? ', ' + code[1] : '') + ')', status)
+}
+
 function page(answer) {
   return { data: answer && Array.isArray(answer.data) ? answer.data : [], next: answer && answer.next != null ? answer.next : null }
 }
@@ -43,15 +68,94 @@ class Files {
 
   /**
    * Upload `content` to `path`: bytes (ArrayBuffer, typed array), a Blob/File (web), or in
-   * mini-programs a local file path (string, or `{filePath}`) read with the host's file
-   * system manager. Asks for a signed URL (op `uploadUrl`), then sends the bytes with
-   * exactly the method and headers the server returned. Resolves to `{path, size, contentType}`.
+   * mini-programs a local file path (string, or `{filePath}`). A local file path goes as a
+   * form upload (op `uploadForm`, then the host's `uploadFile`: a multipart POST the server
+   * streams to storage, without reading the file into memory), and so does a Blob on the
+   * web (`FormData`); bytes go as a PUT to a signed URL (op `uploadUrl`). `options.form`
+   * (true/false) overrides the choice. Resolves to `{path, size, contentType, fileId}`.
    */
   async upload(path, content, options) {
-    const o = options || {}
-    let body = content
-    if (typeof body === 'string') body = await readLocalFile(this._client, body)
-    else if (body && typeof body === 'object' && typeof body.filePath === 'string') body = await readLocalFile(this._client, body.filePath)
+    const o = Object.assign({}, options)
+    const filePath = typeof content === 'string' ? content : content && typeof content === 'object' && typeof content.filePath === 'string' ? content.filePath : null
+    const form = o.form !== undefined ? !!o.form : filePath !== null || isBlob(content)
+    if (filePath !== null && !o.contentType) {
+      const ext = (filePath.split('?')[0].split('.').pop() || '').toLowerCase()
+      o.contentType = TYPES[ext] || 'application/octet-stream'
+    }
+    if (form && filePath !== null && this._client._host && typeof this._client._host.uploadFile === 'function') {
+      return this._formOrPut(path, o, () => this._uploadFile(path, filePath, o), () => readLocalFile(this._client, filePath))
+    }
+    // A FormData body needs fetch (the web transport); mini-program request APIs cannot send one.
+    if (form && isBlob(content) && typeof FormData !== 'undefined' && this._client.transport.name === 'fetch') {
+      return this._formOrPut(path, o, () => this._uploadBlob(path, content, o), () => content)
+    }
+    return this._uploadPut(path, filePath !== null ? await readLocalFile(this._client, filePath) : content, o)
+  }
+
+  /** Form uploads where the server offers them; the PUT where it says to use that instead. */
+  async _formOrPut(path, o, sendForm, readBytes) {
+    try {
+      return await sendForm()
+    } catch (e) {
+      if (!(e instanceof MinibaseError) || !e.details || e.details.fallback !== 'uploadUrl') throw e
+    }
+    return this._uploadPut(path, await readBytes(), o)
+  }
+
+  async _form(path, contentType, size) {
+    const e = { op: 'uploadForm', path, contentType }
+    if (size !== undefined) e.size = size
+    const target = (await this._call(e)).data
+    if (!target || typeof target.url !== 'string') throw new MinibaseError('Internal', 'uploadForm answered without a url', 500)
+    return target
+  }
+
+  _done(path, size, contentType, target) {
+    const done = { path, size, contentType }
+    if (typeof target.fileId === 'string') done.fileId = target.fileId
+    return done
+  }
+
+  /** A mini-program's local file through the host's own multipart upload (`uploadFile`). */
+  async _uploadFile(path, filePath, o) {
+    const host = this._client._host
+    const contentType = o.contentType
+    const size = await localFileSize(host, filePath)
+    const target = await this._form(path, contentType, size)
+    const url = this._client._absolute(target.url)
+    const major = contentType.split('/')[0]
+    const res = await new Promise((resolve, reject) => {
+      host.uploadFile({
+        url,
+        filePath,
+        name: target.name,
+        fileName: target.name, // Alipay names the file field fileName
+        fileType: major === 'video' || major === 'audio' ? major : 'image', // Alipay requires one of these
+        formData: target.formData || {},
+        header: {},
+        success: resolve,
+        fail: (e) => reject(new MinibaseError('NetworkError', 'uploadFile failed: ' + ((e && (e.errMsg || e.errorMessage)) || 'error'), 0)),
+      })
+    })
+    const status = res.statusCode !== undefined ? res.statusCode : res.status
+    if (!(status >= 200 && status < 300)) throw uploadRefused(status, res.data)
+    return this._done(path, size, contentType, target)
+  }
+
+  /** A Blob on the web: a `FormData` POST. */
+  async _uploadBlob(path, blob, o) {
+    const contentType = o.contentType || blob.type || 'application/octet-stream'
+    const target = await this._form(path, contentType, blob.size)
+    const body = new FormData()
+    const fields = target.formData || {}
+    for (const k of Object.keys(fields)) body.append(k, fields[k])
+    body.append(target.name, blob) // the file last: S3 and OSS ignore fields after it
+    await this._client._raw({ url: this._client._absolute(target.url), method: 'POST', headers: {}, body })
+    return this._done(path, blob.size, contentType, target)
+  }
+
+  /** Bytes (or a Blob) as a PUT to a signed URL (op `uploadUrl`). */
+  async _uploadPut(path, body, o) {
     let size
     let contentType = o.contentType
     if (isBlob(body)) {
