@@ -530,8 +530,16 @@ class Runtime {
         else res.errMsg = 'chooseImage:ok'
         done(o, true, res)
       },
+      uploadFile(o) {
+        self._uploadFile(o)
+      },
       getFileSystemManager() {
         return {
+          getFileInfo(o) {
+            const bytes = self.tempFiles.get(o.filePath)
+            if (!bytes) return done(o, false, p === 'alipay' ? { error: 10022, errorMessage: 'file not found' } : { errMsg: 'getFileInfo:fail no such file or directory ' + o.filePath })
+            done(o, true, p === 'alipay' ? { size: bytes.length } : { size: bytes.length, errMsg: 'getFileInfo:ok' })
+          },
           readFile(o) {
             const bytes = self.tempFiles.get(o.filePath)
             if (!bytes) return done(o, false, p === 'alipay' ? { error: 10022, errorMessage: 'file not found' } : { errMsg: 'readFile:fail no such file or directory ' + o.filePath })
@@ -588,6 +596,48 @@ class Runtime {
   _storable(v) {
     if (v === undefined || typeof v === 'function') throw new Error('storage takes JSON-able values')
     return JSON.parse(JSON.stringify(v))
+  }
+
+  /**
+   * The platform's uploadFile: a real multipart/form-data POST of the local file (as the
+   * platforms send it: the formData fields, then the file part), checked for each
+   * platform's own parameter names (Alipay: fileName and a required fileType).
+   */
+  _uploadFile(o) {
+    const p = this.platform
+    const bytes = this.tempFiles.get(o.filePath)
+    const name = p === 'alipay' ? o.fileName : o.name
+    if (typeof o.url !== 'string' || typeof o.filePath !== 'string') throw new Error('uploadFile needs url and filePath')
+    if (typeof name !== 'string' || !name) throw new Error(p === 'alipay' ? 'my.uploadFile needs fileName' : `${this.spec.global}.uploadFile needs name`)
+    if (p === 'alipay' && !['image', 'video', 'audio'].includes(o.fileType)) throw new Error('my.uploadFile needs fileType: image, video or audio')
+    const entry = { url: o.url, method: 'POST', status: 0, upload: true }
+    this.requests.push(entry)
+    this.pending++
+    const settle = (ok, value) => {
+      const v = this.toSandbox(JSON.stringify(value))
+      setTimeout(() => {
+        this.pending--
+        this._call(() => {
+          if (ok && o.success) o.success(v)
+          if (!ok && o.fail) o.fail(v)
+          if (o.complete) o.complete(v)
+        })
+      }, 0)
+    }
+    if (!bytes) return settle(false, p === 'alipay' ? { error: 10022, errorMessage: 'file not found' } : { errMsg: 'uploadFile:fail file not found' })
+    if (!this.online) return settle(false, p === 'alipay' ? { error: 12, errorMessage: 'network error' } : { errMsg: 'uploadFile:fail net::ERR_INTERNET_DISCONNECTED' })
+    const form = new FormData()
+    const fields = o.formData || {}
+    for (const k of Object.keys(fields)) form.append(k, String(fields[k]))
+    form.append(name, new Blob([bytes]), path.basename(o.filePath))
+    fetch(o.url, { method: 'POST', headers: o.header || {}, body: form })
+      .then(async (r) => {
+        entry.status = r.status
+        const data = await r.text()
+        if (p === 'alipay') return settle(true, { statusCode: r.status, data, header: {} })
+        return settle(true, { statusCode: r.status, data, errMsg: 'uploadFile:ok' })
+      })
+      .catch((e) => settle(false, p === 'alipay' ? { error: 12, errorMessage: String(e.message) } : { errMsg: 'uploadFile:fail ' + e.message }))
   }
 
   _request(o) {

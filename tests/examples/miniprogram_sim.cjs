@@ -147,10 +147,21 @@ async function main() {
     await rt.tap(button(item(title), 'todo-item-attach'))
     assert.equal(rt.exists('view.error'), false, rt.text())
   }
+  // Both went as form uploads through the platform's uploadFile, not a PUT of the bytes.
+  const uploads = rt.requests.filter((r) => r.upload)
+  assert.equal(uploads.length, 2)
+  assert.ok(uploads.every((r) => r.status === 200), JSON.stringify(uploads))
+  assert.equal(rt.requests.filter((r) => r.method === 'PUT').length, 0)
+  // The list shows the server's thumbnail (a fresh PNG of the picked 1x1 picture, not its bytes).
   const thumb = rt.find('image.todo-item-thumb', undefined, item('walk dog'))
+  assert.match(thumb.attrs.src, /[?&]Thumb=200x200(&|$)/)
   const img = await fetch(thumb.attrs.src)
   assert.equal(img.status, 200, thumb.attrs.src)
-  assert.deepEqual(Buffer.from(await img.arrayBuffer()), PNG, 'the thumbnail is the picked picture')
+  const shown = Buffer.from(await img.arrayBuffer())
+  assert.equal(img.headers.get('content-type'), 'image/png')
+  assert.deepEqual(shown.subarray(0, 8), PNG.subarray(0, 8), 'a PNG')
+  assert.deepEqual([shown.readUInt32BE(16), shown.readUInt32BE(20)], [1, 1], '1x1, never enlarged')
+  assert.notDeepEqual(shown, PNG, 'rendered by the server, not the original bytes')
   assert.equal(rt.text(button(item('walk dog'), 'todo-item-attach')), 'Replace image')
   const dogPicture = rt.page.data.todos.find((t) => t.title === 'walk dog').attachment
   const milkPicture = rt.page.data.todos.find((t) => t.title === 'buy oat milk').attachment

@@ -270,6 +270,8 @@ def test_image_attachment(new_page: Any, server: tuple[str, Path], tmp_path: Pat
     expect(page.get_by_test_id("error")).to_contain_text("“notes.txt” is not an image")
 
     image = png()
+    sent: list[tuple[str, str]] = []
+    page.on("request", lambda r: sent.append((r.method, r.url)) if "/functions/" not in r.url else None)
     todo.get_by_test_id("todo-attach-input").set_input_files(
         files=[{"name": "garden.png", "mimeType": "image/png", "buffer": image}]
     )
@@ -277,6 +279,10 @@ def test_image_attachment(new_page: Any, server: tuple[str, Path], tmp_path: Pat
     thumb = todo.get_by_test_id("todo-thumb")
     expect(thumb).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth === 48", arg=thumb.element_handle())
+    # The File went as a form upload (a FormData POST), and the list shows the server's
+    # 200x200 thumbnail (of a 48x48 picture: never enlarged).
+    assert [m for m, u in sent if m in ("PUT", "POST") and "/files/" in u] == ["POST"], sent
+    assert "Thumb=200x200" in (thumb.get_attribute("src") or "")
     stored = [p for p in (data / "files").rglob("garden.png") if ".~mb" not in str(p)]
     assert len(stored) == 1 and stored[0].read_bytes() == image
     assert stored[0].parent.name == todo.get_attribute("data-id")  # todos/<id>/garden.png

@@ -6,6 +6,7 @@ var config = require('./config.js')
 
 var NAME_KEY = 'todo:devName' // the name typed on the dev-login screen
 var LOGGED_OUT_KEY = 'todo:loggedOut' // set by Log out: no silent login at the next launch
+var THUMB = '200x200' // one of [files.thumbs] sizes in minibase.toml
 var TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp' }
 
 var mb = minibase.createClient({
@@ -122,7 +123,7 @@ App({
     return mb.db.collection('todo_list')
   },
 
-  /** All the user's todos, oldest first, with a thumbnail URL for each picture. */
+  /** All the user's todos, oldest first, with a thumbnail URL for each picture (one call for all). */
   loadTodos: function () {
     var self = this
     var query = this.todos().orderBy('_created', 'asc').limit(200)
@@ -138,14 +139,13 @@ App({
         return next(null)
       })
       .then(function (todos) {
-        return Promise.all(
-          todos.map(function (t) {
-            return t.attachment ? self.thumb(t.attachment).then(function (url) {
-              t.thumb = url
-              return t
-            }) : t
+        var paths = todos.filter(function (t) { return t.attachment }).map(function (t) { return t.attachment })
+        return self.thumbUrls(paths).then(function (urls) {
+          todos.forEach(function (t) {
+            if (t.attachment) t.thumb = urls[t.attachment] || ''
           })
-        )
+          return todos
+        })
       })
   },
 
@@ -153,20 +153,37 @@ App({
 
   thumbs: {}, // attachment path → {url, expiresAt}
 
-  /** A signed download URL for a picture, reused while it has a minute left ('' if it fails). */
-  thumb: function (path) {
+  /**
+   * Thumbnail URLs (THUMB, rendered by the server: [files.thumbs] in minibase.toml) for the
+   * pictures at `paths`: `{path: url}`, '' for one that cannot be shown. The ones not cached
+   * with a minute left come in one downloadUrls call.
+   */
+  thumbUrls: function (paths) {
     var thumbs = this.thumbs
-    var hit = thumbs[path]
-    if (hit && Date.parse(hit.expiresAt) - mb.serverNow() > 60000) return Promise.resolve(hit.url)
-    return mb.files.downloadUrl(path).then(
-      function (d) {
-        thumbs[path] = d
-        return d.url
+    var now = mb.serverNow()
+    var missing = paths.filter(function (path) {
+      var hit = thumbs[path]
+      return !(hit && (hit.expiresAt === null || Date.parse(hit.expiresAt) - now > 60000))
+    })
+    var fetched = missing.length ? mb.files.downloadUrls(missing, { thumb: THUMB }) : Promise.resolve([])
+    return fetched.then(
+      function (links) {
+        links.forEach(function (link, i) {
+          if (link.url) thumbs[missing[i]] = link
+        })
+        return collect()
       },
       function () {
-        return ''
+        return collect()
       }
     )
+    function collect() {
+      var urls = {}
+      paths.forEach(function (path) {
+        urls[path] = thumbs[path] ? thumbs[path].url : ''
+      })
+      return urls
+    }
   },
 
   /** Lets the user pick one picture; resolves to its local path, or null if cancelled. */
@@ -194,6 +211,7 @@ App({
     var ext = (base.split('.').pop() || '').toLowerCase()
     var type = TYPES[ext] || 'image/jpeg'
     var path = 'todos/' + todo.id + '/' + base
+    // A local file path: a form upload through the platform's own uploadFile.
     return mb.files
       .upload(path, filePath, { contentType: type })
       .then(function () {

@@ -26,6 +26,7 @@ const state = {
   focusAfter: null, // id of the todo whose Edit button gets the focus back
 }
 const thumbs = new Map() // attachment path → {url, expiresAt, error}
+const THUMB = '200x200' // one of [files.thumbs] sizes in minibase.toml
 
 const $ = (id) => document.getElementById(id)
 const FILTERS = {
@@ -183,13 +184,17 @@ function renderItem(todo, li) {
   return li
 }
 
-/** The thumbnail's signed URL: `{url, expiresAt}` or `{error}`, fetched once per path. */
+/**
+ * The thumbnail's URL (THUMB, rendered by the server: [files.thumbs] in minibase.toml):
+ * `{url, expiresAt}` or `{error}`, fetched once per path.
+ */
 function loadThumb(path) {
   const entry = thumbs.get(path)
-  if (entry && (entry.error || !entry.url || Date.parse(entry.expiresAt) - Date.now() > 60_000)) return entry
+  const fresh = (e) => e.expiresAt === null || Date.parse(e.expiresAt) - Date.now() > 60_000
+  if (entry && (entry.error || !entry.url || fresh(entry))) return entry
   const next = {}
   thumbs.set(path, next)
-  mb.files.downloadUrl(path).then(
+  mb.files.downloadUrl(path, { thumb: THUMB }).then(
     (d) => Object.assign(next, d),
     (e) => Object.assign(next, { error: describe(e) }),
   ).then(() => {
