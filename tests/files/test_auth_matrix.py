@@ -14,6 +14,9 @@ has its real effect (an upload through the signed URL stores exactly those bytes
 uploader and nothing else; a download returns the stored bytes; a listing returns exactly
 the readable keys; a remove removes); a refused one answers its status and stable code and
 leaves storage exactly as it was (read straight from the directory or the bucket).
+``downloadUrls`` (with and without a thumbnail) answers each path as ``downloadUrl`` does,
+and a form upload (``uploadForm`` then the multipart POST) follows the write rule like an
+upload URL.
 
 A second test tries to cross the boundaries with path tricks and with signed URLs minted
 for one path or user and used for another. A third one uses upload URLs of an ``owner``-write
@@ -544,6 +547,31 @@ def test_files_authorization_matrix(world: World) -> None:
                             check(f"{cell}/download new {path}", new.body, got)
                         state = w.storage.restore(key, seed)
 
+                    # ---- uploadForm: the same rule; the POST changes exactly that file
+                    event = {"op": "uploadForm", "path": path, "contentType": CT, "size": len(new.body)}
+                    code, form = call(event)
+                    if dead or wrefusal:
+                        check(f"{cell}/uploadForm {path}", dead or wrefusal, code)
+                    elif w.backend == "s3" and write == "owner":
+                        # A POST policy cannot be bound to the file's state: the PUT only.
+                        check(f"{cell}/uploadForm {path}", "InvalidArgument", code)
+                    elif check(f"{cell}/uploadForm {path}", None, code):
+                        assert key is not None
+                        r = w.http.post(
+                            form["url"], data=form["formData"], files={form["name"]: ("f", new.body, CT)}
+                        )
+                        check(f"{cell}/form upload {path}", True, r.status_code in (200, 204))
+                        check(f"{cell}/form upload {path} stored", new, w.storage.get(key))
+                        check(f"{cell}/form upload {path} others", *_others(state, w.storage.raw(), key))
+                        if write == "owner":  # local: bound like an upload URL, it wrote once
+                            after = w.storage.raw()
+                            r = w.http.post(
+                                form["url"], data=form["formData"], files={form["name"]: ("f", new.body, CT)}
+                            )
+                            check(f"{cell}/form upload {path} replayed", STALE[w.backend], _refusal(r))
+                            check(f"{cell}/form upload {path} replayed: storage", after, w.storage.raw())
+                        state = w.storage.restore(key, seed)
+
                     code, data = call({"op": "remove", "path": path})
                     if dead or wrefusal:
                         check(f"{cell}/remove {path}", dead or wrefusal, code)
@@ -559,11 +587,11 @@ def test_files_authorization_matrix(world: World) -> None:
 
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong[:80])
     assert w.storage.keys() == sorted(seed)
-    # Every cell ran: per area, the live caller/style pairs x (list + 6 ops x its targets:
-    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 6 ops x 1
+    # Every cell ran: per area, the live caller/style pairs x (list + 7 ops x its targets:
+    # 5 in the own area, 4 in each shared one) and the dead ones x (list + 7 ops x 1
     # target), plus a read-back download per allowed upload that may read.
     live, dead = (5, 12) if w.backend == "local" else (3, 6)
-    ops = sum(live * (1 + 6 * (5 if a == OWN else 4)) + dead * 7 for a in (OWN, *AREAS))
+    ops = sum(live * (1 + 7 * (5 if a == OWN else 4)) + dead * 8 for a in (OWN, *AREAS))
     assert calls - downloads == ops, (calls, downloads, ops)
     assert cells > calls
 
