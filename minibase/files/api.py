@@ -1,9 +1,10 @@
-"""The built-in ``files`` function (docs/files.md): signed upload/download URLs, stat, list,
-remove.
+"""The built-in ``files`` function (docs/files.md): signed upload/download URLs (one or up
+to 100 at once, of the file or a thumbnail), form uploads, stat, list, remove.
 
-Bytes never pass through the function: ``uploadUrl`` and ``downloadUrl`` hand out
-expiring signed URLs (``files.url_ttl``, default 15 minutes) that the client uses directly
-against the store (S3/OSS) or minibase's ``/files/...`` routes (local disk).
+Bytes never pass through the function: ``uploadUrl``, ``uploadForm`` and ``downloadUrl``
+hand out expiring signed URLs (``files.url_ttl``, default 15 minutes) that the client uses
+directly against the store (S3/OSS) or minibase's ``/files/...`` routes (local disk); a file
+in a public-read area gets a stable URL that never expires instead.
 
 Who may do what: a caller has full access to their own area (``users/<uid>/``); a shared
 area (``[files.areas.NAME]``) has a ``read`` and a ``write`` preset (``public``,
