@@ -338,7 +338,7 @@ def _open_store(config: Config) -> Store:
             raise ConfigError(
                 "database.url", "PostgreSQL needs asyncpg: pip install 'minibase[postgres]'"
             ) from None
-        return PostgresStore(url)
+        return PostgresStore(url, query_time=config.limits.query_time)
     ots = config.database.tablestore
     if ots is not None:
         import importlib.util
@@ -356,10 +356,11 @@ def _open_store(config: Config) -> Store:
             db.access_key_secret,
             db.security_token,
             prefix=ots.prefix,
+            query_time=config.limits.query_time,
         )
     path = config.sqlite_path
     if path is None:
         raise ConfigError("database.url", "unsupported database URL")
     from .data.store.sqlite import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, query_time=config.limits.query_time)

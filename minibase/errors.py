@@ -15,7 +15,7 @@
     ├── RateLimited                RateLimited       429
     ├── ProviderError              ProviderError     502
     ├── Unavailable                Unavailable       503 (database or file store unreachable; Retry-After)
-    ├── DeadlineExceeded           DeadlineExceeded  504 (a function ran past its time limit)
+    ├── DeadlineExceeded           DeadlineExceeded  504 (a function or a database statement ran out of time)
     └── Internal                   Internal          500
 
 ``ConfigError`` is separate: it is raised at start, never during a request.

@@ -45,6 +45,8 @@ def test_defaults() -> None:
     c = parse(DEV)
     assert c.auth.session_idle == 30 * 86400 and c.auth.session_max == 180 * 86400
     assert c.auth.credentials_ttl == 900 and c.limits.max_body == 1024 * 1024
+    assert c.limits.query_time == 3.0
+    assert parse({**DEV, "limits": {"query_time": "250ms"}}).limits.query_time == 0.25
     assert c.collection("anything").read.text == "owner"
 
 
@@ -87,6 +89,9 @@ def test_defaults() -> None:
         ({"auth": {"wechat": {"app_id": "a", "secret": "s", "apps": 1}}}, {}, "auth.wechat.apps"),
         ({**DEV, "database": {"url": "mysql://x"}}, {}, "database.url"),
         ({**DEV, "limits": {"max_body": 10}}, {}, "limits.max_body"),
+        ({**DEV, "limits": {"query_time": "1ms"}}, {}, "limits.query_time"),
+        ({**DEV, "limits": {"query_time": "1h"}}, {}, "limits.query_time"),
+        ({**DEV, "limits": {"query_time": "soon"}}, {}, "limits.query_time"),
         ({**DEV, "collections": {"todo": {"read": "everyone"}}}, {}, "collections.todo.read"),
         ({**DEV, "collections": {"todo": {"write": "doc.a == doc.b"}}}, {}, "collections.todo.write"),
         ({**DEV, "collections": {"todo": {"update": "doc.a =="}}}, {}, "collections.todo.update"),

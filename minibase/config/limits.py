@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..util.record import field, record
-from .fields import Int, RateValue, read_fields, spec
+from .fields import Int, RateValue, Seconds, read_fields, spec
 from .reader import Reader
 from .units import MiB, Rate
 
@@ -34,6 +34,10 @@ class LimitsConfig:
     max_query_limit: int = field(default=1000, metadata=spec(Int(1, 1000)))
     # bytes of one stored document (its JSON, system fields included); default: max_body
     max_document: int = field(default=MiB, metadata=spec(Int(1024, 64 * MiB)))
+    # seconds one database statement may run (DeadlineExceeded past it)
+    query_time: float = field(
+        default=3.0, metadata=spec(Seconds(0.01, 600, "expected a duration between 0.01 and 600 seconds"))
+    )
 
     @classmethod
     def from_table(cls, r: Reader, t: dict[str, Any]) -> LimitsConfig:

@@ -19,6 +19,11 @@ escapes, whatever the nesting. Work is bounded by the limits below, not by the i
   that is present and not null; only ``$exists`` tells null from missing. Range operators
   need a non-null value and are type-aware (``{"n": {"$gt": 3}}`` skips strings).
 - ``uid`` is refused: the owner is set by the server (the ``owner`` event key filters it).
+
+Cost is bounded before anything runs: at most :data:`MAX_CONDITIONS` conditions, of which
+at most :data:`MAX_CONTAINS` ``$contains`` (each scans an array of every candidate
+document), and :data:`MAX_VALUES` comparison values in all; a condition repeated under one
+``$and``/``$or`` runs once. The stores bound the time a query runs on top.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from .filters import (
 
 __all__ = [
     "MAX_CONDITIONS",
+    "MAX_CONTAINS",
     "MAX_DEPTH",
     "MAX_FIELDS",
     "MAX_IN",
@@ -56,6 +62,7 @@ __all__ = [
     "MAX_ORDER_KEYS",
     "MAX_SEGMENTS",
     "MAX_STRING",
+    "MAX_VALUES",
     "parse_fields",
     "parse_order_by",
     "parse_path",
@@ -68,6 +75,8 @@ MAX_CONDITIONS: Final = 100  # leaf conditions plus $and/$or nodes in one where
 MAX_DEPTH: Final = 8  # nesting of where objects through $and/$or
 MAX_LIST: Final = 50  # items in one $and/$or
 MAX_IN: Final = 100  # values in one $in/$nin
+MAX_CONTAINS: Final = 10  # $contains conditions in one where (each scans an array per document)
+MAX_VALUES: Final = 1000  # comparison values in one where, $in/$nin lists included
 MAX_STRING: Final = 1024  # characters in a where string value
 MAX_ORDER_KEYS: Final = 5
 MAX_FIELDS: Final = 50
@@ -201,15 +210,47 @@ _OPERATOR_LIST = " ".join(_OPERATORS)
 
 
 class _Budget:
-    __slots__ = ("left",)
+    __slots__ = ("contains", "left", "values")
 
     def __init__(self) -> None:
         self.left = MAX_CONDITIONS
+        self.contains = MAX_CONTAINS
+        self.values = MAX_VALUES
 
     def spend(self) -> None:
         self.left -= 1
         if self.left < 0:
-            raise InvalidArgument(f"where: more than {MAX_CONDITIONS} conditions")
+            raise InvalidArgument(
+                f"where: more than {MAX_CONDITIONS} conditions", max=MAX_CONDITIONS, path="where"
+            )
+
+    def spend_values(self, f: Filter) -> None:
+        """Count the values and ``$contains`` of one parsed (and deduplicated) condition."""
+        if isinstance(f, In):
+            self.values -= len(f.values)
+        elif isinstance(f, Not):
+            return self.spend_values(f.item)
+        elif isinstance(f, Cmp | Prefix | Contains):
+            self.values -= 1
+        if isinstance(f, Contains):
+            self.contains -= 1
+            if self.contains < 0:
+                raise InvalidArgument(
+                    f"where: more than {MAX_CONTAINS} $contains conditions (each scans an array)",
+                    max=MAX_CONTAINS,
+                    path="where",
+                )
+        if self.values < 0:
+            raise InvalidArgument(
+                f"where: more than {MAX_VALUES} comparison values in all", max=MAX_VALUES, path="where"
+            )
+        return None
+
+
+def _unique(parts: list[Filter]) -> list[Filter]:
+    """``parts`` without repeats. Keyed by repr, which tells ``1`` from ``true`` (as
+    dataclass equality does not), so only truly identical conditions merge."""
+    return list({repr(f): f for f in parts}.values())
 
 
 def parse_where(where: object) -> Filter:
@@ -233,20 +274,23 @@ def _where(obj: object, at: str, depth: int, budget: _Budget) -> Filter:
                 raise InvalidArgument(f"{sub}: needs a non-empty array of where objects")
             if len(value) > MAX_LIST:
                 raise InvalidArgument(f"{sub}: at most {MAX_LIST} items")
-            items = [_where(v, f"{sub}[{i}]", depth + 1, budget) for i, v in enumerate(value)]
+            items = _unique([_where(v, f"{sub}[{i}]", depth + 1, budget) for i, v in enumerate(value)])
             parts.append(conj(*items) if key == "$and" else disj(*items))
         elif isinstance(key, str) and key.startswith("$"):
             raise InvalidArgument(f"{at}: unknown operator {_show(key)} (use $and, $or, or a field path)")
         else:
             path = _client_path(key, at)
             parts.append(_field(path, value, f"{at}.{key}", budget))
+    parts = _unique(parts)
     return parts[0] if len(parts) == 1 else conj(*parts)
 
 
 def _field(path: Path, value: object, at: str, budget: _Budget) -> Filter:
     if not isinstance(value, dict):
         budget.spend()
-        return Cmp(path, "eq", _scalar(value, at))
+        f: Filter = Cmp(path, "eq", _scalar(value, at))
+        budget.spend_values(f)
+        return f
     if not value:
         raise InvalidArgument(f"{at}: empty object; give a value or operators ({_OPERATOR_LIST})")
     parts: list[Filter] = []
@@ -260,7 +304,9 @@ def _field(path: Path, value: object, at: str, budget: _Budget) -> Filter:
                 )
             raise InvalidArgument(f"{at}: unknown operator {_show(op)} (one of: {_OPERATOR_LIST})")
         budget.spend()
-        parts.append(parse(path, arg, f"{at}.{op}"))
+        f = parse(path, arg, f"{at}.{op}")
+        budget.spend_values(f)
+        parts.append(f)
     return parts[0] if len(parts) == 1 else conj(*parts)
 
 

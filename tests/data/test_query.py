@@ -117,6 +117,11 @@ BAD_WHERE: list[tuple[Any, str]] = [
     ({"a": 10**5000}, "where.a: integer a huge integer is out of the 64-bit range"),
     ({10**5000: 1}, "where: a field path must be a string, not a huge integer"),
     ({"$or": [{(1, 2): 1}]}, "where.$or[0]: a field path must be a string, not tuple"),
+    # Cost bounds (issue 18: 97 $contains under $or held a SQLite server 6 s).
+    ({"$or": [{"t": {"$contains": i}} for i in range(11)]}, "where: more than 10 $contains conditions"),
+    ({"$and": [{"a": {"$contains": 1}}] * 11}, "where: more than 10 $contains conditions"),
+    ({f"f{i}": {"$in": list(range(100))} for i in range(11)}, "where: more than 1000 comparison values"),
+    ({f"f{i}": {"$nin": list(range(100))} for i in range(10)} | {"x": 1}, "more than 1000 comparison values"),
 ]
 
 
@@ -130,6 +135,23 @@ def test_parse_where_bad(where: Any, message: str) -> None:
 def test_parse_where_nesting_at_the_limit() -> None:
     assert parse_where(_nested(8)) == Cmp(("a",), "eq", 1)
     assert parse_where({f"f{i}": 1 for i in range(100)}) != TRUE
+
+
+def test_cost_bounds_at_the_limit_and_repeats_merge() -> None:
+    ten = parse_where({"$or": [{"t": {"$contains": i}} for i in range(10)]})
+    assert ten == Or(tuple(Contains(("t",), i) for i in range(10)))
+    assert parse_where({f"f{i}": {"$in": list(range(100))} for i in range(10)}) != TRUE
+    # A repeated condition runs once; 1 and true stay apart (JSON types differ).
+    assert parse_where({"$or": [{"a": 1}, {"a": 1}, {"a": True}]}) == Or(
+        (Cmp(("a",), "eq", 1), Cmp(("a",), "eq", True))
+    )
+    assert parse_where({"$and": [{"a": {"$contains": "x"}}] * 5}) == Contains(("a",), "x")
+
+
+def test_cost_bound_errors_name_the_limit() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_where({"$or": [{"t": {"$contains": i}} for i in range(11)]})
+    assert info.value.details == {"max": 10, "path": "where"}
 
 
 def test_long_keys_are_shortened_in_messages() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...auth.providers.base import Identity
-from ...errors import Conflict, MinibaseError
+from ...errors import Conflict, DeadlineExceeded, MinibaseError
 from ...util.record import record
 from ..filters import TRUE, Filter, OrderKey
 
@@ -32,6 +32,7 @@ __all__ = [
     "UserRecord",
     "WriteOp",
     "hidden",
+    "deadline_exceeded",
     "make_document",
     "version_conflict",
 ]
@@ -163,6 +164,15 @@ def hidden(error: MinibaseError) -> MinibaseError:
     """``error`` (a patch or schema error about a stored document) as told to a caller who
     may not read that document: its code, none of its facts (paths, types, values)."""
     return type(error)("the update does not apply to this document (you may not read it: no details)")
+
+
+def deadline_exceeded(budget: float) -> DeadlineExceeded:
+    """What every backend raises for a statement stopped at ``limits.query_time``."""
+    return DeadlineExceeded(
+        f"the database query did not finish within limits.query_time ({budget:g}s)",
+        limit="limits.query_time",
+        max=budget,
+    )
 
 
 class Store(Protocol):

@@ -47,6 +47,7 @@ from .base import (
     Update,
     UserRecord,
     WriteOp,
+    deadline_exceeded,
     hidden,
     make_document,
     version_conflict,
@@ -289,9 +290,18 @@ def _is_lost(conn: asyncpg.Connection) -> bool:
 
 class PostgresStore:
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float | None = 30.0
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float | None = 30.0,
+        query_time: float = 3.0,
     ) -> None:
         self.url = url
+        # The server cancels a statement after this many seconds (statement_timeout):
+        # DeadlineExceeded, and the connection stays usable (limits.query_time).
+        self.query_time = query_time
         self.min_size = min_size
         self.max_size = max_size
         # A statement (or a server that stopped answering without closing the connection)
@@ -314,6 +324,7 @@ class PostgresStore:
                 timeout=_CONNECT_TIMEOUT,
                 command_timeout=self.command_timeout,
                 init=_init_connection,
+                server_settings={"statement_timeout": str(max(1, round(self.query_time * 1000)))},
             )
         except _UNAVAILABLE as e:
             log.warning("cannot reach the database: %s", e)
@@ -357,6 +368,8 @@ class PostgresStore:
                 acquired = True
                 try:
                     yield conn
+                except asyncpg.exceptions.QueryCanceledError as e:  # statement_timeout
+                    raise deadline_exceeded(self.query_time) from e
                 except asyncpg.InterfaceError as e:
                     # "connection is closed": lost mid-request (checked while still ours).
                     if not _is_lost(conn):

@@ -1,25 +1,34 @@
 """The embedded default backend: one SQLite file in WAL mode.
 
 Writes go through :class:`SQLiteWriter` (one connection, group commit, durable). Reads
-run on per-thread read-only connections directly on the caller's thread: a point read
-takes microseconds, far less than a hop to a thread pool would.
+run on per-thread read-only connections. A read of one key (a document, a session, a
+user) runs directly on the event loop: it takes microseconds, far less than a hop to a
+thread would. A query or count reads a range whose cost no limit bounds (rows scanned,
+``$contains`` over large arrays), so it runs on a reader thread and never holds the loop.
+A key read under a rule (bounded by one document, but a large one may take milliseconds)
+starts on the loop and moves to a reader thread if it runs past
+:data:`~.sqlite_writer.INLINE_BUDGET`. Every read stops after ``limits.query_time`` with
+DeadlineExceeded (a progress handler), and so do the rule checks of writes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from ...auth.providers.base import Identity
-from ...errors import Conflict, MinibaseError, NotFound, PermissionDenied
+from ...errors import Conflict, InvalidArgument, MinibaseError, NotFound, PermissionDenied
 from ...util.bucket import take
 from ..filters import FALSE, TRUE, Filter, OrderKey
 from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
@@ -32,13 +41,31 @@ from .base import (
     Update,
     UserRecord,
     WriteOp,
+    deadline_exceeded,
     hidden,
     make_document,
     version_conflict,
 )
-from .sqlite_writer import SQLiteWriter, outage
+from .sqlite_writer import (
+    INLINE_BUDGET,
+    THREAD_STEPS,
+    BudgetedConnection,
+    RunOffLoop,
+    SQLiteWriter,
+    outage,
+)
 
 __all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32; builds may allow more, but a
+# query refused on one build and run on another would be a portability trap.
+MAX_VARIABLES = 32766
+# A stored document this large (bytes of JSON) is updated off the event loop: decoding,
+# patching and encoding it takes milliseconds.
+INLINE_DOCUMENT = 64 * 1024
+_READ_THREADS = 4
 
 # Versioned schema changes, applied in order and recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -115,7 +142,7 @@ def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
     return SessionRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), bool(row[8]))
 
 
-class _ReadConnection(sqlite3.Connection):
+class _ReadConnection(BudgetedConnection):
     """A reader whose statements fail with Unavailable when SQLite cannot serve them now
     (locked past the busy timeout, disk failing): the reads' one place for that."""
 
@@ -130,19 +157,23 @@ class _ReadConnection(sqlite3.Connection):
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, query_time: float = 3.0) -> None:
         self.path = Path(path)
+        self.query_time = query_time  # seconds a statement may run (limits.query_time)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         memory = str(path) == ":memory:" or str(path).startswith("file:")
-        self._writer = SQLiteWriter(self._connect_writer, None if memory else f"{self.path}-wlock")
+        self._writer = SQLiteWriter(self._connect_writer, None if memory else f"{self.path}-wlock", query_time)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
 
     # ------------------------------------------------------------------ connections
 
-    def _connect_writer(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    def _connect_writer(self) -> BudgetedConnection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, factory=BudgetedConnection
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before it is acknowledged (NORMAL may lose the last
         # transactions on power loss in WAL mode).
@@ -150,8 +181,8 @@ class SQLiteStore:
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _reader(self) -> BudgetedConnection:
+        conn: BudgetedConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
                 conn = sqlite3.connect(
@@ -176,6 +207,45 @@ class SQLiteStore:
             with contextlib.suppress(FileNotFoundError):
                 if p.stat().st_mode & 0o077:
                     os.chmod(p, 0o600)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool) -> T:
+        """``fn`` on a reader thread within ``query_time``; if ``inline``, first on the
+        loop, and on a thread only if it is not done within INLINE_BUDGET."""
+        start = time.monotonic()
+        if inline:
+            conn = self._reader()
+            conn.fired = False
+            conn.deadline = start + INLINE_BUDGET
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError:
+                if not conn.fired:
+                    raise
+            finally:
+                conn.deadline = math.inf
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                _READ_THREADS, thread_name_prefix="minibase-sqlite-read"
+            )
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._read_on_thread, fn, start + self.query_time
+        )
+
+    def _read_on_thread(self, fn: Callable[[sqlite3.Connection], T], deadline: float) -> T:
+        conn = self._reader()
+        if not getattr(self._local, "threaded", False):
+            conn.steps(THREAD_STEPS)  # a look at the clock takes the GIL: not too often
+            self._local.threaded = True
+        conn.fired = False
+        conn.deadline = deadline
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError:
+            if conn.fired:
+                raise deadline_exceeded(self.query_time) from None
+            raise
+        finally:
+            conn.deadline = math.inf
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +272,9 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await self._writer.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
@@ -340,7 +413,8 @@ class SQLiteStore:
             params = Params(SQLITE)
             cond = compile_filter(rule, SQLITE, params)
             sql = f"{_GET_DOC} AND ({cond})"
-            row = self._reader().execute(sql, (key.collection, key.uid, key.id, *params.values)).fetchone()
+            args = _checked((key.collection, key.uid, key.id, *params.values))
+            row = await self._read(lambda conn: conn.execute(sql, args).fetchone(), inline=True)
         return row[0].encode() if row else None
 
     async def query(
@@ -352,20 +426,26 @@ class SQLiteStore:
         after: Sequence[Any] | None,
     ) -> list[tuple[list[Any], bytes]]:
         sql, params = compile_query(SQLITE, collection, where, order, limit, after)
-        rows = self._reader().execute(sql, params).fetchall()
+        args = _checked(params)
+        # Not tried on the loop first: the hop costs ~0.1 ms, while SQLite cannot stop a
+        # JSON function amid one document (parsing 1 MB takes tens of ms), so a try would
+        # cost the loop that much per costly query before it could move.
+        rows = await self._read(lambda conn: conn.execute(sql, args).fetchall(), inline=False)
         return [(list(r[:-1]), r[-1].encode()) for r in rows]
 
     async def count(self, collection: str, where: Filter) -> int:
         sql, params = compile_count(SQLITE, collection, where)
-        n: int = self._reader().execute(sql, params).fetchone()[0]
+        args = _checked(params)
+        n: int = await self._read(lambda conn: conn.execute(sql, args).fetchone()[0], inline=False)
         return n
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         def job(conn: sqlite3.Connection) -> list[Any]:
             results = []
+            docs: dict[Key, dict[str, Any]] = {}  # what this job stored, decoded
             for i, op in enumerate(ops):
                 try:
-                    results.append(_apply(conn, op, now_iso))
+                    results.append(_apply(conn, op, now_iso, docs))
                 except MinibaseError as e:
                     if len(ops) > 1:
                         e.details.setdefault("index", i)
@@ -390,6 +470,18 @@ class SQLiteStore:
         await self._writer.run(job)
 
 
+def _checked(params: Sequence[object]) -> Sequence[object]:
+    """``params``, if SQLite can bind that many (else a clear 400, not a driver error)."""
+    if len(params) > MAX_VARIABLES:
+        raise InvalidArgument(
+            f"the query is too large: it needs {len(params)} values, more than the database"
+            f" takes ({MAX_VARIABLES}); use fewer conditions or $in values",
+            max=MAX_VARIABLES,
+            path="where",
+        )
+    return params
+
+
 _GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 _ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 
@@ -403,21 +495,34 @@ def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
     params = Params(SQLITE)
     cond = compile_filter(rule, SQLITE, params)
     sql = f"SELECT 1 FROM documents WHERE collection = ? AND uid = ? AND id = ? AND ({cond})"  # noqa: S608 (compiled: values are bound)
-    return conn.execute(sql, (key.collection, key.uid, key.id, *params.values)).fetchone() is not None
+    args = _checked((key.collection, key.uid, key.id, *params.values))
+    assert isinstance(conn, BudgetedConnection)
+    with conn.guarded():  # a rule over a large document may take a while: a SELECT, so stoppable
+        return conn.execute(sql, args).fetchone() is not None
 
 
 def _store(
-    conn: sqlite3.Connection, key: Key, fields: Mapping[str, Any], version: int, created: str, now_iso: str
+    conn: sqlite3.Connection,
+    key: Key,
+    fields: Mapping[str, Any],
+    version: int,
+    created: str,
+    now_iso: str,
+    docs: dict[Key, dict[str, Any]],
 ) -> str:
-    body = orjson.dumps(make_document(key, fields, version, created, now_iso)).decode()
+    doc = make_document(key, fields, version, created, now_iso)
+    body = orjson.dumps(doc).decode()
     conn.execute(
         "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
         (key.collection, key.uid, key.id, version, created, now_iso, body),
     )
+    # A batch updating one document many times decodes it once (decoding a large one
+    # takes milliseconds, holding the GIL): later ops start from this copy.
+    docs[key] = doc
     return body
 
 
-def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str) -> Any:
+def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str, docs: dict[Key, dict[str, Any]]) -> Any:
     key = op.key
     if isinstance(op, Get):
         if not _matches_or_absent(conn, key, op.rule):
@@ -431,25 +536,32 @@ def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str) -> Any:
             "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?",
             (key.collection, key.uid, key.id),
         )
+        docs.pop(key, None)
         return cur.rowcount > 0
     row = conn.execute(_ROW, (key.collection, key.uid, key.id)).fetchone()
     if isinstance(op, Update):
+        assert isinstance(conn, BudgetedConnection)
+        if conn.on_loop and row is not None and len(row[2]) > INLINE_DOCUMENT:
+            raise RunOffLoop()
         if row is None or not _matches(conn, key, op.rule):
             raise NotFound(f"no document '{key.id[:64]}' you may update")
         if op.if_version is not None and op.if_version != row[0]:
             raise version_conflict(key, row[0], op.if_version, _matches(conn, key, op.read_rule))
+        old = docs.get(key)
+        if old is None or old["_version"] != row[0]:
+            old = orjson.loads(row[2])
         try:
-            fields = op.apply(orjson.loads(row[2]))
+            fields = op.apply(old)
         except MinibaseError as e:
             if _matches(conn, key, op.read_rule):
                 raise
             raise hidden(e) from None
-        body = _store(conn, key, fields, row[0] + 1, row[1], now_iso)
+        body = _store(conn, key, fields, row[0] + 1, row[1], now_iso, docs)
         return body.encode() if _matches(conn, key, op.read_rule) else None
     if isinstance(op, Insert):
         if row is not None:
             raise Conflict(f"a document '{key.id[:64]}' already exists")
-        body = _store(conn, key, op.fields, 1, now_iso, now_iso)
+        body = _store(conn, key, op.fields, 1, now_iso, now_iso, docs)
         if not _matches(conn, key, op.rule):
             raise PermissionDenied("the create rule does not allow this document")
         return body.encode() if _matches(conn, key, op.read_rule) else None
@@ -457,9 +569,9 @@ def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str) -> Any:
     if row is not None:
         if not _matches(conn, key, op.update_rule):
             raise PermissionDenied("the update rule does not allow changing this document")
-        _store(conn, key, op.fields, row[0] + 1, row[1], now_iso)
+        _store(conn, key, op.fields, row[0] + 1, row[1], now_iso, docs)
         return None
-    _store(conn, key, op.fields, 1, now_iso, now_iso)
+    _store(conn, key, op.fields, 1, now_iso, now_iso, docs)
     if not _matches(conn, key, op.create_rule):
         raise PermissionDenied("the create rule does not allow this document")
     return None

@@ -23,6 +23,15 @@ an advisory lock on a file beside it (``flock``, held from BEGIN to the end of C
 SQLite's own busy handler polls with sleeps of up to 100 ms, which halved the write rate of
 two workers against one; a waiter on ``flock`` wakes as soon as the holder releases it, and
 the kernel drops it if the holder dies.
+
+A job that turns out not to be cheap moves off the loop: one whose guarded statements
+(:meth:`BudgetedConnection.guarded`, the rule checks) run past :data:`INLINE_BUDGET`, or
+one that raises :class:`RunOffLoop` (an update of a large document). Its savepoint is
+rolled back and it, with the rest of its batch and the COMMIT, runs again on the helper
+thread, where guarded statements stop at the job's full budget (``query_time``) with
+:class:`~minibase.errors.DeadlineExceeded`. Only SELECTs are guarded: SQLite rolls back
+the whole transaction when it interrupts a write statement, which would undo the other
+jobs of the batch; the writes themselves are by primary key, so they are bounded.
 """
 
 from __future__ import annotations
@@ -32,13 +41,16 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ...errors import Unavailable
+from .base import deadline_exceeded
 
 try:
     import fcntl
@@ -82,12 +94,68 @@ def outage(e: BaseException) -> BaseException:
     return err
 
 
+# Seconds of guarded SQLite work a job or read may do on the event loop before it moves to
+# a thread: a point read or a small write takes microseconds, never this.
+INLINE_BUDGET = 0.005
+# SQLite VM steps between two looks at the clock: on the loop every ~50 µs of work (the
+# budget above is small); on a thread every ~1 ms (each look takes the GIL from the loop).
+LOOP_STEPS = 1_000
+THREAD_STEPS = 20_000
+
+
+class RunOffLoop(Exception):
+    """Raised by a job running on the event loop whose work would block it (a large
+    document to decode): the writer runs it again on its thread."""
+
+
+class BudgetedConnection(sqlite3.Connection):
+    """A connection whose statements stop with SQLITE_INTERRUPT past ``deadline``
+    (``time.monotonic()``), checked by a progress handler every ``steps`` VM steps."""
+
+    deadline: float
+    fired: bool  # the last interruption was ours
+    budget_end: float  # the running job's deadline, for :meth:`guarded` statements
+    on_loop: bool  # whether the running job runs on the event loop
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = math.inf
+        self.fired = False
+        self.budget_end = math.inf
+        self.on_loop = False
+        self.steps(LOOP_STEPS)
+
+    def steps(self, n: int) -> None:
+        self.set_progress_handler(self._tick, n)
+
+    def _tick(self) -> int:
+        if time.monotonic() > self.deadline:
+            self.fired = True
+            return 1  # SQLite stops the statement: OperationalError("interrupted")
+        return 0
+
+    @contextlib.contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Run the enclosed (read-only) statements within the job's budget."""
+        self.deadline = self.budget_end
+        try:
+            yield
+        finally:
+            self.deadline = math.inf
+
+
 class SQLiteWriter:
-    def __init__(self, connect: Callable[[], sqlite3.Connection], lock_path: str | None = None) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], BudgetedConnection],
+        lock_path: str | None = None,
+        budget: float = math.inf,
+    ) -> None:
         self._connect = connect
         self._lock_path = lock_path if fcntl is not None else None
         self._lock_fd: int | None = None  # opened by the process that writes, never inherited
-        self._conn: sqlite3.Connection | None = None
+        self._budget = budget  # seconds a job's guarded statements may take in all
+        self._conn: BudgetedConnection | None = None
         self._pending: list[tuple[Job, asyncio.Future[Any], bool]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._home: asyncio.AbstractEventLoop | None = None
@@ -135,7 +203,7 @@ class SQLiteWriter:
 
     # ------------------------------------------------------------------- flusher
 
-    def _open(self) -> sqlite3.Connection | None:
+    def _open(self) -> BudgetedConnection | None:
         """The writer connection (and lock file), or None after failing every pending job."""
         if self._conn is not None:
             return self._conn
@@ -181,17 +249,11 @@ class SQLiteWriter:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError:  # another process holds the write lock
                     await loop.run_in_executor(pool, _begin_waiting, conn)
-                for job, _, _ in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        result = job(conn)
-                    except BaseException as e:  # the job's own error goes to its caller
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
-                        outcomes.append((False, e))
-                    else:
-                        conn.execute("RELEASE job")
-                        outcomes.append((True, result))
+                outcomes = self._jobs(conn, batch, on_loop=True)
+                if len(outcomes) < len(batch):
+                    # A job was too slow for the loop: it and the rest run on the thread.
+                    rest = batch[len(outcomes) :]
+                    outcomes += await loop.run_in_executor(pool, self._jobs, conn, rest)
                 if durable:
                     await loop.run_in_executor(pool, conn.execute, "COMMIT")
                 else:
@@ -214,6 +276,41 @@ class SQLiteWriter:
                     fut.set_result(value)
                 else:
                     fut.set_exception(outage(value))
+
+    def _jobs(
+        self, conn: BudgetedConnection, batch: list[tuple[Job, Any, bool]], on_loop: bool = False
+    ) -> list[tuple[bool, Any]]:
+        """Run ``batch``'s jobs, each in its own savepoint. On the loop, stop at the first
+        job that is too slow for it (its savepoint rolled back): fewer outcomes than jobs."""
+        outcomes: list[tuple[bool, Any]] = []
+        conn.on_loop = on_loop
+        if not on_loop:
+            conn.steps(THREAD_STEPS)
+        try:
+            for job, _, _ in batch:
+                conn.execute("SAVEPOINT job")
+                conn.fired = False
+                start = time.monotonic()
+                conn.budget_end = start + (INLINE_BUDGET if on_loop else self._budget)
+                try:
+                    result = job(conn)
+                except BaseException as e:  # the job's own error goes to its caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    if on_loop and (conn.fired or isinstance(e, RunOffLoop)):
+                        break
+                    if conn.fired:
+                        e = deadline_exceeded(self._budget)
+                    outcomes.append((False, e))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((True, result))
+        finally:
+            conn.budget_end = math.inf
+            conn.fired = conn.on_loop = False
+            if not on_loop:
+                conn.steps(LOOP_STEPS)
+        return outcomes
 
 
 async def _take_lock(fd: int, loop: asyncio.AbstractEventLoop, pool: concurrent.futures.Executor) -> bool:

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ from .base import (
     Update,
     UserRecord,
     WriteOp,
+    deadline_exceeded,
     hidden,
     make_document,
     version_conflict,
@@ -127,8 +129,11 @@ class TableStoreStore:
         prefix: str = "minibase_",
         max_sort: int = 10_000,
         timeout: float = 10.0,
+        query_time: float = 3.0,
     ) -> None:
         self.instance = instance
+        # Seconds a query or count may spend reading and evaluating (limits.query_time).
+        self.query_time = query_time
         self.endpoint = endpoint
         self._credentials = (access_key_id, access_key_secret, security_token)
         self.prefix = prefix
@@ -537,11 +542,13 @@ class TableStoreStore:
         if uid is None or limit <= 0:
             return []
         out: list[tuple[list[Any], bytes]] = []
+        deadline = time.monotonic() + self.query_time
         if not order or (len(order) == 1 and order[0].path == ("id",)):
             # Key order within the partition: stream it, stop at the limit.
             forward = not (order and order[0].descending)
             after_id = None if after is None else str(after[-1])
             async for body in self._scan_from(collection, uid, forward, after_id):
+                self._in_time(deadline)
                 doc = orjson.loads(body)
                 if matches(doc, where):
                     out.append((position(doc, order), body.encode()))
@@ -553,6 +560,7 @@ class TableStoreStore:
         rows: list[tuple[list[Any], bytes]] = []
         scanned = 0
         async for body in self._scan(collection, uid):
+            self._in_time(deadline)
             scanned += 1
             if scanned > self.max_sort:
                 raise InvalidArgument(
@@ -595,10 +603,18 @@ class TableStoreStore:
         if uid is None:
             return 0
         n = 0
+        deadline = time.monotonic() + self.query_time
         async for body in self._scan(collection, uid):
+            self._in_time(deadline)
             if matches(orjson.loads(body), where):
                 n += 1
         return n
+
+    def _in_time(self, deadline: float) -> None:
+        # Checked per document: one document's evaluation is bounded by the where's cost
+        # limits (data/query.py), and the scan awaits the network between pages.
+        if time.monotonic() > deadline:
+            raise deadline_exceeded(self.query_time)
 
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool

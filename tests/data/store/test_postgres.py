@@ -16,13 +16,15 @@ from minibase.auth.credentials import CredentialMinter
 from minibase.auth.providers.base import Identity
 from minibase.auth.sessions import Sessions
 from minibase.config import parse_config
-from minibase.data.filters import TRUE, Cmp, Exists, OrderKey
+from minibase.data.filters import TRUE, Cmp, Contains, Exists, Or, OrderKey
 from minibase.data.store import postgres as postgres_module
 from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update, WriteOp
 from minibase.data.store.postgres import MIGRATIONS, PostgresStore
 from minibase.errors import (
     RETRY_AFTER,
     Conflict,
+    DeadlineExceeded,
+    Internal,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -689,3 +691,43 @@ def test_a_connection_ended_by_the_server_is_replaced(pg_url: str, caplog: pytes
         run(pg_url, body, min_size=1, max_size=1)
     # The broken-protocol case did occur (it does in most rounds), not only lost connections.
     assert "the database connection broke" in caplog.text
+
+
+# --------------------------------------------------------------------- time budget
+
+
+BIG = [0] * 200_000
+ABSENT = Or(tuple(Contains(("arr",), v) for v in range(1, 11)))  # 10 array scans a document
+
+
+def test_statement_timeout_is_deadline_exceeded_and_the_pool_carries_on(pg_url: str) -> None:
+    # Issue 18: every statement has a time budget (limits.query_time) on PostgreSQL too.
+    async def setup(store: PostgresStore) -> None:
+        for i in range(20):
+            await store.write([Put(key(f"b{i}"), {"arr": BIG, "n": 0})], T0)
+
+    async def body(store: PostgresStore) -> None:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded) as info:
+            await store.count("notes", ABSENT)
+        assert time.monotonic() - started < 2  # cancelled by the server, near the budget
+        assert info.value.details == {"limit": "limits.query_time", "max": 0.05}
+        with pytest.raises(DeadlineExceeded):
+            await store.query("notes", ABSENT, (), 10, None)
+        # A write whose rule check runs out of time changes nothing, and its batch fails whole.
+        slow = Update(key("b0"), lambda d: {**d, "n": 1}, rule=Or((*ABSENT.items, Cmp(("n",), "eq", 0))))
+        for _ in range(3):  # the rule check alone is not always past 50 ms: a few tries
+            try:
+                await store.write([Put(key("x"), {}), slow], T1)
+            except DeadlineExceeded:
+                break
+        else:
+            pytest.fail("the slow rule check was never stopped")
+        # Every pooled connection is still good (max_size=2: both were used above).
+        for _ in range(4):
+            assert await store.count("notes", TRUE) == 20
+        assert await store.get_document(key("x")) is None
+        assert doc(await store.get_document(key("b0")))["n"] == 0
+
+    run(pg_url, setup)
+    run(pg_url, body, query_time=0.05, max_size=2)
