@@ -5,6 +5,7 @@ buckets, the fake's signature checks, and the ``tablestore://`` config."""
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -15,12 +16,13 @@ from hypothesis import given, settings
 
 from minibase.auth.providers.base import Identity
 from minibase.config import ConfigError, parse_config
-from minibase.data.filters import FALSE, TRUE, And, Cmp, Filter, Or, OrderKey
+from minibase.data.filters import FALSE, TRUE, And, Cmp, Contains, Filter, Or, OrderKey
 from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update
 from minibase.data.store.tablestore import TableStoreStore
 from minibase.data.store.tablestore_eval import matches, position, position_key
 from minibase.errors import (
     Conflict,
+    DeadlineExceeded,
     Internal,
     InvalidArgument,
     NotFound,
@@ -498,3 +500,24 @@ def test_an_unreachable_endpoint_is_unavailable(ots: Any) -> None:
         assert e.value.status == 503 and e.value.details["retryAfter"] >= 1
 
     asyncio.run(main())
+
+
+def test_a_query_past_the_time_budget_is_deadline_exceeded(ots: tuple[FakeTableStore, str, str]) -> None:
+    # Issue 18: every query has a time budget (limits.query_time) on TableStore too; the
+    # store evaluates filters itself, so it checks the clock per document it reads.
+    absent = Or(tuple(Contains(("arr",), v) for v in range(1, 11)))
+
+    async def body(s: TableStoreStore) -> None:
+        for i in range(30):
+            await s.write([Put(k(f"d{i:02}"), {"arr": [0] * 100_000})], "t")
+        for run_query in (
+            lambda: s.count("todo", And((OWNER, absent))),
+            lambda: s.query("todo", And((OWNER, absent)), (), 10, None),
+        ):
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceeded) as info:
+                await run_query()
+            assert time.monotonic() - started < 1.5
+            assert info.value.details == {"limit": "limits.query_time", "max": 0.2}
+
+    run(ots, body, query_time=0.2)
