@@ -21,7 +21,7 @@ from minibase.config import (
     StsConfig,
     parse_config,
 )
-from minibase.config.fields import Int, file_keys, iter_kinds
+from minibase.config.fields import Int, Seconds, file_keys, iter_kinds
 from minibase.errors import ConfigError
 from minibase.util.record import record_fields, record_meta
 
@@ -80,10 +80,11 @@ def test_allowed_keys_come_from_the_fields() -> None:
 
 @pytest.mark.parametrize(("name", "kind"), [(n, k) for n, _, k in iter_kinds(LimitsConfig)])
 def test_limits_bounds_are_enforced_at_both_ends(name: str, kind: Any) -> None:
-    assert isinstance(kind, Int)
+    assert isinstance(kind, Int | Seconds)  # counts, and query_time (a duration)
     for ok in (kind.lo, kind.hi):
         assert getattr(parse_config({**DEV, "limits": {name: ok}}, environ={}).limits, name) == ok
-    for bad in (kind.lo - 1, kind.hi + 1):
+    bads = (kind.lo - 1, kind.hi + 1) if isinstance(kind, Int) else (kind.lo / 2, kind.hi + 1)
+    for bad in bads:
         with pytest.raises(ConfigError) as e:
             parse_config({**DEV, "limits": {name: bad}}, environ={})
         assert e.value.key == f"limits.{name}" and f"between {kind.lo} and {kind.hi}" in str(e.value)

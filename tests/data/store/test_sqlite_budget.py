@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from minibase.data.filters import TRUE, Contains, In, Or
+from minibase.data.filters import TRUE, Contains, In, Or, OrderKey
 from minibase.data.patch import parse_patch
+from minibase.data.query import parse_where
 from minibase.data.store.base import Get, Key, Put, Update
 from minibase.data.store.sqlite import MAX_VARIABLES, SQLiteStore
 from minibase.errors import DeadlineExceeded, InvalidArgument
@@ -176,5 +177,19 @@ def test_a_query_with_more_values_than_sqlite_binds_is_invalid_argument(tmp_path
             assert info.value.details["max"] == MAX_VARIABLES
         # Just within the limit: answered.
         assert await store.count("c", In(("n",), tuple(range(MAX_VARIABLES - 1)))) == 0
+
+    run(tmp_path / "db", body)
+
+
+def test_the_largest_where_the_parser_allows_fits_sqlite_with_any_cursor(tmp_path: Path) -> None:
+    # A cursor over 5 order keys repeats the where once per sort column (17 branches):
+    # the parser's bounds keep that within SQLite's default variable limit.
+    where = parse_where({f"f{i}": {"$in": list(range(100))} for i in range(10)})
+    order = tuple(OrderKey((f"k{i}",)) for i in range(5))
+
+    async def body(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", f"d{i}"), {"f0": 1}) for i in range(3)], "t")
+        [first, *_] = await store.query("c", TRUE, order, 1, None)
+        assert await store.query("c", where, order, 10, first[0]) == []
 
     run(tmp_path / "db", body)
