@@ -24,7 +24,6 @@ from minibase.errors import (
     RETRY_AFTER,
     Conflict,
     DeadlineExceeded,
-    Internal,
     InvalidArgument,
     NotFound,
     PermissionDenied,
