@@ -11,6 +11,7 @@ stored and is refused cleanly too. Hypothesis fuzzes every place over real HTTP.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,8 +35,16 @@ TAINTED = st.builds(lambda a, c, b: a + c + b, PLAIN, st.one_of(st.just("\x00"),
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def post(live: Live, sid: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    r = httpx.post(live.url + "/invoke/db", json=event, headers={"Authorization": f"Bearer {sid}"})
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    # One client for a test's hundreds of requests: a new one per request loads the CA
+    # bundle each time, which made the fuzz tests slow enough to time out on a busy machine.
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+def post(http: httpx.Client, live: Live, sid: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    r = http.post(live.url + "/invoke/db", json=event, headers={"Authorization": f"Bearer {sid}"})
     return r.status_code, orjson.loads(r.content)
 
 
@@ -44,7 +53,9 @@ def refused(answer: tuple[int, dict[str, Any]], event: dict[str, Any]) -> None:
     assert status == 400 and body["error"]["code"] == "InvalidArgument", (event, status, body)
 
 
-def test_control_characters_in_owner_and_ids_are_invalid_arguments(data_live: Live) -> None:
+def test_control_characters_in_owner_and_ids_are_invalid_arguments(
+    data_live: Live, http: httpx.Client
+) -> None:
     alice = data_live.client("dev:alice")
     sid, uid = alice.session_id, alice.uid
     assert sid and uid
@@ -79,8 +90,8 @@ def test_control_characters_in_owner_and_ids_are_invalid_arguments(data_live: Li
             pos[-2 if which == "uid" else -1] = s
         forged = {"op": "query", "orderBy": [["title", "asc"]], "cursor": cursor.encode([fingerprint, pos])}
         for event in events:
-            refused(post(data_live, sid, event), event)
-        status, body = post(data_live, sid, forged)
+            refused(post(http, data_live, sid, event), event)
+        status, body = post(http, data_live, sid, forged)
         if which == "sort" and "\x00" not in s:
             assert status == 200, body  # a legitimate kind of position: pages on
         else:
@@ -89,7 +100,7 @@ def test_control_characters_in_owner_and_ids_are_invalid_arguments(data_live: Li
     fuzz()
 
 
-def test_control_characters_in_values_never_answer_500(data_live: Live) -> None:
+def test_control_characters_in_values_never_answer_500(data_live: Live, http: httpx.Client) -> None:
     alice = data_live.client("dev:alice")
     sid = alice.session_id
     assert sid
@@ -111,7 +122,7 @@ def test_control_characters_in_values_never_answer_500(data_live: Live) -> None:
             {"op": "insert", "obj": {"title": s}},
             {"op": "update", "id": "a", "set": {"title": s}},
         ):
-            status, body = post(data_live, sid, event)
+            status, body = post(http, data_live, sid, event)
             if status == 200:
                 continue
             assert status == 400 and body["error"]["code"] == "InvalidArgument", (event, status, body)
