@@ -164,7 +164,9 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         memory = str(path) == ":memory:" or str(path).startswith("file:")
-        self._writer = SQLiteWriter(self._connect_writer, None if memory else f"{self.path}-wlock", query_time)
+        self._writer = SQLiteWriter(
+            self._connect_writer, None if memory else f"{self.path}-wlock", query_time
+        )
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
 
