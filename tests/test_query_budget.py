@@ -57,7 +57,9 @@ class Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "minibase.cli", "serve", "--config", str(config), "--port", str(port)]
-        cmd += ["--data", str(tmp_path / "data")]
+        # One worker: the subject is one process's event loop (more workers would share
+        # the two clients out and hide a held loop).
+        cmd += ["--data", str(tmp_path / "data"), "--workers", "1"]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=ENV)
         deadline = time.monotonic() + 30
         while True:
@@ -170,18 +172,27 @@ def test_a_costly_query_or_batch_does_not_hold_other_requests(server: Server, al
     r = alice.db({"op": "count", "where": eleven})
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidArgument", r.text
 
+    # The bound: 100 ms, unless the machine itself is so busy that an idle server's p99 is
+    # over a third of that (CI shares its cores). A held loop answers in about a second.
+    idle, _ = _healthz_p99(server.url)
+    bound = max(0.1, 3 * idle)
+
     # Worst query in a loop: /healthz stays fast.
     with _in_a_loop(server, alice, {"op": "count", "where": WORST}) as answers:
         p99, worst = _healthz_p99(server.url)
     assert answers and set(answers) == {"504"}, answers
-    assert p99 < 0.1, f"/healthz p99 {p99 * 1000:.1f} ms (max {worst * 1000:.1f} ms) under the costly query"
+    assert p99 < bound, (
+        f"/healthz p99 {p99 * 1000:.1f} ms (max {worst * 1000:.1f} ms, idle p99 {idle * 1000:.1f} ms) under the costly query"
+    )
 
     # Batches of 10 updates of a 1 MB document in a loop: /healthz stays fast.
     batch = {"op": "batch", "ops": [{"op": "update", "id": "b0", "inc": {"n": 1}} for _ in range(10)]}
     with _in_a_loop(server, alice, batch) as answers:
         p99, worst = _healthz_p99(server.url)
     assert answers and set(answers) == {"200"}, answers
-    assert p99 < 0.1, f"/healthz p99 {p99 * 1000:.1f} ms (max {worst * 1000:.1f} ms) under update batches"
+    assert p99 < bound, (
+        f"/healthz p99 {p99 * 1000:.1f} ms (max {worst * 1000:.1f} ms, idle p99 {idle * 1000:.1f} ms) under update batches"
+    )
     n = alice.db({"op": "get", "id": "b0", "fields": ["n"]}).json()["data"]["n"]
     assert n >= 10 * len(answers) and n % 10 == 0  # (a batch cut short by terminate may land)
 
