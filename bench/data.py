@@ -59,10 +59,11 @@ from minibase.auth.sessions import Caller  # noqa: E402
 from minibase.config import Config, parse_config  # noqa: E402
 from minibase.core import Minibase  # noqa: E402
 from minibase.data.sql import POSTGRES, SQLITE, compile_count, compile_query  # noqa: E402
-from minibase.data.store.base import Key, make_document  # noqa: E402
-from minibase.data.store.postgres import PostgresStore  # noqa: E402
-from minibase.data.store.sqlite import SQLiteStore  # noqa: E402
 from minibase.results import Page  # noqa: E402
+from minibase.store.postgres import PostgresStore  # noqa: E402
+from minibase.store.records import Key  # noqa: E402
+from minibase.store.sqlite import SQLiteStore  # noqa: E402
+from minibase.store.writes import make_document  # noqa: E402
 from minibase.util.timefmt import rfc3339_ms  # noqa: E402
 from tests.pg import PgServer, find_pg_bindir  # noqa: E402
 

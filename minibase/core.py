@@ -21,7 +21,6 @@ from .auth.login import LoginFunction
 from .auth.providers import Provider, build_providers
 from .auth.sessions import Caller, Sessions
 from .config import Config
-from .data.store.base import Store
 from .data.validate import event as validate_event
 from .errors import (
     ConfigError,
@@ -36,6 +35,7 @@ from .errors import (
 )
 from .functions.context import Context
 from .functions.registry import FunctionSpec, Registry, run_with_timeout
+from .store.protocols import Store
 from .util.timefmt import now as wall_clock
 
 if TYPE_CHECKING:
@@ -333,7 +333,7 @@ def _open_store(config: Config) -> Store:
     url = config.database.url
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from .data.store.postgres import PostgresStore
+            from .store.postgres import PostgresStore
         except ImportError:
             raise ConfigError(
                 "database.url", "PostgreSQL needs asyncpg: pip install 'minibase[postgres]'"
@@ -345,7 +345,7 @@ def _open_store(config: Config) -> Store:
 
         if importlib.util.find_spec("tablestore") is None:  # found, not imported: it is heavy
             raise ConfigError("database.url", "TableStore needs its SDK: pip install 'minibase[tablestore]'")
-        from .data.store.tablestore import TableStoreStore
+        from .store.tablestore import TableStoreStore
 
         db = config.database
         assert db.access_key_id is not None and db.access_key_secret is not None  # checked by config
@@ -361,6 +361,6 @@ def _open_store(config: Config) -> Store:
     path = config.sqlite_path
     if path is None:
         raise ConfigError("database.url", "unsupported database URL")
-    from .data.store.sqlite import SQLiteStore
+    from .store.sqlite import SQLiteStore
 
     return SQLiteStore(path, query_time=config.limits.query_time)

@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable
 
 from .config import Rate, RateLimitsConfig
-from .data.store.base import Store
 from .errors import RateLimited
+from .store.protocols import BucketStore
 
 __all__ = ["RateLimiter"]
 
@@ -25,7 +25,7 @@ _MAX_KEYS = 10_000  # local leases kept (a bounded cache, not state)
 
 
 class RateLimiter:
-    def __init__(self, store: Store, config: RateLimitsConfig, clock: Callable[[], float]) -> None:
+    def __init__(self, store: BucketStore, config: RateLimitsConfig, clock: Callable[[], float]) -> None:
         self.store = store
         self.config = config
         self.clock = clock

@@ -20,8 +20,8 @@ from minibase.app import create_app
 from minibase.client import AsyncClient, Client, ClientError
 from minibase.config import Config
 from minibase.core import Minibase
-from minibase.data.store import sqlite_writer
 from minibase.errors import RETRY_AFTER
+from minibase.store import sqlite_writer
 from tests.conftest import SERVICE, base_raw
 from tests.fakes.server import free_port
 from tests.live import run_uvicorn

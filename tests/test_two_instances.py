@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from minibase.client import Credentials, signed_headers
-from minibase.data.store.postgres import MIGRATIONS
+from minibase.store.postgres import MIGRATIONS
 from tests.fakes.server import free_port
 
 SERVICE = "todo-list-svc"

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import AuthConfig
-from ..data.store.base import Store
 from ..errors import InvalidArgument, Unauthenticated
 from ..results import Spread
+from ..store.protocols import UserStore
 from ..util.ids import random_id, token_hash
 from ..util.timefmt import now
 from .providers.base import Identity, Provider
@@ -28,7 +28,7 @@ MAX_SID = 256
 
 class LoginFunction:
     def __init__(
-        self, auth: AuthConfig, store: Store, sessions: Sessions, providers: Mapping[str, Provider]
+        self, auth: AuthConfig, store: UserStore, sessions: Sessions, providers: Mapping[str, Provider]
     ) -> None:
         self.auth = auth
         self.store = store

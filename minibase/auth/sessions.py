@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import AuthConfig
-from ..data.store.base import SessionRecord, Store
 from ..errors import Unauthenticated
+from ..store.protocols import SessionStore
+from ..store.records import SessionRecord
 from ..util.ids import random_id, session_token, token_hash
 from ..util.timefmt import now as wall_clock
 from ..util.timefmt import rfc3339_s
@@ -48,7 +49,7 @@ PURGE_GRACE = 86400.0
 class Sessions:
     def __init__(
         self,
-        store: Store,
+        store: SessionStore,
         auth: AuthConfig,
         minter: CredentialMinter,
         clock: Callable[[], float] = wall_clock,

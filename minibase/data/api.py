@@ -21,6 +21,9 @@ from ..auth.sessions import Caller
 from ..config import CollectionConfig, Config
 from ..errors import InvalidArgument, MinibaseError, PayloadTooLarge, PermissionDenied, Unauthenticated
 from ..results import Page
+from ..store.protocols import DocumentStore
+from ..store.records import Key
+from ..store.writes import Get, Insert, Put, Remove, Update, WriteOp, make_document
 from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
@@ -29,7 +32,6 @@ from .patch import SYSTEM_FIELDS, parse_patch
 from .query import parse_fields, parse_order_by, parse_where, project
 from .rules import AuthInfo
 from .schema import Schema
-from .store.base import Get, Insert, Key, Put, Remove, Store, Update, WriteOp, make_document
 
 OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
 BATCH_OPS = ("put", "get", "insert", "update", "remove")
@@ -37,7 +39,7 @@ _NO_ORDER: tuple[OrderKey, ...] = ()
 
 
 class DataFunction:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: DocumentStore) -> None:
         self.config = config
         self.store = store
         self.default_collection = config.app.default_collection

@@ -19,13 +19,13 @@ from ..config import CollectionConfig
 from ..data.api import DataFunction
 from ..data.filters import TRUE, Filter
 from ..data.rules import AuthInfo
-from ..data.store.base import Key
 from ..data.validate import doc_id as valid_doc_id
 from ..data.validate import owner as valid_owner
 from ..errors import InvalidArgument, Unauthenticated
 from ..files.api import FilesFunction
 from ..files.store.base import FileInfo, UploadCondition
 from ..functions.context import DataHandle, FilesHandle
+from ..store.records import Key
 
 __all__ = ["APP", "AdminDataHandle", "AdminFilesHandle", "AppDataFunction", "AppFilesFunction"]
 

@@ -12,8 +12,8 @@ import pytest
 from minibase.auth.credentials import CredentialMinter
 from minibase.auth.sessions import Sessions
 from minibase.config import parse_config
-from minibase.data.store.sqlite import SQLiteStore
 from minibase.errors import Unauthenticated
+from minibase.store.sqlite import SQLiteStore
 from tests.conftest import Clock
 
 DAY = 86400.0

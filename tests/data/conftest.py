@@ -25,7 +25,7 @@ OTS_ENV = {
     "ALIBABA_CLOUD_SECURITY_TOKEN": OTS_TOKEN,
 }
 
-# What TableStore cannot serve (see minibase/data/store/tablestore.py): a listing not
+# What TableStore cannot serve (see minibase/store/tablestore.py): a listing not
 # restricted to one owner. Tests that list across owners expect this on TableStore.
 OTS_CROSS_OWNER = "TableStore cannot serve this query efficiently"
 

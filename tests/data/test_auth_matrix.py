@@ -31,7 +31,8 @@ from minibase.client import Credentials, signed_headers
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.data.filters import Cmp
-from minibase.data.store.base import Insert, Key, Remove
+from minibase.store.records import Key
+from minibase.store.writes import Insert, Remove
 from tests.conftest import SECRET, SERVICE, Clock, base_raw
 from tests.data.conftest import OTS_ENV, backend_environ, database_raw
 from tests.live import run_uvicorn

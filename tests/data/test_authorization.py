@@ -14,7 +14,8 @@ import pytest
 from minibase.app import create_app
 from minibase.config import Config
 from minibase.core import Minibase
-from minibase.data.store.base import Insert, Key, Remove
+from minibase.store.records import Key
+from minibase.store.writes import Insert, Remove
 from tests.conftest import Live, base_raw
 from tests.data.conftest import COLLECTIONS, backend_environ, database_raw
 from tests.live import run_uvicorn

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from minibase.data import cursor
 from minibase.data.filters import Cmp
-from minibase.data.store.base import Key
-from minibase.data.store.postgres import PostgresStore
 from minibase.errors import InvalidArgument
+from minibase.store.postgres import PostgresStore
+from minibase.store.records import Key
 from tests.conftest import Live
 from tests.data.conftest import is_tablestore
 

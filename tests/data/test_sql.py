@@ -47,8 +47,8 @@ from minibase.data.sql import (
     compile_query,
     index_ddl,
 )
-from minibase.data.store.postgres import MIGRATIONS, _init_connection, _position_value
 from minibase.errors import InvalidArgument
+from minibase.store.postgres import MIGRATIONS, _init_connection, _position_value
 from tests.data.reference import sorted_docs
 
 COLLECTION = "t"

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ...util.record import record
+from ...store.records import Identity
 
-
-@record
-class Identity:
-    """Who a platform says the user is (docs/architecture.md#concepts)."""
-
-    provider: str  # "alipay", "wechat", "douyin", "dev"
-    app_id: str  # the mini-program's app id on that platform ("dev" for dev)
-    subject: str  # alipay open_id/user_id, wechat/douyin openid, dev name
-    unionid: str | None = None
+__all__ = ["Identity", "Provider"]  # Identity lives with the other stored records
 
 
 class Provider(Protocol):

@@ -12,14 +12,14 @@ __all__ = ["PlatformStore", "platform_store_for"]
 def platform_store_for(store: Any) -> PlatformStore | None:
     """The platform store sharing ``store``'s database; None for a backend without one
     (TableStore: the platform features then refuse with ``Unavailable``)."""
-    from ...data.store.sqlite import SQLiteStore
+    from ...store.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         from .sqlite import SQLitePlatformStore
 
         return SQLitePlatformStore(store)
     try:
-        from ...data.store.postgres import PostgresStore
+        from ...store.postgres import PostgresStore
     except ImportError:  # pragma: no cover - asyncpg not installed
         return None
     if isinstance(store, PostgresStore):

@@ -9,7 +9,7 @@ from .base import CachedToken, StoredIdentity
 if TYPE_CHECKING:
     import asyncpg
 
-    from ...data.store.postgres import PostgresStore
+    from ...store.postgres import PostgresStore
 
 __all__ = ["PostgresPlatformStore"]
 

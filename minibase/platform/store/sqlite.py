@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .base import CachedToken, StoredIdentity
 
 if TYPE_CHECKING:
-    from ...data.store.sqlite import SQLiteStore
+    from ...store.sqlite import SQLiteStore
 
 __all__ = ["SQLitePlatformStore"]
 

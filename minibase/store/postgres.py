@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
-from ...auth.providers.base import Identity
-from ...errors import (
+from ..data.filters import FALSE, TRUE, Filter, OrderKey
+from ..data.sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
+from ..errors import (
     Conflict,
     Internal,
     InvalidArgument,
@@ -34,18 +35,14 @@ from ...errors import (
     PermissionDenied,
     Unavailable,
 )
-from ...util.bucket import take
-from ..filters import FALSE, TRUE, Filter, OrderKey
-from ..sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
-from .base import (
+from ..util.bucket import take
+from .records import Identity, Key, SessionRecord, UserRecord
+from .writes import (
     Get,
     Insert,
-    Key,
     Put,
     Remove,
-    SessionRecord,
     Update,
-    UserRecord,
     WriteOp,
     deadline_exceeded,
     hidden,

@@ -47,8 +47,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ...auth.providers.base import Identity
-from ...errors import (
+from ..data.filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
+from ..errors import (
     Conflict,
     Internal,
     InvalidArgument,
@@ -58,23 +58,20 @@ from ...errors import (
     PermissionDenied,
     Unavailable,
 )
-from ..filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
-from .base import (
+from .records import Identity, Key, SessionRecord, UserRecord
+from .tablestore_eval import check_position, matches, position, position_key
+from .writes import (
     Get,
     Insert,
-    Key,
     Put,
     Remove,
-    SessionRecord,
     Update,
-    UserRecord,
     WriteOp,
     deadline_exceeded,
     hidden,
     make_document,
     version_conflict,
 )
-from .tablestore_eval import check_position, matches, position, position_key
 
 __all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
 
@@ -459,7 +456,7 @@ class TableStoreStore:
     async def take_tokens(
         self, key: str, rate: float, burst: float, want: int, now: float
     ) -> tuple[int, float]:
-        from ...util.bucket import take
+        from ..util.bucket import take
 
         pk = [("key", key)]
         for attempt in range(_ATTEMPTS):

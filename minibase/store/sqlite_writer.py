@@ -49,8 +49,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from ...errors import Unavailable
-from .base import deadline_exceeded
+from ..errors import Unavailable
+from .writes import deadline_exceeded
 
 try:
     import fcntl

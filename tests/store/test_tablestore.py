@@ -17,9 +17,6 @@ from hypothesis import given, settings
 from minibase.auth.providers.base import Identity
 from minibase.config import ConfigError, parse_config
 from minibase.data.filters import FALSE, TRUE, And, Cmp, Contains, Filter, Or, OrderKey
-from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update
-from minibase.data.store.tablestore import TableStoreStore
-from minibase.data.store.tablestore_eval import matches, position, position_key
 from minibase.errors import (
     Conflict,
     DeadlineExceeded,
@@ -30,6 +27,10 @@ from minibase.errors import (
     PermissionDenied,
     Unavailable,
 )
+from minibase.store.records import Key, SessionRecord
+from minibase.store.tablestore import TableStoreStore
+from minibase.store.tablestore_eval import matches, position, position_key
+from minibase.store.writes import Get, Insert, Put, Remove, Update
 from tests.conftest import base_raw
 from tests.data import reference
 from tests.data.conftest import OTS_CROSS_OWNER, OTS_ENV, OTS_KEY_ID, OTS_SECRET, OTS_TOKEN

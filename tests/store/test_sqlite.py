@@ -14,11 +14,12 @@ import pytest
 
 from minibase.auth.providers.base import Identity
 from minibase.data.filters import TRUE
-from minibase.data.store import sqlite_writer
-from minibase.data.store.base import Key, Put
-from minibase.data.store.sqlite import MIGRATIONS, SQLiteStore
-from minibase.data.store.sqlite_writer import outage
 from minibase.errors import RETRY_AFTER, Unavailable
+from minibase.store import sqlite_writer
+from minibase.store.records import Key
+from minibase.store.sqlite import MIGRATIONS, SQLiteStore
+from minibase.store.sqlite_writer import outage
+from minibase.store.writes import Put
 
 
 def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from minibase.data.store.base import Store
+from minibase.store.protocols import Store
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -18,11 +18,11 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(params=BACKENDS)
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
     if request.param == "sqlite":
-        from minibase.data.store.sqlite import SQLiteStore
+        from minibase.store.sqlite import SQLiteStore
 
         return lambda: SQLiteStore(tmp_path / "db")
     url = str(request.getfixturevalue("pg_url"))
-    from minibase.data.store.postgres import PostgresStore
+    from minibase.store.postgres import PostgresStore
 
     return lambda: PostgresStore(url)
 
@@ -76,8 +76,8 @@ def test_lease_takes_up_to_want(make_store: Callable[[], Store]) -> None:
 
 
 def test_refilled_buckets_are_swept(make_store: Callable[[], Store], monkeypatch: pytest.MonkeyPatch) -> None:
-    import minibase.data.store.postgres as pg_mod
-    import minibase.data.store.sqlite as sqlite_mod
+    import minibase.store.postgres as pg_mod
+    import minibase.store.sqlite as sqlite_mod
 
     monkeypatch.setattr(sqlite_mod, "_SWEEP_EVERY", 3)
     monkeypatch.setattr(pg_mod, "_SWEEP_EVERY", 3)
@@ -96,7 +96,7 @@ def test_refilled_buckets_are_swept(make_store: Callable[[], Store], monkeypatch
 
 
 async def _rows(store: Store) -> set[str]:
-    from minibase.data.store.sqlite import SQLiteStore
+    from minibase.store.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         return {r[0] for r in store._reader().execute("SELECT key FROM rate_buckets")}

@@ -20,9 +20,10 @@ import pytest
 from minibase.data.filters import TRUE, Contains, In, Or, OrderKey
 from minibase.data.patch import parse_patch
 from minibase.data.query import parse_where
-from minibase.data.store.base import Get, Key, Put, Update
-from minibase.data.store.sqlite import MAX_VARIABLES, SQLiteStore
 from minibase.errors import DeadlineExceeded, InvalidArgument
+from minibase.store.records import Key
+from minibase.store.sqlite import MAX_VARIABLES, SQLiteStore
+from minibase.store.writes import Get, Put, Update
 
 BIG = [0] * 500_000  # about 1 MB of JSON, as in the report
 ABSENT = Or(tuple(Contains(("arr",), v) for v in range(1, 11)))  # 10 full scans a document

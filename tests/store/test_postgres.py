@@ -17,9 +17,6 @@ from minibase.auth.providers.base import Identity
 from minibase.auth.sessions import Sessions
 from minibase.config import parse_config
 from minibase.data.filters import TRUE, Cmp, Contains, Exists, Or, OrderKey
-from minibase.data.store import postgres as postgres_module
-from minibase.data.store.base import Get, Insert, Key, Put, Remove, SessionRecord, Update, WriteOp
-from minibase.data.store.postgres import MIGRATIONS, PostgresStore
 from minibase.errors import (
     RETRY_AFTER,
     Conflict,
@@ -30,6 +27,10 @@ from minibase.errors import (
     Unauthenticated,
     Unavailable,
 )
+from minibase.store import postgres as postgres_module
+from minibase.store.postgres import MIGRATIONS, PostgresStore
+from minibase.store.records import Key, SessionRecord
+from minibase.store.writes import Get, Insert, Put, Remove, Update, WriteOp
 from tests.pg import PgServer, start_server
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -686,7 +687,7 @@ def test_a_connection_ended_by_the_server_is_replaced(pg_url: str, caplog: pytes
             await admin.close()
         assert doc(await store.get_document(K))["v"] == 24
 
-    with caplog.at_level("WARNING", logger="minibase.data.store.postgres"):
+    with caplog.at_level("WARNING", logger="minibase.store.postgres"):
         run(pg_url, body, min_size=1, max_size=1)
     # The broken-protocol case did occur (it does in most rounds), not only lost connections.
     assert "the database connection broke" in caplog.text

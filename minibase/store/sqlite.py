@@ -27,25 +27,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ...auth.providers.base import Identity
-from ...errors import Conflict, InvalidArgument, MinibaseError, NotFound, PermissionDenied
-from ...util.bucket import take
-from ..filters import FALSE, TRUE, Filter, OrderKey
-from ..sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
-from .base import (
-    Get,
-    Insert,
-    Key,
-    Remove,
-    SessionRecord,
-    Update,
-    UserRecord,
-    WriteOp,
-    deadline_exceeded,
-    hidden,
-    make_document,
-    version_conflict,
-)
+from ..data.filters import FALSE, TRUE, Filter, OrderKey
+from ..data.sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
+from ..errors import Conflict, InvalidArgument, MinibaseError, NotFound, PermissionDenied
+from ..util.bucket import take
+from .records import Identity, Key, SessionRecord, UserRecord
 from .sqlite_writer import (
     INLINE_BUDGET,
     THREAD_STEPS,
@@ -53,6 +39,17 @@ from .sqlite_writer import (
     RunOffLoop,
     SQLiteWriter,
     outage,
+)
+from .writes import (
+    Get,
+    Insert,
+    Remove,
+    Update,
+    WriteOp,
+    deadline_exceeded,
+    hidden,
+    make_document,
+    version_conflict,
 )
 
 __all__ = ["SQLiteStore"]

@@ -16,8 +16,22 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import InvalidArgument
-from ..filters import And, Cmp, Const, Contains, Exists, Filter, In, Not, Or, OrderKey, Path, Prefix, Scalar
+from ..data.filters import (
+    And,
+    Cmp,
+    Const,
+    Contains,
+    Exists,
+    Filter,
+    In,
+    Not,
+    Or,
+    OrderKey,
+    Path,
+    Prefix,
+    Scalar,
+)
+from ..errors import InvalidArgument
 
 __all__ = ["check_position", "matches", "position", "position_key"]
 
