@@ -14,6 +14,7 @@ decoded, so a decompression bomb (a small file declaring a huge image) is
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -21,13 +22,15 @@ from typing import IO, Any
 from ..config import FilesConfig
 from ..errors import Internal, InvalidArgument, PayloadTooLarge
 
-__all__ = ["MAX_SOURCE_BYTES", "Thumb", "ThumbSpec", "Thumbnailer"]
+__all__ = ["MAX_RENDERS", "MAX_SOURCE_BYTES", "Thumb", "ThumbSpec", "Thumbnailer"]
 
 # Originals read into memory to render (S3/OSS without image processing): at most this.
 MAX_SOURCE_BYTES = 50 * 1024 * 1024
 _DECODERS = ("JPEG", "PNG", "WEBP", "GIF")
 _TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _UNBOUNDED = 100_000
+MAX_RENDERS = 2  # thumbnails decoded at once, in the whole process
+_RENDERS = threading.BoundedSemaphore(MAX_RENDERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,13 @@ class Thumbnailer:
         return {"JPEG": "jpeg", "WEBP": "webp"}.get(source_format or "", "png")
 
     def render(self, source: IO[bytes] | bytes, spec: ThumbSpec) -> Thumb:
-        """A thumbnail of the image in ``source`` fitting ``spec`` (blocking: run it on a thread)."""
+        """A thumbnail of the image in ``source`` fitting ``spec`` (blocking: run it on a
+        thread). At most :data:`MAX_RENDERS` run at once in the process: a decoded image
+        takes width x height x 4 bytes, so a burst of thumbnail requests must not multiply that."""
+        with _RENDERS:
+            return self._render(source, spec)
+
+    def _render(self, source: IO[bytes] | bytes, spec: ThumbSpec) -> Thumb:
         try:
             from PIL import Image, ImageOps, UnidentifiedImageError
         except ImportError:

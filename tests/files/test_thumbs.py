@@ -227,3 +227,35 @@ def test_oss_thumbnails_are_a_signed_x_oss_process_url(
             assert http.get(tampered).status_code == 403
     finally:
         asyncio.run(store.close())
+
+
+def test_renders_run_at_most_two_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of thumbnail requests decodes at most MAX_RENDERS images at a time."""
+    import threading
+
+    from minibase.files import thumbs as thumbs_module
+
+    running = [0, 0]  # now, most
+    lock = threading.Lock()
+    real = Thumbnailer._render
+
+    def slow(self: Thumbnailer, source: object, spec: ThumbSpec) -> object:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.05)
+        try:
+            return real(self, source, spec)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(Thumbnailer, "_render", slow)
+    t = Thumbnailer(["64x64"])
+    source = jpeg(100, 100)
+    workers = [threading.Thread(target=t.render, args=(source, ThumbSpec.parse("64x64"))) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert running[1] == thumbs_module.MAX_RENDERS == 2

@@ -51,6 +51,7 @@ T = TypeVar("T")
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _BUSY = ("SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable")
 _THUMB_DIR = RESERVED_SEGMENT_PREFIX + "-thumb"
+_DOWNLOADS = threading.BoundedSemaphore(2)  # originals read to render thumbnails, at once
 
 
 class S3FileStore:
@@ -299,10 +300,12 @@ class S3FileStore:
         bucket = self.location.bucket
 
         def render() -> None:
-            body = client.get_object(Bucket=bucket, Key=self._full(key))["Body"]
-            with body:
-                data = body.read(MAX_SOURCE_BYTES + 1)
-            made = thumbs.render(data, spec)
+            with _DOWNLOADS:  # originals held in memory at once (up to MAX_SOURCE_BYTES each)
+                body = client.get_object(Bucket=bucket, Key=self._full(key))["Body"]
+                with body:
+                    data = body.read(MAX_SOURCE_BYTES + 1)
+                made = thumbs.render(data, spec)
+                del data
             client.put_object(
                 Bucket=bucket, Key=self._full(target), Body=made.data, ContentType=made.content_type
             )
