@@ -12,6 +12,7 @@ from .config import Config, load_config
 from .errors import (
     ConfigError,
     Conflict,
+    ContentRejected,
     DeadlineExceeded,
     Internal,
     InvalidArgument,
@@ -38,6 +39,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Conflict",
+    "ContentRejected",
     "Context",
     "DeadlineExceeded",
     "Internal",

@@ -88,6 +88,7 @@ class Minibase:
         self._db: DataFunction | None = None  # built on the first db call: a lighter cold start
         self._platform: PlatformServices | None = None  # built at start (ctx.identity, ctx.admin, ...)
         self._app_db: AppDataFunction | None = None
+        self._content_checked = any(c.content_check for c in config.collections.values())
         self._app_files: AppFilesFunction | None = None
         self.functions = Registry.load(config.functions)
         # Where login/refresh credentials come from (auth.credentials: local or sts).
@@ -118,7 +119,7 @@ class Minibase:
         platform_store = platform_store_for(self.store)
         if platform_store is not None:
             await platform_store.open()
-        self._platform = PlatformServices(self.config, platform_store)
+        self._platform = PlatformServices(self.config, platform_store, self.clock)
         self._login.platform_store = platform_store
         for name, col in self.config.collections.items():
             if col.indexes:
@@ -127,6 +128,8 @@ class Minibase:
     async def stop(self) -> None:
         for p in self.providers.values():
             await p.aclose()
+        if self._platform is not None:
+            await self._platform.aclose()
         if self._file_store is not None:
             await self._file_store.close()
         await self.store.close()
@@ -216,6 +219,8 @@ class Minibase:
         op = event.get("op", "login")
         if op == "providers":  # a public listing, not a security event
             return await self._login(event)
+        if op == "linkPhone":
+            return await self._link_phone(event, request_id)
         op = op if op in ("login", "refresh", "logout") else "session"
         provider = event.get("provider") if isinstance(event.get("provider"), str) else None
         try:
@@ -240,6 +245,8 @@ class Minibase:
                 from .data.api import DataFunction
 
                 self._db = DataFunction(self.config, self.store)
+            if self._content_checked:
+                await self._check_content(event, caller)
             return await self._db(caller, event)
         if function == "files":
             if self._files is None:
@@ -297,20 +304,47 @@ class Minibase:
     ) -> dict[str, Any]:
         """ctx.identity, ctx.user, ctx.admin (docs/platform.md): only ever built here, for
         a developer function, never from anything a client sends."""
-        from .platform.services import PlatformServices, admin_for
+        from .platform.services import Platforms, PlatformServices, admin_for
 
         if self._platform is None:  # a core used without start() (tests of the parts)
-            self._platform = PlatformServices(self.config, None)
+            self._platform = PlatformServices(self.config, None, self.clock)
         platform = self._platform
 
         async def as_app(kind: str, event: dict[str, Any]) -> Any:
             return await self._as_app(kind, event, function, request_id, base_url)
 
-        extras: dict[str, Any] = {"admin": admin_for(as_app, loop)}
+        extras: dict[str, Any] = {"admin": admin_for(as_app, loop), "platform": Platforms(platform.clients())}
         if caller is not None:
             extras["identity"] = await platform.identity(caller)
             extras["user"] = await platform.user(caller)
         return extras
+
+    async def _link_phone(self, event: dict[str, Any], request_id: str) -> Any:
+        """The session function's ``linkPhone``: the platform's phone answer for this
+        session's user, checked with the platform, stored on the user (docs/platform.md)."""
+        from .auth.login import _sid
+        from .platform.phone import link_phone
+        from .platform.services import PlatformServices
+
+        caller = await self.caller_from_session_id(_sid(event))
+        if self._platform is None:
+            self._platform = PlatformServices(self.config, None, self.clock)
+        try:
+            phone = await link_phone(self._platform, caller, event)
+        except MinibaseError as e:
+            audit("phone.link.failure", request_id, uid=caller.uid, provider=caller.provider, reason=e.code)
+            raise
+        audit("phone.link.success", request_id, uid=caller.uid, provider=caller.provider)
+        return {"phone": phone}
+
+    async def _check_content(self, event: dict[str, Any], caller: Caller | None) -> None:
+        """[collections.X] content_check on a write by ``caller`` (docs/platform.md)."""
+        from .platform.content import check_write
+        from .platform.services import PlatformServices
+
+        if self._platform is None:
+            self._platform = PlatformServices(self.config, None, self.clock)
+        await check_write(self.config, self._platform, event, caller)
 
     async def _as_app(
         self, kind: str, event: dict[str, Any], function: str, request_id: str, base_url: str | None

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ConfigError",
     "Conflict",
+    "ContentRejected",
     "DeadlineExceeded",
     "GatewayError",
     "Internal",
@@ -131,6 +132,14 @@ class ValidationFailed(MinibaseError):
     code = "ValidationFailed"
     status = 422
     default_message = "validation failed"
+
+
+class ContentRejected(MinibaseError):
+    """The platform's content check refused a text field of a write (``field`` names it)."""
+
+    code = "ContentRejected"
+    status = 422
+    default_message = "the platform's content check refused this content"
 
 
 class RateLimited(MinibaseError):

@@ -178,6 +178,19 @@ def _session_schemas() -> dict[str, Any]:
             "properties": {"op": {"const": "providers"}},
             "required": ["op"],
         },
+        # docs/platform.md#phone-numbers: WeChat's code, Alipay's my.getPhoneNumber answer,
+        # a dev login's number
+        "session.linkPhone": {
+            **by_sid,
+            "properties": {
+                "op": {"const": "linkPhone"},
+                **by_sid["properties"],
+                "code": {"type": "string"},
+                "response": {"type": ["string", "object"]},
+                "phone": {"type": "string"},
+            },
+            "required": ["op", "sessionId"],
+        },
     }
 
 
@@ -340,7 +353,7 @@ def _session_op(spec: _Spec) -> dict[str, Any]:
     ]
     ok = {"description": "the session and credentials, {data: null} for logout, or the providers"}
     return {
-        "summary": "The session function: login, refresh, logout, providers",
+        "summary": "The session function: login, refresh, logout, providers, linkPhone",
         "requestBody": {"required": True, **_json({"oneOf": [_ref(f"session.{op}") for op in SESSION_OPS]})},
         "responses": {"200": {**ok, **_json({"anyOf": answers})}, **spec.errors},
     }

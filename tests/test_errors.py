@@ -24,6 +24,7 @@ CODES = {
     "Conflict": 409,
     "PayloadTooLarge": 413,
     "ValidationFailed": 422,
+    "ContentRejected": 422,
     "RateLimited": 429,
     "ProviderError": 502,
     "Unavailable": 503,

@@ -105,6 +105,7 @@ export type ErrorCode =
   | 'NotFound'
   | 'MethodNotAllowed'
   | 'Conflict'
+  | 'ContentRejected'
   | 'PayloadTooLarge'
   | 'ValidationFailed'
   | 'RateLimited'
@@ -378,6 +379,11 @@ export class MinibaseClient {
   login(options?: LoginOptions): Promise<User>
   refresh(): Promise<void>
   logout(): Promise<void>
+  /**
+   * Store the user's phone number (`ctx.user.phone` in functions): WeChat `{code}` from a
+   * getPhoneNumber button, Alipay no argument (calls `my.getPhoneNumber`), dev `{phone}`.
+   */
+  linkPhone(options?: { code?: string; phone?: string; response?: string | Record<string, unknown> }): Promise<string>
   /** The session function's `providers` op. */
   providers(): Promise<Providers>
   /** The whole answer body: `{data, next?}`. */

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("minibase.auth")
 
 MAX_CODE = 512
-OPS = ("login", "refresh", "logout", "providers")  # the session function's ops
+OPS = ("login", "refresh", "logout", "providers", "linkPhone")  # the session function's ops
 MAX_SID = 256
 
 

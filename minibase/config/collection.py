@@ -72,6 +72,15 @@ def _indexes(r: Reader, v: Any, key: str) -> tuple[tuple[tuple[str, ...], ...], 
     return tuple(out)
 
 
+def _content_fields(r: Reader, v: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or len(v) > 16:
+        raise ConfigError(key, "expected a list (at most 16) of field paths")
+    for i, f in enumerate(v):
+        if _field_path(f) is None:
+            raise ConfigError(f"{key}[{i}]", f"{f!r} is not a field path (a.b.c of [A-Za-z0-9_])")
+    return tuple(v)
+
+
 def _owner() -> Rule:
     return parse_rule("owner")
 
@@ -95,6 +104,11 @@ class CollectionConfig:
     delete: Rule = field(default_factory=_owner, metadata=spec(_rule))
     schema: Mapping[str, Any] | None = field(default=None, metadata=spec(_schema))
     indexes: tuple[tuple[tuple[str, ...], ...], ...] = field(default=(), metadata=spec(_indexes))
+    # text fields the caller's platform checks on every client write (docs/platform.md#content-checks)
+    content_check: tuple[str, ...] = field(default=(), metadata=spec(_content_fields))
+    content_check_on_outage: str = field(
+        default="refuse", metadata=spec(Text(("refuse", "allow"), "must be 'refuse' or 'allow'"))
+    )
     # the JSON file ``schema`` named, if it named one (deploy packages it)
     schema_file: Path | None = field(default=None, metadata=derived("the file collections.NAME.schema names"))
 

@@ -45,6 +45,8 @@ class AlipayConfig:
     alipay_public_key_file: Path = field(metadata=spec(FilePath()))
     gateway: str = field(default=ALIPAY_GATEWAY, metadata=spec(Url()))
     timeout: float = field(default=5.0, metadata=spec(Seconds()))
+    # The console's AES key ("content encryption"): decrypts my.getPhoneNumber's answer.
+    aes_key: str | None = field(default=None, repr=False, metadata=spec(Text()))
 
 
 @record

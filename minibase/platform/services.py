@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +45,42 @@ class Platforms:
 
 
 class PlatformServices:
-    def __init__(self, config: Config, store: PlatformStore | None) -> None:
+    def __init__(
+        self, config: Config, store: PlatformStore | None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.store = store
+        self.clock = clock
         self._identities: dict[tuple[str, str], PlatformIdentity | None] = {}
+        self._clients: dict[str, Any] | None = None
+        self.transport: Any = None  # tests: an httpx transport for every client
+
+    def clients(self) -> dict[str, Any]:
+        """The API clients of the configured platforms, built on first use (on the loop
+        that serves requests: sync functions reach them through it)."""
+        if self._clients is None:
+            loop = asyncio.get_running_loop()
+            auth = self.config.auth
+            clients: dict[str, Any] = {}
+            if auth.wechat is not None:
+                from .wechat import WechatClient
+
+                clients["wechat"] = WechatClient(auth.wechat, self.store, self.clock, loop, self.transport)
+            if auth.alipay is not None:
+                from .alipay import AlipayClient
+
+                clients["alipay"] = AlipayClient(auth.alipay, loop, self.transport)
+            if auth.douyin is not None:
+                from .douyin import DouyinClient
+
+                clients["douyin"] = DouyinClient(auth.douyin, self.store, self.clock, loop, self.transport)
+            self._clients = clients
+        return self._clients
+
+    async def aclose(self) -> None:
+        for client in (self._clients or {}).values():
+            await client.aclose()
+        self._clients = None
 
     async def identity(self, caller: Caller) -> PlatformIdentity | None:
         """The caller's identity on the platform of their session (cached: it never changes)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal
@@ -52,6 +53,9 @@ class AlipayGatewayState:
     numbers_as_strings: bool = False  # "expires_in": "1296000", as some gateways send
     unavailable: bool = False  # answer 20000 isp.unknow-error
     max_skew: timedelta = timedelta(minutes=15)
+    # Other OpenAPI methods: method -> handler(params) -> the ..._response object to sign
+    # (a "code" other than "10000" is an error answer). See tests/fakes/alipay_openapi.py.
+    methods: dict[str, Callable[[dict[str, str]], dict[str, object]]] = field(default_factory=dict)
 
 
 def _sign_content(params: dict[str, str]) -> str:
@@ -86,7 +90,7 @@ def _check(state: AlipayGatewayState, params: dict[str, str]) -> Response | None
         return _invalid("isv.invalid-app-id", "无效的AppID参数")
     if not params.get("method"):
         return _missing("isv.missing-method", "缺少方法名参数")
-    if params["method"] != "alipay.system.oauth.token":
+    if params["method"] != "alipay.system.oauth.token" and params["method"] not in state.methods:
         return _invalid("isv.invalid-method", "不存在的方法名")
     if params.get("format", "JSON").upper() != "JSON":
         return _invalid("isv.invalid-format", "无效的数据格式")
@@ -157,6 +161,19 @@ def _success(state: AlipayGatewayState, user: AlipayUser) -> Response:
     return Response(body, media_type="text/html;charset=utf-8")
 
 
+def _signed(state: AlipayGatewayState, key: str, result: dict[str, object]) -> Response:
+    """``{"<key>": result, "sign": ...}`` signed over the exact bytes of ``result``."""
+    content = _json(result)
+    signature = base64.b64encode(
+        state.alipay_private_key.sign(content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+    ).decode("ascii")
+    if state.tamper == "signature":
+        raw = bytearray(base64.b64decode(signature))
+        raw[len(raw) // 2] ^= 0x01
+        signature = base64.b64encode(bytes(raw)).decode("ascii")
+    return Response(f'{{"{key}":{content},"sign":"{signature}"}}', media_type="text/html;charset=utf-8")
+
+
 def make_alipay_gateway(
     app_public_key_pem: bytes,
     alipay_private_key_pem: bytes,
@@ -193,6 +210,9 @@ def make_alipay_gateway(
             return refused
         if state.unavailable:
             return _error("20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
+        handler = state.methods.get(params["method"])
+        if handler is not None:
+            return _signed(state, params["method"].replace(".", "_") + "_response", handler(params))
         if params.get("grant_type") != "authorization_code":
             return _invalid("isv.grant-type-invalid", "grant_type参数不正确")
         code = params.get("code", "")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,12 @@ def make_config(
 
 
 @contextmanager
-def serve(*configs: Config) -> Iterator[list[Live]]:
+def serve(*configs: Config, clock: Callable[[], float] = time.time) -> Iterator[list[Live]]:
     """One real server per config (several configs on one database: several instances)."""
     with ExitStack() as stack:
         servers = []
         for config in configs:
-            core = Minibase(config)
+            core = Minibase(config, clock=clock)
             url = stack.enter_context(run_uvicorn(create_app(config, core=core)))
             servers.append(Live(url, core))
         try:

@@ -102,6 +102,11 @@ export function fakeServer({ clock = () => Date.now(), ttl = 900, service = 'svc
           if (s) s.revoked = true
           return server.answer(200, { data: null })
         }
+        if (e.op === 'linkPhone') {
+          const s = server.sessions.get(e.sessionId)
+          if (!s || s.revoked) return server.answer(401, { error: { code: 'Unauthenticated', message: 'unknown session', requestId: 'r' } })
+          return server.answer(200, { data: { phone: e.phone || (e.code ? '1380000' + e.code : '1390000' + String(e.response).length) } })
+        }
         const sid = 'sid-' + (server.sessions.size + 1)
         const uid = 'u_' + e.authCode.replace(/\W/g, '')
         server.sessions.set(sid, { uid, provider: e.provider || 'dev', revoked: false })

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ProviderHttp", "parse_json_object"]
 
 # Query parameters httpx's own request log ("HTTP Request: GET <url> ...", INFO) must not show.
-_REDACTED_PARAMS = frozenset({"secret", "js_code"})
+_REDACTED_PARAMS = frozenset({"secret", "js_code", "access_token"})
 _redaction_installed = False
 
 
@@ -102,6 +102,7 @@ class ProviderHttp:
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
         json_body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; any answer but HTTP 200 is a ``ProviderError``."""
         import anyio
@@ -111,7 +112,9 @@ class ProviderHttp:
         try:
             # httpx's timeout is per phase; the platform gets one total deadline.
             with anyio.fail_after(self.timeout):
-                response = await client.request(method, url, params=params, data=data, json=json_body)
+                response = await client.request(
+                    method, url, params=params, data=data, json=json_body, headers=headers
+                )
         except (TimeoutError, httpx.TimeoutException):
             raise ProviderError(f"{self.label} did not answer in time") from None
         except httpx.HTTPError as exc:

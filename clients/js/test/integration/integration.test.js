@@ -289,6 +289,18 @@ test('developer functions: callFunction returns data; function errors keep their
   await assert.rejects(mb.callFunction('noSuchFunction', {}), (e) => e.code === 'FunctionNotFound' && e.status === 404)
 })
 
+test('linkPhone stores the number on the user; functions read it as ctx.user.phone', async () => {
+  const mb = client()
+  await mb.login({ authCode: `dev:${name('pia')}` })
+  assert.equal(await mb.callFunction('myPhone'), null)
+  assert.equal(await mb.linkPhone({ phone: '13800000042' }), '13800000042')
+  assert.equal(await mb.callFunction('myPhone'), '13800000042')
+  await assert.rejects(mb.linkPhone({ phone: 'not a number' }), (e) => e.code === 'InvalidArgument' && e.status === 400)
+  const other = client()
+  await other.login({ authCode: `dev:${name('quin')}` })
+  assert.equal(await other.callFunction('myPhone'), null)
+})
+
 test('logout: the server revokes the session; calls then fail, old credentials are refused by the gateway', async () => {
   const storage = memoryStorage()
   const mb = client({ storage })

@@ -61,6 +61,11 @@ def failing(ctx, event):
 @function("countTodos")
 async def count_todos(ctx, event):
     return await ctx.db.count("todo_list")
+
+
+@function("myPhone")
+async def my_phone(ctx, event):
+    return ctx.user.phone
 `
 
 function freePort() {

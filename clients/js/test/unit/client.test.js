@@ -80,6 +80,30 @@ test('alipay: a refused getAuthCode is a ProviderError and nothing is posted', a
   assert.equal(server.requests.length, 0)
 })
 
+test('linkPhone sends the WeChat code, or a dev phone, with the sessionId', async () => {
+  const { mb, server } = setup()
+  await assert.rejects(mb.linkPhone({ code: '0001' }), (e) => e.code === 'Unauthenticated')
+  await mb.login({ authCode: 'dev:alice' })
+  assert.equal(await mb.linkPhone({ code: '0001' }), '13800000001')
+  assert.deepEqual(sessionCalls(server).at(-1), { op: 'linkPhone', sessionId: 'sid-1', code: '0001' })
+  assert.equal(await mb.linkPhone({ phone: '13700000000' }), '13700000000')
+  await assert.rejects(mb.linkPhone(), (e) => e.code === 'InvalidArgument' && /code/.test(e.message))
+})
+
+test('alipay: linkPhone() runs my.getPhoneNumber and sends its response; a refusal posts nothing', async () => {
+  const host = fakeHost('alipay', () => ({}))
+  const answer = '{"response":"c2lnbmVk","sign":"abc","sign_type":"RSA2","encrypt_type":"AES","charset":"UTF-8"}'
+  host.getPhoneNumber = (opts) => setTimeout(() => (host.phoneFail ? opts.fail(host.phoneFail) : opts.success({ response: answer })), 0)
+  const { mb, server } = setup({ client: { platform: 'alipay', host } })
+  await mb.login()
+  assert.equal(await mb.linkPhone(), '1390000' + answer.length)
+  assert.deepEqual(sessionCalls(server).at(-1), { op: 'linkPhone', sessionId: 'sid-1', response: answer })
+  host.phoneFail = { error: 11, errorMessage: 'user refused' }
+  const before = server.requests.length
+  await assert.rejects(mb.linkPhone(), (e) => e.code === 'ProviderError' && /user refused/.test(e.message))
+  assert.equal(server.requests.length, before)
+})
+
 test('calls are FC-signed on the Invoke API path with date + x-fc-security-token', async () => {
   const { mb, server, clock } = setup()
   await mb.login({ authCode: 'dev:alice' })

@@ -11,6 +11,7 @@ const CODE_STATUS = {
   MethodNotAllowed: 405,
   Conflict: 409,
   PayloadTooLarge: 413,
+  ContentRejected: 422,
   ValidationFailed: 422,
   RateLimited: 429,
   Internal: 500,

@@ -281,6 +281,51 @@ class MinibaseClient {
     return this._refreshing
   }
 
+  /**
+   * Store the user's phone number on the server (the session function's `linkPhone`), where
+   * functions read it as `ctx.user.phone`. WeChat: `{code}` from a
+   * `<button open-type="getPhoneNumber">` event; Alipay: no argument (calls
+   * `my.getPhoneNumber` itself and sends its `response`); dev logins: `{phone}`.
+   * Resolves to the stored number.
+   */
+  async linkPhone(options) {
+    const o = options || {}
+    await this.ready
+    if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
+    const event = { op: 'linkPhone', sessionId: this._session.sessionId }
+    if (o.code !== undefined) event.code = o.code
+    else if (o.phone !== undefined) event.phone = o.phone
+    else if (o.response !== undefined) event.response = o.response
+    else if (this.platform === 'alipay' && this._host && typeof this._host.getPhoneNumber === 'function') {
+      event.response = await this._hostPhone()
+    } else {
+      throw new MinibaseError('InvalidArgument', 'linkPhone needs {code} (the getPhoneNumber button\'s code) outside Alipay', 400)
+    }
+    const answer = await this._sessionCall(event)
+    if (!answer || typeof answer.phone !== 'string') {
+      throw new MinibaseError('Internal', 'the session function answered linkPhone without a phone', 500)
+    }
+    return answer.phone
+  }
+
+  /** `my.getPhoneNumber`'s `response` (the signed, encrypted answer the server checks). */
+  _hostPhone() {
+    return new Promise((resolve, reject) => {
+      const failed = (err) => {
+        const e = err || {}
+        reject(new MinibaseError('ProviderError', 'my.getPhoneNumber failed: ' + (e.errorMessage || e.errMsg || e.error || 'error'), 0, null, { hostError: e }))
+      }
+      try {
+        this._host.getPhoneNumber({
+          success: (r) => (r && r.response ? resolve(r.response) : failed({ errMsg: 'no response in the answer' })),
+          fail: failed,
+        })
+      } catch (e) {
+        failed({ errMsg: String((e && e.message) || e) })
+      }
+    })
+  }
+
   /** End the session on the server and forget it here (also when the server call fails). */
   async logout() {
     await this.ready
