@@ -121,6 +121,14 @@ class Minibase:
             await platform_store.open()
         self._platform = PlatformServices(self.config, platform_store, self.clock)
         self._login.platform_store = platform_store
+        alipay = self.config.auth.alipay
+        if alipay is not None and alipay.aes_key:
+            from .platform.alipay import load_aes_key
+
+            try:
+                load_aes_key(alipay.aes_key)  # a bad key stops the start, not a later call
+            except ValueError as e:
+                raise ConfigError("auth.alipay.aes_key", str(e)) from None
         for name, col in self.config.collections.items():
             if col.indexes:
                 await self.store.ensure_indexes(name, col.indexes, owner_first=col.read.text == "owner")
@@ -313,7 +321,7 @@ class Minibase:
         async def as_app(kind: str, event: dict[str, Any]) -> Any:
             return await self._as_app(kind, event, function, request_id, base_url)
 
-        extras: dict[str, Any] = {"admin": admin_for(as_app, loop), "platform": Platforms(platform.clients())}
+        extras: dict[str, Any] = {"admin": admin_for(as_app, loop), "platform": Platforms(platform, loop)}
         if caller is not None:
             extras["identity"] = await platform.identity(caller)
             extras["user"] = await platform.user(caller)

@@ -117,12 +117,11 @@ async def check_write(
 
 
 async def _check(services: PlatformServices, caller: Caller | None, text: str) -> tuple[bool, str | None]:
-    clients = services.clients()
     if caller is None:
-        client = next((clients[p] for p in _NO_OPENID if p in clients), None)
+        client = next((c for c in map(services.client, _NO_OPENID) if c is not None), None)
         openid = ""
     else:
-        client = clients.get(caller.provider)
+        client = services.client(caller.provider)
         identity = await services.identity(caller)
         openid = identity.openid if identity is not None else ""
     if client is None:

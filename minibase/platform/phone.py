@@ -30,13 +30,13 @@ async def link_phone(services: PlatformServices, caller: Caller, event: Mapping[
         raise Unavailable("phone numbers need a SQLite or PostgreSQL database")
     provider = caller.provider
     if provider == "wechat":
-        client = services.clients().get("wechat")
+        client = services.client("wechat")
         if client is None:
             raise InvalidArgument("[auth.wechat] is not configured on this server")
         info = await client._phone(event.get("code"))
         phone = info["phoneNumber"]
     elif provider == "alipay":
-        client = services.clients().get("alipay")
+        client = services.client("alipay")
         if client is None:
             raise InvalidArgument("[auth.alipay] is not configured on this server")
         answer = event.get("response")

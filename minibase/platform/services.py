@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..auth.sessions import Caller
@@ -30,18 +30,17 @@ class Admin:
 
 
 class Platforms:
-    """``ctx.platform``: this server's API clients of the platforms (filled by the core)."""
+    """``ctx.platform``: this server's API clients of the platforms, each built on first use."""
 
-    def __init__(self, clients: Mapping[str, Any]) -> None:
-        self._clients = clients
+    def __init__(self, services: PlatformServices, loop: asyncio.AbstractEventLoop) -> None:
+        self._services = services
+        self._loop = loop  # sync functions run on worker threads: the serving loop is this
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self._clients[name]
-        except KeyError:
-            raise AttributeError(
-                f"ctx.platform.{name}: [auth.{name}] is not configured on this server"
-            ) from None
+        client = self._services.client(name, self._loop) if not name.startswith("_") else None
+        if client is None:
+            raise AttributeError(f"ctx.platform.{name}: [auth.{name}] is not configured on this server")
+        return client
 
 
 class PlatformServices:
@@ -52,35 +51,39 @@ class PlatformServices:
         self.store = store
         self.clock = clock
         self._identities: dict[tuple[str, str], PlatformIdentity | None] = {}
-        self._clients: dict[str, Any] | None = None
+        self._clients: dict[str, Any] = {}
         self.transport: Any = None  # tests: an httpx transport for every client
 
-    def clients(self) -> dict[str, Any]:
-        """The API clients of the configured platforms, built on first use (on the loop
-        that serves requests: sync functions reach them through it)."""
-        if self._clients is None:
-            loop = asyncio.get_running_loop()
-            auth = self.config.auth
-            clients: dict[str, Any] = {}
-            if auth.wechat is not None:
-                from .wechat import WechatClient
+    def client(self, name: str, loop: asyncio.AbstractEventLoop | None = None) -> Any:
+        """The API client of platform ``name`` (None: not configured), built on first use,
+        on the loop that serves requests (sync functions reach it through that loop)."""
+        if name in self._clients:
+            return self._clients[name]
+        auth = self.config.auth
+        section = getattr(auth, name, None) if name in ("wechat", "alipay", "douyin") else None
+        if section is None:
+            return None
+        loop = loop or asyncio.get_running_loop()
+        client: Any
+        if name == "wechat":
+            from .wechat import WechatClient
 
-                clients["wechat"] = WechatClient(auth.wechat, self.store, self.clock, loop, self.transport)
-            if auth.alipay is not None:
-                from .alipay import AlipayClient
+            client = WechatClient(section, self.store, self.clock, loop, self.transport)
+        elif name == "alipay":
+            from .alipay import AlipayClient
 
-                clients["alipay"] = AlipayClient(auth.alipay, loop, self.transport)
-            if auth.douyin is not None:
-                from .douyin import DouyinClient
+            client = AlipayClient(section, loop, self.transport)
+        else:
+            from .douyin import DouyinClient
 
-                clients["douyin"] = DouyinClient(auth.douyin, self.store, self.clock, loop, self.transport)
-            self._clients = clients
-        return self._clients
+            client = DouyinClient(section, self.store, self.clock, loop, self.transport)
+        self._clients[name] = client
+        return client
 
     async def aclose(self) -> None:
-        for client in (self._clients or {}).values():
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
             await client.aclose()
-        self._clients = None
 
     async def identity(self, caller: Caller) -> PlatformIdentity | None:
         """The caller's identity on the platform of their session (cached: it never changes)."""

@@ -80,3 +80,32 @@ def test_link_phone_needs_a_live_session(stack: Stack) -> None:
     assert r.status_code == 401
     r = link(stack, "douyin", code="x")
     assert r.status_code == 400 and "douyin" in r.json()["error"]["message"]
+
+
+def test_a_bad_aes_key_stops_the_start(tmp_path: Path) -> None:
+    import asyncio
+
+    from minibase.core import Minibase
+    from minibase.errors import ConfigError
+    from tests.platform.conftest import make_config
+    from tests.platform.test_content import VEC
+
+    (tmp_path / "app.pem").write_text(VEC["app_private_key_pem"])
+    (tmp_path / "alipay.pem").write_text(VEC["alipay_public_key_pem"])
+    alipay = {
+        "app_id": "2021000000000099",
+        "private_key_file": "app.pem",
+        "alipay_public_key_file": "alipay.pem",
+    }
+    config = make_config(tmp_path, auth={"alipay": {**alipay, "aes_key": "c2hvcnQ="}})
+    core = Minibase(config)
+
+    async def start() -> None:
+        try:
+            await core.start()
+        finally:
+            await core.stop()
+
+    with pytest.raises(ConfigError) as e:
+        asyncio.run(start())
+    assert e.value.key == "auth.alipay.aes_key"
