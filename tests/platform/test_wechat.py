@@ -160,3 +160,16 @@ def test_wechat_outage_is_unavailable(pair: Pair) -> None:
     pair.api.down = True
     r = pair.call(pair.a, "check", {"text": "hello"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "Unavailable"
+
+
+def test_access_token_never_reaches_a_log(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        # In this process the server runs in a thread: its httpx log lines land here.
+        assert pair.call(pair.a, "check", {"text": "hello"}).status_code == 200
+    token = pair.checks()[0]
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert "msg_sec_check" in messages
+    assert "access_token=%2A%2A%2A" in messages or "access_token=***" in messages
+    assert token not in messages and WX_SECRET not in messages
