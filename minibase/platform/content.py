@@ -99,7 +99,7 @@ async def check_write(
     for index, name, path, text in _writes(config, event):
         col = config.collections[name]
         try:
-            ok, label = await _check(services, caller, text)
+            ok, _ = await _check(services, caller, text)
         except MinibaseError as e:
             if col.content_check_on_outage == "allow":
                 log.warning("content check of %s.%s skipped (%s): %s", name, path, e.code, e.message)
@@ -113,7 +113,6 @@ async def check_write(
                 details["index"] = index
             where = f"ops[{index}]: " if index is not None else ""
             raise ContentRejected(f"{where}{path} was refused by the platform's content check", **details)
-        del label
 
 
 async def _check(services: PlatformServices, caller: Caller | None, text: str) -> tuple[bool, str | None]:
