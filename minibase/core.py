@@ -114,11 +114,9 @@ class Minibase:
     async def start(self) -> None:
         await self.store.open()
         from .platform.services import PlatformServices
-        from .platform.store import platform_store_for
+        from .store.platform import platform_store_for
 
-        platform_store = platform_store_for(self.store)
-        if platform_store is not None:
-            await platform_store.open()
+        platform_store = platform_store_for(self.store)  # its tables: the store's migrations
         self._platform = PlatformServices(self.config, platform_store, self.clock)
         self._login.platform_store = platform_store
         alipay = self.config.auth.alipay

@@ -16,8 +16,8 @@ from .providers.base import Identity, Provider
 from .sessions import Sessions
 
 if TYPE_CHECKING:
-    from ..platform.store.base import PlatformStore
     from ..ratelimit import RateLimiter
+    from ..store.platform import PlatformStore
 
 log = logging.getLogger("minibase.auth")
 

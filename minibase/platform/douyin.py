@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..auth.providers._jscode import error_code
 from ..config.providers import DouyinConfig
 from ..errors import InvalidArgument, ProviderError, Unavailable
+from ..store.platform import PlatformStore
 from ._http import PlatformHttp, bridge
-from .store.base import PlatformStore
 from .tokens import TokenCache
 
 if TYPE_CHECKING:

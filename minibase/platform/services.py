@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth.sessions import Caller
 from ..config import Config
+from ..store.platform import PlatformStore
 from .identity import PlatformIdentity, UserInfo, app_id_of
-from .store.base import PlatformStore
 
 if TYPE_CHECKING:
     from .admin import AdminDataHandle, AdminFilesHandle

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .store.base import CachedToken, PlatformStore
+from ..store.platform import CachedToken, PlatformStore
 
 __all__ = ["MARGIN", "TokenCache"]
 

@@ -36,6 +36,7 @@ from ..errors import (
     Unavailable,
 )
 from ..util.bucket import take
+from .platform import POSTGRES_DDL as PLATFORM_POSTGRES_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
 from .writes import (
     Get,
@@ -115,6 +116,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at);
         """,
     ),
+    (3, PLATFORM_POSTGRES_DDL),  # platform tokens, phones, identities by unionid (store/platform.py)
 ]
 
 # Every this many bucket writes (per instance), rows of refilled buckets are deleted.

@@ -31,6 +31,7 @@ from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
 from ..errors import Conflict, InvalidArgument, MinibaseError, NotFound, PermissionDenied
 from ..util.bucket import take
+from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
 from .sqlite_writer import (
     INLINE_BUDGET,
@@ -119,6 +120,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at);
         """,
     ),
+    (3, PLATFORM_SQLITE_DDL),  # platform tokens, phones, identities by unionid (store/platform.py)
 ]
 
 # Every this many bucket writes, rows of buckets that have refilled are deleted.

@@ -10,8 +10,7 @@ from typing import Any
 
 from minibase.auth.providers.base import Identity
 from minibase.core import _open_store
-from minibase.platform.store import platform_store_for
-from minibase.platform.store.base import CachedToken, PlatformStore
+from minibase.store.platform import CachedToken, PlatformStore, platform_store_for
 from tests.platform.conftest import make_config
 
 
@@ -22,8 +21,6 @@ def run(tmp_path: Path, url: str, body: Callable[[Any, PlatformStore], Awaitable
         try:
             platform = platform_store_for(store)
             assert platform is not None
-            await platform.open()
-            await platform.open()  # idempotent (every instance runs it at start)
             await body(store, platform)
         finally:
             await store.close()
@@ -61,6 +58,6 @@ def test_identities_linking_tokens_phones(tmp_path: Path, database_url: str) -> 
 
 
 def _stored(subject: str, unionid: str | None) -> Any:
-    from minibase.platform.store.base import StoredIdentity
+    from minibase.store.platform import StoredIdentity
 
     return StoredIdentity(subject, unionid)

@@ -1,28 +1,18 @@
-"""The platform tables in the PostgreSQL database, through the main store's pool."""
+"""The platform tables (:mod:`.platform`) in the PostgreSQL database, through the main
+store's pool."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import CachedToken, StoredIdentity
+from .platform import CachedToken, StoredIdentity
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from ...store.postgres import PostgresStore
+    from .postgres import PostgresStore
 
 __all__ = ["PostgresPlatformStore"]
-
-# pg_advisory_xact_lock key: "mbplatfm" in ASCII; concurrent instances create the tables
-# one after the other (CREATE ... IF NOT EXISTS alone can race on the catalog).
-_LOCK = int.from_bytes(b"mbplatfm", "big")
-_TABLES = """
-CREATE TABLE IF NOT EXISTS platform_tokens (
-    key TEXT PRIMARY KEY, token TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL);
-CREATE TABLE IF NOT EXISTS user_phones (
-    uid TEXT PRIMARY KEY, phone TEXT NOT NULL, updated DOUBLE PRECISION NOT NULL);
-CREATE INDEX IF NOT EXISTS identities_unionid ON identities(provider, unionid);
-"""
 
 
 class PostgresPlatformStore:
@@ -31,15 +21,6 @@ class PostgresPlatformStore:
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         return await self._store._fetchrow(sql, *args)
-
-    async def open(self) -> None:
-        async def fn(conn: asyncpg.Connection, progress: Any) -> None:
-            async with conn.transaction():
-                progress.began = True
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-                await conn.execute(_TABLES)
-
-        await self._store._run(fn, idempotent=True)
 
     async def identity(self, uid: str, provider: str, app_id: str) -> StoredIdentity | None:
         row = await self._fetchrow(

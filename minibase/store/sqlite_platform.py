@@ -1,25 +1,17 @@
-"""The platform tables in the SQLite database, through the main store's connections."""
+"""The platform tables (:mod:`.platform`) in the SQLite database, through the main store's
+writer and reader connections."""
 
 from __future__ import annotations
 
 import sqlite3
 from typing import TYPE_CHECKING
 
-from .base import CachedToken, StoredIdentity
+from .platform import CachedToken, StoredIdentity
 
 if TYPE_CHECKING:
-    from ...store.sqlite import SQLiteStore
+    from .sqlite import SQLiteStore
 
 __all__ = ["SQLitePlatformStore"]
-
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS platform_tokens ("
-    " key TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS user_phones ("
-    " uid TEXT PRIMARY KEY, phone TEXT NOT NULL, updated REAL NOT NULL) WITHOUT ROWID",
-    # Account linking looks identities up by unionid.
-    "CREATE INDEX IF NOT EXISTS identities_unionid ON identities(provider, unionid)",
-)
 
 
 class SQLitePlatformStore:
@@ -28,13 +20,6 @@ class SQLitePlatformStore:
 
     def _read(self) -> sqlite3.Connection:
         return self._store._reader()
-
-    async def open(self) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            for sql in _TABLES:
-                conn.execute(sql)
-
-        await self._store._writer.run(job)
 
     async def identity(self, uid: str, provider: str, app_id: str) -> StoredIdentity | None:
         row = (
