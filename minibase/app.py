@@ -42,7 +42,7 @@ from .errors import (
     error_body,
     handled_error_body,
 )
-from .results import Page, Spread
+from .results import Page, Raw, Spread
 from .routes import ROUTES, Router
 from .util import jsonin
 from .util.ids import request_id
@@ -132,6 +132,7 @@ class MinibaseApp:
             "session": (self._session, False),
             "invoke": (self._invoke, False),
             "fc_invoke": (self._fc_invoke, True),
+            "webhook": (self._webhook, False),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,8 +161,9 @@ class MinibaseApp:
 
     # --------------------------------------------------------------- plumbing
 
-    async def _read(self, req: _Request, receive: Receive) -> Any:
-        """Read the body (for Content-MD5) and return its JSON; an empty body is ``{}``."""
+    async def _read(self, req: _Request, receive: Receive, *, parse: bool = True) -> Any:
+        """Read the body (for Content-MD5) and return its JSON; an empty body is ``{}``.
+        ``parse=False``: only read it (into ``req.body``)."""
         length = req.headers.get("content-length")
         if length is not None:
             if not length.isdigit():
@@ -202,6 +204,8 @@ class MinibaseApp:
         finally:
             timer.cancel()
         req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not parse:
+            return None
         if not req.body.strip():
             return {}
         try:
@@ -243,6 +247,12 @@ class MinibaseApp:
             (b"x-fc-request-id", rid.encode()),
             *extra,
         ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _send_raw(send: Send, status: int, body: bytes, rid: str, ctype: tuple[bytes, bytes]) -> None:
+        headers = [ctype, (b"content-length", str(len(body)).encode()), (b"x-fc-request-id", rid.encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -296,7 +306,11 @@ class MinibaseApp:
         rid = request_id(scope)  # the one id of this request: every answer and log line has it
         req = _Request(scope)
         try:
-            body = _render(await handler(req, receive, rid, *params))
+            result = await handler(req, receive, rid, *params)
+            if isinstance(result, Raw):
+                ctype = (b"content-type", result.content_type.encode())
+                return await self._send_raw(send, result.status, result.body, rid, ctype)
+            body = _render(result)
         except _Refused as e:
             return await self._gateway_error(send, e.error, rid, *e.headers, *_closing(req))
         except MinibaseError as e:
@@ -318,6 +332,14 @@ class MinibaseApp:
         event = await self._read(req, receive)
         caller = await self._caller(req, require_body_digest=True)
         return await self.core.invoke(name, event, caller, rid, self._base_url(req), req.client_ip)
+
+    async def _webhook(self, req: _Request, receive: Receive, rid: str, name: str) -> Raw:
+        """``POST /webhooks/NAME``: the raw request to the core (verification is the core's)."""
+        if not self.core.has_webhook(name):
+            raise NotFound(f"no webhook named '{name[:64]}'")
+        await self._read(req, receive, parse=False)
+        query = dict(parse_qsl(req.query_string.decode("latin-1"), keep_blank_values=True))
+        return await self.core.webhook(name, req.headers, query, req.body, rid)
 
     async def _fc_invoke(self, req: _Request, receive: Receive, rid: str, service: str, name: str) -> Any:
         """FC Invoke API semantics: gateway errors FC's way, function errors as 200."""

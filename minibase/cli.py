@@ -104,6 +104,32 @@ def _admin(args: argparse.Namespace, action: str) -> int:
     return asyncio.run(run())
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one @schedule job now, in this process (against the configured database)."""
+    import asyncio
+    import logging
+
+    from .core import Minibase
+
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    config = _config(args)
+
+    async def run() -> int:
+        core = Minibase(config)
+        if core.events is None or args.name not in core.events.specs.schedules:
+            print(f"minibase: no @schedule named {args.name!r}", file=sys.stderr)
+            return 1
+        await core.start()
+        try:
+            ok = await core.events.run_now(args.name)
+        finally:
+            await core.stop()
+        print(f"{args.name}: {'done' if ok else 'failed (see the log above)'}")
+        return 0 if ok else 1
+
+    return asyncio.run(run())
+
+
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
@@ -182,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     sr.set_defaults(func=lambda a: _admin(a, "revoke"))
 
     _deploy_parser(sub)
+
+    rn = sub.add_parser("run", help="run one @schedule job now")
+    rn.add_argument("name", help="the job's name, as @schedule names it")
+    _config_args(rn)
+    rn.set_defaults(func=cmd_run)
 
     us = sub.add_parser("users", help="manage users")
     usub = us.add_subparsers(dest="action", required=True)

@@ -40,10 +40,12 @@ from .util.timefmt import now as wall_clock
 
 if TYPE_CHECKING:
     from .data.api import DataFunction
+    from .events.runner import Events
     from .files.api import FilesFunction
     from .files.store.base import FileStore
     from .platform.admin import AppDataFunction, AppFilesFunction
     from .platform.services import PlatformServices
+    from .results import Raw
 
 log = logging.getLogger("minibase")
 
@@ -91,6 +93,20 @@ class Minibase:
         self._content_checked = any(c.content_check for c in config.collections.values())
         self._app_files: AppFilesFunction | None = None
         self.functions = Registry.load(config.functions)
+        # @webhook/@schedule/@after_write: their runner, only when the module declares any.
+        self.events: Events | None = None
+        self.background = False  # run schedules and the trigger dispatcher here (minibase serve)
+        if self.functions.events:
+            from .events.runner import Events, open_event_store
+
+            self.events = Events(
+                config,
+                self.functions.events,
+                open_event_store(config, self.store),
+                self._event_context,
+                clock,
+            )
+            self.events.check_keys()
         # Where login/refresh credentials come from (auth.credentials: local or sts).
         self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
 
@@ -130,8 +146,14 @@ class Minibase:
         for name, col in self.config.collections.items():
             if col.indexes:
                 await self.store.ensure_indexes(name, col.indexes, owner_first=col.read.text == "owner")
+        if self.events is not None:
+            await self.events.open()
+            if self.background:
+                self.events.start_background()
 
     async def stop(self) -> None:
+        if self.events is not None:
+            await self.events.close()
         for p in self.providers.values():
             await p.aclose()
         if self._platform is not None:
@@ -178,6 +200,39 @@ class Minibase:
         if not sid or len(sid) > 256:
             raise Unauthenticated("unknown session: log in again")
         return await self.sessions.by_sid(sid)
+
+    # ------------------------------------------------------------------ events
+
+    def has_webhook(self, name: str) -> bool:
+        return self.events is not None and self.events.has_webhook(name)
+
+    async def webhook(
+        self, name: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes, request_id: str
+    ) -> Raw:
+        """A ``POST /webhooks/NAME`` request's answer (verified, deduplicated, handled)."""
+        if self.events is None:
+            raise NotFound(f"no webhook named '{name[:64]}'")
+        return await self.events.webhook(name, headers, query, body, request_id)
+
+    def _event_context(self, name: str, request_id: str) -> Context:
+        """The Context of a webhook, schedule or trigger handler: there is no caller;
+        ``ctx.admin`` acts as the app (audited under the handler's name)."""
+        from .platform.services import admin_for
+
+        loop = asyncio.get_running_loop()
+
+        async def as_app(kind: str, event: dict[str, Any]) -> Any:
+            return await self._as_app(kind, event, name, request_id, None)
+
+        return Context(
+            caller=None,
+            config=self.config,
+            request_id=request_id,
+            invoke=lambda fn, ev, who: self._builtin(fn, ev, who, None),
+            loop=loop,
+            function=name,
+            admin=admin_for(as_app, loop),
+        )
 
     # --------------------------------------------------------------- functions
 

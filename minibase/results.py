@@ -23,3 +23,12 @@ class Spread:
     """
 
     value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """An answer sent as it is (a webhook's: ``success`` for Alipay, 204 for WeChat Pay)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"

@@ -51,6 +51,8 @@ ROUTES: tuple[Route, ...] = (
         "fcInvoke",
         fast=True,
     ),
+    # @webhook handlers: payment notifications and other callers' requests (docs/events.md)
+    Route("/webhooks/{name}", ("POST",), "webhook", "webhook", fast=True),
     Route("/healthz", ("GET", "HEAD"), "healthz", "healthz"),
     Route("/openapi.json", ("GET",), "openapi", "openapi"),
     # The local files backend's signed URLs, served under /files/ by files.http.LocalFilesApp.

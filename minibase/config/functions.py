@@ -24,6 +24,18 @@ def _module(r: Reader, v: Any, key: str) -> str:
     return v
 
 
+def _timezone(r: Reader, v: Any, key: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(v, str) or not v:
+        raise ConfigError(key, "expected an IANA time zone name, e.g. 'Asia/Shanghai'")
+    try:
+        ZoneInfo(v)
+    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(key, f"{v!r} is not a known IANA time zone") from None
+    return v
+
+
 def _timeouts(r: Reader, v: Any, key: str) -> Mapping[str, float]:
     if not isinstance(v, dict):
         raise ConfigError(key, "expected a table")
@@ -41,6 +53,8 @@ class FunctionsConfig:
     timeout: float = field(default=10.0, metadata=spec(_TIMEOUT))
     # per function
     timeouts: Mapping[str, float] = field(default_factory=dict, metadata=spec(_timeouts))
+    # the time zone of @schedule cron expressions
+    timezone: str = field(default="Asia/Shanghai", metadata=spec(_timezone))
 
     def timeout_for(self, name: str) -> float:
         return self.timeouts.get(name, self.timeout)

@@ -20,6 +20,7 @@ from .functions import FunctionsConfig
 from .limits import LimitsConfig, RateLimitsConfig
 from .reader import Reader, check_keys
 from .urls import local_path
+from .webhooks import WebhooksConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,6 +42,7 @@ class Config:
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig, metadata=TABLE)
     functions: FunctionsConfig = field(default_factory=FunctionsConfig, metadata=TABLE)
     collections: Mapping[str, CollectionConfig] = field(default_factory=dict, metadata=TABLE)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig, metadata=TABLE)
     data_dir: Path = field(default=Path("data"), metadata=derived("--data / MINIBASE_DATA"))
     # the file this came from, for messages
     source: Path | None = field(default=None, metadata=derived("the path of the file itself"))
@@ -125,6 +127,7 @@ def parse_config(
     collections = r.tables(raw, "collections")
     sections["collections"] = {n: CollectionConfig.from_table(r, n, t) for n, t in collections.items()}
     sections["functions"] = FunctionsConfig.from_table(r, r.table(raw, "functions"))
+    sections["webhooks"] = WebhooksConfig.from_table(r, r.table(raw, "webhooks"), sections["auth"].alipay)
     config = Config(data_dir=Path(data_dir), source=source, **sections)
     if config.app.web is not None:
         _check_web(config.app.web, config)

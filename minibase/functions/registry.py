@@ -70,6 +70,9 @@ def _check_name(name: str) -> str:
 class Registry:
     def __init__(self, specs: dict[str, FunctionSpec] | None = None) -> None:
         self.specs = specs or {}
+        from ..events.decl import EventSpecs
+
+        self.events = EventSpecs()  # @webhook, @schedule, @after_write
 
     def __contains__(self, name: str) -> bool:
         return name in self.specs
@@ -105,14 +108,21 @@ class Registry:
             raise ConfigError(
                 "functions.module", f"cannot import {config.module!r}: {type(e).__name__}: {e}"
             ) from e
+        from ..events.decl import ATTR as EVENT_ATTR
+
         for value in vars(module).values():
-            if callable(value) and hasattr(value, _ATTR):
-                try:
+            try:
+                if callable(value) and hasattr(value, _ATTR):
                     reg.add(value)
-                except ValueError as e:
-                    raise ConfigError("functions.module", str(e)) from None
-        if not reg.specs:
-            raise ConfigError("functions.module", f"{config.module!r} declares no @function")
+                elif callable(value) and hasattr(value, EVENT_ATTR):
+                    reg.events.add(value)
+            except ValueError as e:
+                raise ConfigError("functions.module", str(e)) from None
+        if not reg.specs and not reg.events:
+            raise ConfigError(
+                "functions.module",
+                f"{config.module!r} declares no @function (nor @webhook, @schedule, @after_write)",
+            )
         return reg
 
 

@@ -110,6 +110,9 @@ class Project:
     copies: tuple[str, ...]  # paths relative to the config's folder to put in the package
     extras: tuple[str, ...]  # minibase extras the config needs (EXTRA_RULES)
     warnings: tuple[str, ...] = field(default=())
+    schedules: tuple[tuple[str, str], ...] = ()  # @schedule (name, cron): FC timer triggers
+    triggers: bool = False  # @after_write: a timer that delivers the outbox
+    timezone: str = "Asia/Shanghai"
 
 
 # ------------------------------------------------------------------ the config
@@ -193,6 +196,7 @@ def read_project(config_path: str | Path) -> Project:
     for cname, col in config.collections.items():
         if col.schema_file is not None:
             copies.append(_inside(base, col.schema_file, f"collections.{cname}.schema"))
+    events = _declared_events(config)
     return Project(
         config_path=path,
         name=config.app.name,
@@ -201,7 +205,21 @@ def read_project(config_path: str | Path) -> Project:
         copies=tuple(dict.fromkeys(copies)),
         extras=_extras(config),
         warnings=tuple(_warnings(config)),
+        schedules=tuple((s.name, s.cron) for s in events.schedules.values()),
+        triggers=bool(events.triggers),
+        timezone=config.functions.timezone,
     )
+
+
+def _declared_events(config: Config) -> Any:
+    """The module's @schedule and @after_write declarations (it is imported to read them,
+    as the server will import it)."""
+    from ..events.decl import EventSpecs
+    from ..functions.registry import Registry
+
+    if config.functions.module is None:
+        return EventSpecs()
+    return Registry.load(config.functions).events
 
 
 # The one table of which pip extra (pyproject.toml's optional-dependencies) each fact of the
@@ -348,6 +366,11 @@ def build_s_yaml(project: Project, options: DeployOptions) -> dict[str, Any]:
             project, options, f"{fn_name}-{fn}", "index.event_handler", description, {"MINIBASE_FUNCTION": fn}
         )
         resources[f"fn_{fn.replace('-', '_')}"] = {"component": "fc3", "props": props}
+    if project.schedules or project.triggers:
+        description = f"{what}: scheduled jobs and after-write triggers (timer triggers)"
+        props = _props(project, options, f"{fn_name}-events", "index.timer_handler", description, {})
+        props["triggers"] = _timer_triggers(project)
+        resources["events"] = {"component": "fc3", "props": props}
     return {
         "edition": "3.0.0",
         "name": _slug(project.name),
@@ -355,6 +378,41 @@ def build_s_yaml(project: Project, options: DeployOptions) -> dict[str, Any]:
         "vars": {"region": options.region},
         "resources": resources,
     }
+
+
+def _timer_triggers(project: Project) -> list[dict[str, Any]]:
+    """One FC timer trigger per @schedule (its cron with seconds and CRON_TZ: FC reads a
+    bare expression as UTC), and one every minute that delivers the outbox."""
+    from ..events.cron import fc_cron
+
+    out: list[dict[str, Any]] = []
+    for name, cron in project.schedules:
+        out.append(
+            {
+                "triggerName": f"schedule-{name}"[:128],
+                "triggerType": "timer",
+                "qualifier": "LATEST",
+                "triggerConfig": {
+                    "cronExpression": fc_cron(cron, project.timezone),
+                    "enable": True,
+                    "payload": json.dumps({"schedule": name}),
+                },
+            }
+        )
+    if project.triggers:
+        out.append(
+            {
+                "triggerName": "dispatch",
+                "triggerType": "timer",
+                "qualifier": "LATEST",
+                "triggerConfig": {
+                    "cronExpression": "@every 1m",
+                    "enable": True,
+                    "payload": json.dumps({"dispatch": True}),
+                },
+            }
+        )
+    return out
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -502,14 +560,15 @@ INDEX_PY = '''"""Function Compute entry points of this minibase deployment (writ
 
 index.handler        FC 3.0 HTTP trigger (the HTTP function)
 index.event_handler  Invoke API (event functions; the function is MINIBASE_FUNCTION)
+index.timer_handler  FC timer triggers (@schedule jobs, after-write trigger delivery)
 index.wsgi_handler   FC 2.0 HTTP trigger
 """
 
-from minibase.runtime.fc import event_handler, http_handler, wsgi_handler
+from minibase.runtime.fc import event_handler, http_handler, timer_handler, wsgi_handler
 
 handler = http_handler
 
-__all__ = ["event_handler", "handler", "http_handler", "wsgi_handler"]
+__all__ = ["event_handler", "handler", "http_handler", "timer_handler", "wsgi_handler"]
 '''
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")

@@ -425,3 +425,48 @@ _REASONS = {
     502: "Bad Gateway",
     504: "Gateway Timeout",
 }
+
+
+def timer_handler(event: bytes | str | dict[str, Any], context: Any = None) -> bytes:
+    """FC timer triggers: ``{"triggerTime", "triggerName", "payload"}``, the payload
+    ``{"schedule": NAME}`` (run that @schedule job for ``triggerTime``, once across
+    instances however often FC delivers it) or ``{"dispatch": true}`` (deliver the
+    after-write triggers' pending events)."""
+    from datetime import datetime
+
+    from ..errors import InvalidArgument, MinibaseError, NotFound, handled_error_body
+
+    request_id = platform_request_id(getattr(context, "request_id", None)) or new_request_id()
+    try:
+        body = event if isinstance(event, dict) else jsonin.loads(event or b"{}")
+        payload = body.get("payload") if isinstance(body, dict) else None
+        what = jsonin.loads(payload) if isinstance(payload, str | bytes) and payload else payload
+        if not isinstance(what, dict):
+            raise InvalidArgument('the timer payload must be {"schedule": NAME} or {"dispatch": true}')
+        with _lock:
+            loop, app = _get_runtime()
+            _sync_credentials(app.core, context)
+            events = app.core.events
+            if events is None:
+                raise NotFound("this app declares no @schedule or @after_write")
+            if isinstance(what.get("schedule"), str):
+                when = body.get("triggerTime")
+                slot = (
+                    datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+                    if isinstance(when, str) and when
+                    else None
+                )
+                ran = loop.run_until_complete(events.run_schedule(what["schedule"], slot, request_id))
+                result: Any = {"ran": ran}
+            elif what.get("dispatch") is True:
+                loop.run_until_complete(events.dispatcher.drain(timeout=50.0))
+                result = {"dispatched": True}
+            else:
+                raise InvalidArgument('the timer payload must be {"schedule": NAME} or {"dispatch": true}')
+    except (orjson.JSONDecodeError, ValueError):
+        return orjson.dumps(handled_error_body(InvalidArgument("the timer event is not valid"), request_id))
+    except MinibaseError as e:
+        return orjson.dumps(handled_error_body(e, request_id))
+    except Exception as exc:
+        return _failure(exc, request_id, handled=True)[2]
+    return orjson.dumps({"data": result})

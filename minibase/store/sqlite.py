@@ -168,6 +168,9 @@ class SQLiteStore:
         )
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
+        # Called after each document write commits (the events' dispatcher wakes on it; the
+        # outbox rows themselves are written by triggers in the write's transaction).
+        self.on_write: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ connections
 
@@ -453,7 +456,10 @@ class SQLiteStore:
                     raise
             return results
 
-        return await self._writer.run(job)
+        results = await self._writer.run(job)
+        if self.on_write is not None:
+            self.on_write()
+        return results
 
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool

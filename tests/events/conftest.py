@@ -1,0 +1,77 @@
+"""Helpers for the events tests: a functions module written per test, a config on SQLite
+or PostgreSQL, and the payment platforms' fakes with their keys in files."""
+
+from __future__ import annotations
+
+import secrets
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minibase.config import Config, parse_config
+from tests.conftest import base_raw
+from tests.fakes.payments import AlipayNotifier, WechatPayNotifier
+
+APP_ID = "2021000000000001"
+
+
+def write_module(tmp_path: Path, source: str) -> str:
+    name = f"events_{secrets.token_hex(4)}"  # unique: modules are cached per process
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return "sqlite:///minibase.db"
+
+
+@pytest.fixture
+def alipay() -> AlipayNotifier:
+    return AlipayNotifier(APP_ID)
+
+
+@pytest.fixture
+def wechatpay() -> WechatPayNotifier:
+    return WechatPayNotifier()
+
+
+@pytest.fixture
+def events_config(
+    tmp_path: Path, backend: str, alipay: AlipayNotifier, wechatpay: WechatPayNotifier
+) -> Callable[..., Config]:
+    """A config whose functions module is ``source`` (``{log}``: a file the handlers append
+    to), with both payment platforms' keys."""
+    alipay_key = alipay.write_public_key(tmp_path / "alipay_public.pem")
+    wechat_key = wechatpay.write_public_key(tmp_path / "wechatpay_public.pem")
+
+    def make(source: str, platform_keys: dict[str, str] | None = None, **sections: Any) -> Config:
+        module = write_module(tmp_path, source.replace("{log}", str(tmp_path / "handled.log")))
+        raw = base_raw(
+            database={"url": backend},
+            functions={"module": module, **sections.pop("functions", {})},
+            webhooks={
+                "alipay": {"app_id": APP_ID, "alipay_public_key_file": str(alipay_key)},
+                "wechatpay": {
+                    "api_v3_key": wechatpay.api_v3_key,
+                    "platform_keys": platform_keys or {wechatpay.serial: str(wechat_key)},
+                    "mch_id": wechatpay.mch_id,
+                },
+            },
+            **sections,
+        )
+        return parse_config(raw, data_dir=tmp_path / "data", base_dir=tmp_path, environ={})
+
+    return make
+
+
+def handled(tmp_path: Path) -> list[str]:
+    """The lines the handlers appended (one per run)."""
+    path = tmp_path / "handled.log"
+    return path.read_text().splitlines() if path.exists() else []
