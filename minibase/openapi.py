@@ -333,6 +333,7 @@ class _Spec:
             "service": {"const": self.service},
             "function": {"enum": self.functions},
             "key": {"type": "string"},
+            "name": {"type": "string"},
         }
         return {"name": name, "in": "path", "required": True, "schema": schemas[name]}
 
@@ -378,6 +379,22 @@ def _fc_invoke_op(spec: _Spec) -> dict[str, Any]:
         "responses": {
             "200": {**ok, **_json({"anyOf": [spec.results, _ref("HandledError")]})},
             **{str(c): refused for c in (400, 401, 403, 404, 413)},
+        },
+    }
+
+
+def _webhook_op(spec: _Spec) -> dict[str, Any]:
+    return {
+        "summary": "A @webhook: payment notifications (Alipay, WeChat Pay) or any caller's request (docs/events.md)",
+        "requestBody": {"content": {"*/*": {"schema": {}}}},
+        "responses": {
+            "200": {
+                "description": "handled: Alipay's `success`/`fail` (text/plain), or a plain webhook's result",
+                "content": {"text/plain": {"schema": {"type": "string"}}, **_json(spec.results)["content"]},
+            },
+            "204": {"description": "a WeChat Pay notification handled"},
+            # a refused WeChat Pay notification answers {"code": "FAIL", "message"} with these
+            **spec.errors,
         },
     }
 
@@ -453,6 +470,7 @@ _OPERATIONS: dict[str, Callable[[_Spec], dict[str, Any]]] = {
     "healthz": _plain_get("alive"),
     "openapi": _plain_get("this document"),
     "files": _files_ops,
+    "webhook": _webhook_op,
 }
 
 

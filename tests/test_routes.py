@@ -17,7 +17,7 @@ from tests.live import run_uvicorn
 
 
 def _example(route: Route) -> str:
-    values = {"service": SERVICE, "function": "db", "key": "k"}
+    values = {"service": SERVICE, "function": "db", "key": "k", "name": "payNotify"}
     path = route.path
     for name in route.params:
         path = path.replace("{" + name + "}", values[name])

@@ -75,6 +75,7 @@ def test_allowed_keys_come_from_the_fields() -> None:
         "rate_limits",
         "functions",
         "collections",
+        "webhooks",
     }
 
 

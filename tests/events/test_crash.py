@@ -95,7 +95,11 @@ login_per_subject = "off"
             assert r.status_code == 200, r.text
             written.append(f"o{i}")
         # A refused write commits nothing, so it has no event.
-        r = httpx.post(f"{base}/invoke/db", json={"op": "insert", "collection": "orders", "obj": {"id": "o0"}}, headers=auth)
+        r = httpx.post(
+            f"{base}/invoke/db",
+            json={"op": "insert", "collection": "orders", "obj": {"id": "o0"}},
+            headers=auth,
+        )
         assert r.status_code == 409
     finally:
         proc.send_signal(signal.SIGKILL)

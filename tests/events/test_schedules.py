@@ -156,7 +156,11 @@ module = "{config.functions.module}"
     monkeypatch.setenv("MINIBASE_DATA", str(tmp_path / "data"))
     fc.reset()
     try:
-        event = {"triggerTime": "2026-12-05T19:00:00Z", "triggerName": "schedule-tick", "payload": '{"schedule": "tick"}'}
+        event = {
+            "triggerTime": "2026-12-05T19:00:00Z",
+            "triggerName": "schedule-tick",
+            "payload": '{"schedule": "tick"}',
+        }
         assert orjson.loads(fc.timer_handler(orjson.dumps(event))) == {"data": {"ran": True}}
         assert orjson.loads(fc.timer_handler(orjson.dumps(event))) == {"data": {"ran": False}}
         bad = orjson.loads(fc.timer_handler(orjson.dumps({"payload": "nope"})))
@@ -172,7 +176,9 @@ module = "{config.functions.module}"
 def test_deploy_fc_emits_timer_triggers(events_config: Callable[..., Config], tmp_path: Path) -> None:
     from minibase.runtime.deploy import DeployOptions, build_s_yaml, read_project
 
-    config = events_config(source() + '\nfrom minibase.events import after_write\n@after_write("orders")\ndef t(ctx, c): pass\n')
+    config = events_config(
+        source() + '\nfrom minibase.events import after_write\n@after_write("orders")\ndef t(ctx, c): pass\n'
+    )
     toml = tmp_path / "deploy.toml"
     toml.write_text(
         f"""

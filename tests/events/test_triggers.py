@@ -157,7 +157,9 @@ def test_an_event_is_dropped_after_max_attempts_and_the_next_one_goes(
     asyncio.run(run())
 
 
-def test_a_lease_of_a_dead_dispatcher_is_taken_over(events_config: Callable[..., Config], tmp_path: Path) -> None:
+def test_a_lease_of_a_dead_dispatcher_is_taken_over(
+    events_config: Callable[..., Config], tmp_path: Path
+) -> None:
     """An instance that claimed events and died (never answered): after the lease another
     instance delivers them, in order."""
     now = [2_000_000.0]
@@ -173,7 +175,9 @@ def test_a_lease_of_a_dead_dispatcher_is_taken_over(events_config: Callable[...,
             await a_core.store.write([Insert(key, {"n": 1})], "t")
             await a_core.store.write([Update(key, lambda doc: {"n": 2})], "t")
             dead = Dispatcher(a_core.events, lease=30.0)
-            claimed = await a_core.events.store.claim_deliveries(dead.targets, "dead-instance", now[0], 30.0, 10)
+            claimed = await a_core.events.store.claim_deliveries(
+                dead.targets, "dead-instance", now[0], 30.0, 10
+            )
             assert [c.change.seq for c in claimed] != []  # the head of the document, leased
             alive = Dispatcher(b_core.events, lease=30.0)
             assert await alive.run_once() == 0  # leased: not delivered twice meanwhile
@@ -241,3 +245,55 @@ def test_delivered_events_are_pruned(events_config: Callable[..., Config], tmp_p
 
     asyncio.run(run())
     assert len(lines(tmp_path)) == 5
+
+
+ADMIN_MODULE = """
+from minibase import Conflict, NotFound
+from minibase.events import after_write
+
+@after_write("orders", ops=["insert"])
+async def count_orders(ctx, change):
+    # ctx.admin acts as the app: a per-user counter no client may write. Events of other
+    # documents run concurrently: two may create the counter at once.
+    uid = change["uid"]
+    try:
+        await ctx.admin.db.update("order_counts", uid, owner=uid, inc={"n": 1})
+    except NotFound:
+        try:
+            await ctx.admin.db.insert("order_counts", {"id": uid, "n": 1}, owner=uid)
+        except Conflict:
+            await ctx.admin.db.update("order_counts", uid, owner=uid, inc={"n": 1})
+"""
+
+
+def test_handlers_act_as_the_app_through_ctx_admin(
+    events_config: Callable[..., Config], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import orjson
+
+    async def run() -> list[Any]:
+        core = await started(events_config(ADMIN_MODULE))
+        try:
+            assert core.events is not None
+            for i in range(3):
+                await core.store.write([Insert(Key("orders", "u1", f"o{i}"), {"n": i})], "t")
+            await core.store.write([Insert(Key("orders", "u2", "x"), {"n": 1})], "t")
+            await core.events.dispatcher.drain()
+            rows = await core.store.query("order_counts", _true(), [], 10, None)
+            return sorted((orjson.loads(body)["uid"], orjson.loads(body)["n"]) for _, body in rows)
+        finally:
+            await core.stop()
+
+    with caplog.at_level(logging.INFO, logger="minibase.audit"):
+        counts = asyncio.run(run())
+    assert counts == [("u1", 3), ("u2", 1)]
+    audits = [r.getMessage() for r in caplog.records if '"admin.db"' in r.getMessage()]
+    assert audits and all('"count_orders"' in m for m in audits)
+
+
+def _true() -> Any:
+    from minibase.data.filters import TRUE
+
+    return TRUE

@@ -80,7 +80,13 @@ def test_alipay_good_notification_is_handled_once(
     assert r.headers["content-type"].startswith("text/plain")
     lines = [json.loads(x) for x in handled(tmp_path)]
     assert lines == [
-        {"id": params["notify_id"], "trade": "order-1", "amount": "20.00", "raw": len(body), "ctype": FORM["Content-Type"]}
+        {
+            "id": params["notify_id"],
+            "trade": "order-1",
+            "amount": "20.00",
+            "raw": len(body),
+            "ctype": FORM["Content-Type"],
+        }
     ]
     # Alipay resends until it reads "success" (and sometimes after): acknowledged, not rerun.
     for _ in range(2):
@@ -131,7 +137,9 @@ def test_alipay_concurrent_duplicates_run_the_handler_once(
 
     async def both() -> list[str]:
         async with httpx.AsyncClient() as c:
-            rs = await asyncio.gather(*(c.post(url + "/webhooks/payNotify", content=body, headers=FORM) for _ in range(3)))
+            rs = await asyncio.gather(
+                *(c.post(url + "/webhooks/payNotify", content=body, headers=FORM) for _ in range(3))
+            )
             return sorted(r.text for r in rs)
 
     answers = asyncio.run(both())
@@ -211,7 +219,9 @@ def test_wechatpay_platform_certificate_by_serial(
 
 def test_plain_webhook_with_a_shared_secret(server: tuple[str, Minibase], tmp_path: Path) -> None:
     url, _ = server
-    r = httpx.post(url + "/webhooks/github?x=1", json={"ref": "main"}, headers={"X-Hub-Secret": "s3cret-value"})
+    r = httpx.post(
+        url + "/webhooks/github?x=1", json={"ref": "main"}, headers={"X-Hub-Secret": "s3cret-value"}
+    )
     assert r.status_code == 200 and r.json() == {"data": {"ok": True}}
     assert [json.loads(x) for x in handled(tmp_path)] == [{"payload": {"ref": "main"}, "q": {"x": "1"}}]
     for secret in ("wrong", "", "s3cret-valu", "s3cret-value2"):

@@ -38,7 +38,9 @@ def _key() -> rsa.RSAPrivateKey:
 
 
 def _public_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _sign(key: rsa.RSAPrivateKey, data: bytes) -> str:
@@ -79,7 +81,9 @@ class AlipayNotifier:
         return params
 
     def sign(self, params: dict[str, str], key: rsa.RSAPrivateKey | None = None) -> dict[str, str]:
-        content = "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k])
+        content = "&".join(
+            f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k]
+        )
         return {**params, "sign": _sign(key or self.key, content.encode("utf-8"))}
 
     def body(self, **fields: str) -> tuple[dict[str, str], bytes]:
