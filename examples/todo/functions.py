@@ -5,8 +5,11 @@ mb.callFunction('clearCompleted', {})  (JS SDK)
 """
 
 import os
+import secrets
+import time
 
-from minibase import InvalidArgument, NotFound, function
+from minibase import Conflict, InvalidArgument, NotFound, function
+from minibase.events import after_write, schedule, webhook
 
 # The subscribe-message template a "todo done" notice uses, per platform (set up on the
 # platform's console; the user must have accepted it with wx.requestSubscribeMessage /
@@ -66,3 +69,75 @@ async def notify_done(ctx, event):
         )
     ctx.log.info("sent the done notice for %s", todo["id"])
     return {"todo": todo, "sent": True}
+
+
+# ---------------------------------------------------------------------------- events
+# Webhooks, a scheduled job and a trigger (docs/events.md):
+# - a fake "pay for premium" flow: buyPremium creates an order, Alipay's asynchronous
+#   notification (POST /webhooks/payNotify) marks it paid and the buyer premium;
+# - a nightly cleanup of orders never paid;
+# - a trigger that keeps each user's count of todos.
+# Orders, profiles and counts are written by the server (ctx.admin): clients may only read
+# their own (write = "none" in minibase.toml).
+
+PREMIUM_PRICE = "9.90"  # yuan, as Alipay writes amounts
+
+
+@function("buyPremium")
+async def buy_premium(ctx, event):
+    """Create an order for premium; a real app then calls Alipay's alipay.trade.create with
+    this out_trade_no and notify_url = <server>/webhooks/payNotify."""
+    order_id = "pm" + secrets.token_hex(8)
+    await ctx.admin.db.insert(
+        "orders",
+        {"id": order_id, "status": "pending", "amount": PREMIUM_PRICE, "since": time.time()},
+        owner=ctx.uid,
+    )
+    return {"out_trade_no": order_id, "total_amount": PREMIUM_PRICE}
+
+
+@webhook("payNotify", verify="alipay")
+async def pay_notify(ctx, event):
+    """Alipay says a trade changed: verified by minibase (signature, app_id) and run once
+    per notify_id. Raising answers "fail", so Alipay retries."""
+    p = event.payload
+    if p.get("trade_status") not in ("TRADE_SUCCESS", "TRADE_FINISHED"):
+        return
+    found = await ctx.admin.db.query("orders", where={"id": p.get("out_trade_no", "")}, limit=1)
+    if not found["data"]:
+        ctx.log.warning("notification for an unknown order %s", p.get("out_trade_no"))
+        return  # acknowledged: retrying will not make the order exist
+    order = found["data"][0]
+    if p.get("total_amount") != order["amount"]:
+        ctx.log.error("order %s: paid %s, expected %s", order["id"], p.get("total_amount"), order["amount"])
+        return
+    await ctx.admin.db.update(
+        "orders", order["id"], owner=order["uid"], set={"status": "paid", "trade_no": p.get("trade_no")}
+    )
+    await ctx.admin.db.put("profiles", {"id": "me", "premium": True}, owner=order["uid"])
+
+
+@schedule("cleanup", cron="0 3 * * *")
+async def cleanup(ctx, event):
+    """Every night at 03:00 ([functions] timezone): drop orders left unpaid for a day."""
+    cutoff = time.time() - 86400
+    page = await ctx.admin.db.query(
+        "orders", where={"status": "pending", "since": {"$lt": cutoff}}, limit=100
+    )
+    for order in page["data"]:
+        await ctx.admin.db.remove("orders", order["id"], owner=order["uid"])
+    ctx.log.info("removed %d unpaid orders", len(page["data"]))
+
+
+@after_write("todo_list", ops=["insert", "remove"])
+async def count_todos(ctx, change):
+    """Keep todo_counts/me {n} per user. Triggers run at least once: a delivery repeated
+    after a crash may count twice, which a counter like this one accepts."""
+    uid, step = change["uid"], 1 if change["op"] == "insert" else -1
+    try:
+        await ctx.admin.db.update("todo_counts", "me", owner=uid, inc={"n": step})
+    except NotFound:
+        try:
+            await ctx.admin.db.insert("todo_counts", {"id": "me", "n": step}, owner=uid)
+        except Conflict:  # another event of this user created it meanwhile
+            await ctx.admin.db.update("todo_counts", "me", owner=uid, inc={"n": step})

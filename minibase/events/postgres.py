@@ -178,6 +178,21 @@ class PostgresEvents:
             raise Unavailable("the database is unavailable") from e
         return status
 
+    async def _bookkeeping(self, sql: str, *args: Any, many: list[Any] | None = None) -> list[Any]:
+        """The dispatcher's own statements, committed without waiting for the WAL flush: a
+        claim or deletion lost to a crash only means a delivery again (at least once)."""
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit = off")
+                if many is not None:
+                    await conn.executemany(sql, many)
+                    return []
+                rows: list[Any] = await conn.fetch(sql, *args)
+                return rows
+        except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as e:
+            raise Unavailable("the database is unavailable") from e
+
     # ------------------------------------------------------------- notifications
 
     async def claim_notification(self, source: str, nid: str, now: float, lease: float) -> str:
@@ -272,7 +287,7 @@ class PostgresEvents:
             return []
         # SKIP LOCKED: instances claim disjoint rows; the lease condition is re-checked on
         # the locked row, so a row another instance just leased is passed over.
-        rows = await self._fetch(
+        rows = await self._bookkeeping(
             "WITH c AS (SELECT p.target, p.seq FROM outbox_pending p"
             " WHERE p.target = ANY($1::text[]) AND p.next_at <= $2 AND p.lease_until <= $2"
             " AND NOT EXISTS (SELECT 1 FROM outbox_pending q WHERE q.target = p.target"
@@ -290,11 +305,11 @@ class PostgresEvents:
         )
         return [Delivery(r[0], r[1], _change(r[2:])) for r in rows]
 
-    async def delivered(self, target: str, seq: int, owner: str) -> None:
-        await self._execute("DELETE FROM outbox_pending WHERE target = $1 AND seq = $2", target, seq)
+    async def delivered(self, done: Sequence[tuple[str, int]]) -> None:
+        await self._bookkeeping("DELETE FROM outbox_pending WHERE target = $1 AND seq = $2", many=list(done))
 
     async def retry_later(self, target: str, seq: int, owner: str, attempts: int, next_at: float) -> None:
-        await self._execute(
+        await self._bookkeeping(
             "UPDATE outbox_pending SET attempts = $4, next_at = $5, owner = NULL, lease_until = 0"
             " WHERE target = $1 AND seq = $2 AND owner = $3",
             target,

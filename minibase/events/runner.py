@@ -174,12 +174,23 @@ class Events:
         return keys
 
     def check_keys(self) -> None:
-        """Load the keys the declared webhooks need now, so a bad file stops the start."""
+        """Load the keys the declared webhooks need now, so a bad file stops the start. A
+        platform that is not configured (its env: values unset) only warns: its webhook
+        answers as a failure, and the platform retries, until it is."""
         for spec in self.specs.webhooks.values():
+            if spec.verify is None:
+                continue
+            if getattr(self.config.webhooks, spec.verify) is None:
+                log.warning(
+                    "webhook %s: [webhooks.%s] is not configured: its notifications are refused",
+                    spec.name,
+                    spec.verify,
+                )
+                continue
             try:
                 if spec.verify == "alipay":
                     self._alipay_key()
-                elif spec.verify == "wechatpay":
+                else:
                     self._wechat_keys()
             except (OSError, ValueError) as e:
                 raise ConfigError(f"webhooks.{spec.verify}", f"cannot load its key: {e}") from None
@@ -190,9 +201,12 @@ class Events:
         from .verify import alipay_notification
 
         fail = Reply(200, b"fail", "text/plain; charset=utf-8")  # Alipay retries on anything but "success"
-        key, app_id = self._alipay_key()
         try:
+            key, app_id = self._alipay_key()
             params = alipay_notification(body, key, app_id)
+        except ConfigError as e:
+            log.error("webhook %s: %s (request %s)", spec.name, e, rid)
+            return fail
         except MinibaseError as e:
             audit("webhook.refused", rid, webhook=spec.name, reason=e.code, detail=e.message)
             return fail
@@ -206,12 +220,14 @@ class Events:
         from .verify import wechatpay_notification
 
         cfg = self.config.webhooks.wechatpay
-        keys = self._wechat_keys()
-        assert cfg is not None
 
         def fail(status: int, message: str) -> Reply:
             return Reply(status, orjson.dumps({"code": "FAIL", "message": message}))
 
+        if cfg is None:
+            log.error("webhook %s: [webhooks.wechatpay] is not configured (request %s)", spec.name, rid)
+            return fail(503, "the server is not configured for WeChat Pay notifications")
+        keys = self._wechat_keys()
         try:
             notification, resource = wechatpay_notification(
                 headers, body, keys, cfg.api_v3_key, self.clock(), cfg.mch_id
@@ -375,13 +391,21 @@ class Dispatcher:
         claimed = await store.claim_deliveries(self.targets, ev.owner, now, self.lease, self.batch)
         # Each document appears once per target in a batch (its oldest pending event), so the
         # batch may run concurrently.
-        await asyncio.gather(*(self._deliver(d) for d in claimed))
+        outcomes = await asyncio.gather(*(self._deliver(d) for d in claimed))
+        done = [(d.target, d.change.seq) for d, ok in zip(claimed, outcomes, strict=True) if ok]
+        if done:
+            await store.delivered(done)
+        if self.on_delivered is not None:
+            for d, ok in zip(claimed, outcomes, strict=True):
+                if ok:
+                    self.on_delivered(d.change)
         if now - self._last_prune > 10:
             self._last_prune = now
             await store.prune(now - self.keep, 1000)
         return len(claimed)
 
-    async def _deliver(self, d: Delivery) -> None:
+    async def _deliver(self, d: Delivery) -> bool:
+        """Run the handler; whether the delivery is done (ran, or given up)."""
         ev = self.events
         try:
             await ev.deliver(d)
@@ -390,15 +414,12 @@ class Dispatcher:
             log.exception("trigger %s failed on event %d (attempt %d)", d.target, d.change.seq, attempts)
             if attempts >= self.max_attempts:
                 audit("trigger.dropped", "", trigger=d.target, seq=d.change.seq, reason=type(e).__name__)
-                await ev.store.delivered(d.target, d.change.seq, ev.owner)
-                return
+                return True
             audit("trigger.failure", "", trigger=d.target, seq=d.change.seq, reason=type(e).__name__)
             delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
             await ev.store.retry_later(d.target, d.change.seq, ev.owner, attempts, ev.clock() + delay)
-            return
-        await ev.store.delivered(d.target, d.change.seq, ev.owner)
-        if self.on_delivered is not None:
-            self.on_delivered(d.change)
+            return False
+        return True
 
     async def run_forever(self) -> None:
         while True:

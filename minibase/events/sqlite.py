@@ -123,9 +123,11 @@ class SQLiteEvents:
         self.store = store
         self._wake = asyncio.Event()
 
-    def _run(self, job: Any) -> Any:
+    def _run(self, job: Any, durable: bool = True) -> Any:
         # The store's own writer: one connection serializes every write of this process.
-        return self.store._writer.run(job)
+        # Not durable: the dispatcher's bookkeeping (a lost claim or deletion only means a
+        # delivery again), committed without its own fsync.
+        return self.store._writer.run(job, durable=durable)
 
     def _read(self) -> sqlite3.Connection:
         return self.store._reader()
@@ -266,14 +268,14 @@ class SQLiteEvents:
                     out.append(Delivery(target, attempts, _change(row)))
             return out
 
-        result: list[Delivery] = await self._run(job)
+        result: list[Delivery] = await self._run(job, durable=False)
         return result
 
-    async def delivered(self, target: str, seq: int, owner: str) -> None:
+    async def delivered(self, done: Sequence[tuple[str, int]]) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM outbox_pending WHERE target = ? AND seq = ?", (target, seq))
+            conn.executemany("DELETE FROM outbox_pending WHERE target = ? AND seq = ?", done)
 
-        await self._run(job)
+        await self._run(job, durable=False)
 
     async def retry_later(self, target: str, seq: int, owner: str, attempts: int, next_at: float) -> None:
         def job(conn: sqlite3.Connection) -> None:
@@ -283,7 +285,7 @@ class SQLiteEvents:
                 (attempts, next_at, target, seq, owner),
             )
 
-        await self._run(job)
+        await self._run(job, durable=False)
 
     async def prune(self, before: float, limit: int) -> int:
         def job(conn: sqlite3.Connection) -> int:
@@ -294,7 +296,7 @@ class SQLiteEvents:
             )
             return cur.rowcount
 
-        n: int = await self._run(job)
+        n: int = await self._run(job, durable=False)
         return n
 
     async def changes_after(self, seq: int, limit: int) -> list[Change]:
