@@ -18,7 +18,7 @@ import orjson
 
 from ..audit import audit
 from ..config import Config
-from ..errors import ConfigError, Internal, MinibaseError, NotFound, Unauthenticated, Unavailable
+from ..errors import ConfigError, Internal, MinibaseError, NotFound, Unauthenticated
 from ..results import Raw as Reply
 from .decl import EventSpecs, ScheduleSpec, WebhookSpec
 from .store import Change, Delivery, EventStore, Route, change_dict
@@ -341,11 +341,8 @@ class Events:
             due[name] = next_after(self.specs.schedules[name].cron, max(slot, self.clock()), tz)
             try:
                 await self.run_schedule(name, slot)
-            except (
-                MinibaseError,
-                OSError,
-            ) as e:  # the database is away: this run is lost, the next one comes
-                log.error("schedule %s could not be claimed: %s", name, e)
+            except Exception:  # the database is away: this run is lost, the next one comes
+                log.exception("schedule %s could not be claimed for %s", name, slot)
 
     # ------------------------------------------------------------------ triggers
 
@@ -425,8 +422,8 @@ class Dispatcher:
         while True:
             try:
                 n = await self.run_once()
-            except (MinibaseError, OSError, Unavailable) as e:
-                log.error("the outbox dispatcher cannot reach the database: %s", e)
+            except Exception:  # the database is away (or worse): never stop delivering for good
+                log.exception("the outbox dispatcher failed a round; trying again")
                 n = 0
                 await asyncio.sleep(self.poll)
             if n == 0:

@@ -297,3 +297,39 @@ def _true() -> Any:
     from minibase.data.filters import TRUE
 
     return TRUE
+
+
+def test_the_dispatcher_survives_a_failing_round(
+    events_config: Callable[..., Config], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A round that fails (the database away, a bug) is logged; the dispatcher goes on."""
+    import logging
+
+    async def run() -> None:
+        core = await started(events_config(source()))
+        try:
+            ev = core.events
+            assert ev is not None
+            real = ev.store.claim_deliveries
+            failures = [RuntimeError("the database went away")]
+
+            async def flaky(*a: Any, **kw: Any) -> Any:
+                if failures:
+                    raise failures.pop()
+                return await real(*a, **kw)
+
+            ev.store.claim_deliveries = flaky  # type: ignore[method-assign]
+            ev.dispatcher.poll = 0.05
+            ev.start_background()
+            await core.store.write([Insert(Key("orders", "u", "s1"), {"n": 1})], "t")
+            for _ in range(100):
+                if lines(tmp_path):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await core.stop()
+
+    with caplog.at_level(logging.ERROR, logger="minibase.events"):
+        asyncio.run(run())
+    assert [x["id"] for x in lines(tmp_path)] == ["s1"]
+    assert any("failed a round" in r.getMessage() for r in caplog.records)
