@@ -34,19 +34,41 @@ _TRIGGER = {
             "enum": ["http", "timer", "oss", "log", "mns_topic", "cdn_events", "tablestore", "eventbridge"]
         },
         "qualifier": {"type": "string"},
-        "triggerConfig": {
-            "type": "object",
-            "required": ["authType", "methods"],
-            "properties": {
-                "authType": {"enum": ["anonymous", "function"]},
-                "disableURLInternet": {"type": "boolean"},
-                "methods": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {"enum": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]},
+        "triggerConfig": {"type": "object"},
+    },
+    # The HTTP trigger's config, or a timer trigger's (FC's TimerTriggerConfig).
+    "if": {"properties": {"triggerType": {"const": "timer"}}},
+    "then": {
+        "properties": {
+            "triggerConfig": {
+                "required": ["cronExpression", "enable"],
+                "additionalProperties": False,
+                "properties": {
+                    "cronExpression": {
+                        "type": "string",
+                        "pattern": r"^(@every \d+[mh]|(CRON_TZ=\S+ )?\S+( \S+){5})$",
+                    },
+                    "enable": {"type": "boolean"},
+                    "payload": {"type": "string"},
                 },
-            },
-        },
+            }
+        }
+    },
+    "else": {
+        "properties": {
+            "triggerConfig": {
+                "required": ["authType", "methods"],
+                "properties": {
+                    "authType": {"enum": ["anonymous", "function"]},
+                    "disableURLInternet": {"type": "boolean"},
+                    "methods": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"enum": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]},
+                    },
+                },
+            }
+        }
     },
 }
 FC3_PROPS = fastjsonschema.compile(
@@ -111,6 +133,13 @@ def test_s_yaml_is_what_fc3_expects(tmp_path: Path, capsys: pytest.CaptureFixtur
     env = api["environmentVariables"]
     assert env["MINIBASE_CONFIG"] == "minibase.toml" and env["MINIBASE_DATA"].startswith("/tmp/")
     assert env["WECHAT_SECRET"] == "${env('WECHAT_SECRET', '')}"
+    # The example's nightly cleanup and todo counter: the events function and its timers.
+    timers = doc["resources"]["events"]["props"]
+    assert timers["handler"] == "index.timer_handler"
+    assert {t["triggerName"]: t["triggerConfig"]["cronExpression"] for t in timers["triggers"]} == {
+        "schedule-cleanup": "CRON_TZ=Asia/Shanghai 0 0 3 * * *",
+        "dispatch": "@every 1m",
+    }
     ev = doc["resources"]["fn_clearCompleted"]["props"]
     assert ev["functionName"] == "todo-list-svc-clearCompleted" and ev["handler"] == "index.event_handler"
     assert ev["environmentVariables"]["MINIBASE_FUNCTION"] == "clearCompleted" and "triggers" not in ev
