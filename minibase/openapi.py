@@ -333,7 +333,8 @@ class _Spec:
             "service": {"const": self.service},
             "function": {"enum": self.functions},
             "key": {"type": "string"},
-            "name": {"type": "string"},
+            # a webhook's name, as @webhook allows it
+            "name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"},
         }
         return {"name": name, "in": "path", "required": True, "schema": schemas[name]}
 
