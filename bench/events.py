@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
 from bench.data import start_pg  # noqa: E402
 from minibase.config import parse_config  # noqa: E402
 from minibase.core import Minibase  # noqa: E402
-from minibase.data.store.base import Insert, Key  # noqa: E402
+from minibase.store.records import Key  # noqa: E402
+from minibase.store.writes import Insert  # noqa: E402
 
 MODULE = """
 import time

@@ -26,7 +26,7 @@ from .store import Change, Delivery, EventStore, Route, change_dict
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from ..data.store.base import Store
+    from ..store.protocols import Store
 
 __all__ = ["Dispatcher", "Events", "Reply", "WebhookEvent", "open_event_store"]
 
@@ -57,7 +57,7 @@ class WebhookEvent:
 
 def open_event_store(config: Config, store: Store) -> EventStore:
     """The events' tables beside ``store``: SQLite or PostgreSQL (TableStore has no triggers)."""
-    from ..data.store.sqlite import SQLiteStore
+    from ..store.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
         from .sqlite import SQLiteEvents

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..data.store.sqlite import SQLiteStore
+from ..store.sqlite import SQLiteStore
 from .store import Change, Delivery, Route
 
 __all__ = ["SQLiteEvents"]

@@ -14,9 +14,10 @@ import pytest
 
 from minibase.config import Config
 from minibase.core import Minibase
-from minibase.data.store.base import Insert, Key, Put, Remove, Update
 from minibase.errors import PermissionDenied
 from minibase.events.runner import Dispatcher
+from minibase.store.records import Key
+from minibase.store.writes import Insert, Put, Remove, Update
 from tests.events.conftest import handled
 
 MODULE = """

@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from minibase.config import load_config
 from minibase.core import Minibase
-from minibase.data.store.base import Insert, Key
 from minibase.errors import PermissionDenied
 from minibase.results import Raw
+from minibase.store.records import Key
+from minibase.store.writes import Insert
 from tests.examples.conftest import EXAMPLE
 from tests.fakes.payments import AlipayNotifier
 
