@@ -20,8 +20,8 @@ from ..audit import audit
 from ..config import Config
 from ..errors import ConfigError, Internal, MinibaseError, NotFound, Unauthenticated
 from ..results import Raw as Reply
+from ..store.events import Change, Delivery, EventStore, Route, change_dict
 from .decl import EventSpecs, ScheduleSpec, WebhookSpec
-from .store import Change, Delivery, EventStore, Route, change_dict
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -60,12 +60,12 @@ def open_event_store(config: Config, store: Store) -> EventStore:
     from ..store.sqlite import SQLiteStore
 
     if isinstance(store, SQLiteStore):
-        from .sqlite import SQLiteEvents
+        from ..store.sqlite_events import SQLiteEvents
 
         return SQLiteEvents(store)
     url = config.database.url
     if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresEvents
+        from ..store.postgres_events import PostgresEvents
 
         return PostgresEvents(url)
     raise ConfigError(

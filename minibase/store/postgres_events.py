@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Unavailable
-from .store import Change, Delivery, Route
+from .events import Change, Delivery, Route
 
 __all__ = ["PostgresEvents"]
 

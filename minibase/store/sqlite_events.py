@@ -10,8 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..store.sqlite import SQLiteStore
-from .store import Change, Delivery, Route
+from .events import Change, Delivery, Route
+from .sqlite import SQLiteStore
 
 __all__ = ["SQLiteEvents"]
 
