@@ -17,18 +17,22 @@ MAX_FUNCTION_LINES = 60
 
 IN_PROGRESS = "owned by the store/core refactor in progress"
 # Work in progress elsewhere: its owners drop these entries when they land.
-ELSEWHERE = {IN_PROGRESS}
+FILES_SPLIT = "issue 16 (files) landed over the limit: to be split (local store: thumbnails and forms into their own modules)"
+ELSEWHERE = {IN_PROGRESS, FILES_SPLIT}
 
 # path relative to minibase/ -> why it may be longer than MAX_MODULE_LINES
 MODULE_EXCEPTIONS: dict[str, str] = {
     "store/postgres.py": IN_PROGRESS,
     "store/tablestore.py": IN_PROGRESS,
+    "files/store/local.py": FILES_SPLIT,
 }
 
 # "path:qualified.name" -> why it may be longer than MAX_FUNCTION_LINES
 FUNCTION_EXCEPTIONS: dict[str, str] = {
     "app.py:_starlette": IN_PROGRESS,
     "store/tablestore.py:TableStoreStore._write_batch": IN_PROGRESS,
+    "files/http.py:LocalFilesApp._get": FILES_SPLIT,
+    "files/multipart.py:file_part": FILES_SPLIT,
 }
 
 

@@ -307,7 +307,7 @@ class FilesFunction:
         if not isinstance(paths, list):
             raise InvalidArgument(f"paths is required: a list of up to {MAX_BATCH} paths or file ids")
         if len(paths) > MAX_BATCH:
-            raise InvalidArgument(f"at most {MAX_BATCH} paths at once", maxPaths=MAX_BATCH)
+            raise InvalidArgument(f"at most {MAX_BATCH} paths at once")
         thumb = self._thumb(event)
         gate = asyncio.Semaphore(_BATCH_CONCURRENCY)
 
