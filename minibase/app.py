@@ -416,10 +416,27 @@ def _with_cors(send: Send, origin: bytes) -> Send:
     return wrapped
 
 
-def _starlette(core: Minibase) -> Starlette:
-    def _json(body: Any, status: int = 200) -> Response:
-        return Response(orjson.dumps(body), status, media_type="application/json")
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
 
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's 404, 405 and 500 in the error envelope."""
+    rid = request_id(request.scope)
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    err: MinibaseError
+    if status == 405:
+        err = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path[:200]}")
+    elif status == 404:
+        err = NotFound(f"no route {request.url.path[:200]}")
+    else:
+        err = Internal()
+    resp = _json(error_body(err, rid), err.status)
+    resp.headers["x-fc-request-id"] = rid
+    return resp
+
+
+def _starlette(core: Minibase) -> Starlette:
     async def healthz(request: Request) -> Response:
         return _json({"data": {"ok": True}})
 
@@ -433,20 +450,6 @@ def _starlette(core: Minibase) -> Starlette:
             doc = build_openapi(config.app.service, sorted(core.functions.specs), limits=config.limits)
             spec.append(orjson.dumps(doc))
         return Response(spec[0], media_type="application/json")
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        rid = request_id(request.scope)
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        err: MinibaseError
-        if status == 405:
-            err = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path[:200]}")
-        elif status == 404:
-            err = NotFound(f"no route {request.url.path[:200]}")
-        else:
-            err = Internal()
-        resp = _json(error_body(err, rid), err.status)
-        resp.headers["x-fc-request-id"] = rid
-        return resp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -475,7 +478,7 @@ def _starlette(core: Minibase) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={404: http_error, 405: http_error, 500: http_error},
+        exception_handlers={404: _http_error, 405: _http_error, 500: _http_error},
     )
 
 

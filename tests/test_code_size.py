@@ -29,7 +29,6 @@ MODULE_EXCEPTIONS: dict[str, str] = {
 
 # "path:qualified.name" -> why it may be longer than MAX_FUNCTION_LINES
 FUNCTION_EXCEPTIONS: dict[str, str] = {
-    "app.py:_starlette": IN_PROGRESS,
     "store/tablestore.py:TableStoreStore._write_batch": IN_PROGRESS,
     "files/http.py:LocalFilesApp._get": FILES_SPLIT,
     "files/multipart.py:file_part": FILES_SPLIT,
