@@ -127,6 +127,12 @@ class MinibaseApp:
         self.cors_any = "*" in origins
         self.cors_origins = frozenset(o.encode() for o in origins)
         self.router = Router(r for r in ROUTES if r.fast)
+        # This instance's requests by minute, and the admin console at /_/ (docs/console.md).
+        from .console import ConsoleMount
+        from .util.counters import Counters
+
+        self.counters = Counters()
+        self.console = ConsoleMount(core, self.counters)
         # Route handler -> (method, whether its function errors answer in FC's handled shape).
         self.handlers: dict[str, tuple[_Handler, bool]] = {
             "session": (self._session, False),
@@ -142,6 +148,8 @@ class MinibaseApp:
                 if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
                     return await _preflight(send, origin)
                 send = _with_cors(send, origin)
+        if scope["type"] == "http" and (scope["path"] == "/_" or scope["path"].startswith("/_/")):
+            return await self.console(scope, receive, send)
         if scope["type"] == "http" and self.local_files and scope["path"].startswith("/files/"):
             if self.files_app is None:
                 from .files.http import LocalFilesApp
@@ -312,12 +320,16 @@ class MinibaseApp:
                 return await self._send_raw(send, result.status, result.body, rid, ctype)
             body = _render(result)
         except _Refused as e:
+            self.counters.hit(e.error.fc_status)
             return await self._gateway_error(send, e.error, rid, *e.headers, *_closing(req))
         except MinibaseError as e:
+            self.counters.hit(e.status)
             return await self._error(send, e, rid, *_closing(req), handled=handled)
         except Exception:
+            self.counters.hit(500)
             log.exception("unhandled error (request %s)", rid)
             return await self._error(send, Internal(), rid, *_closing(req), handled=handled)
+        self.counters.hit(200)
         await self._send(send, 200, body, rid)
 
     async def _session(self, req: _Request, receive: Receive, rid: str, service: str | None = None) -> Any:

@@ -224,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         u.add_argument("uid")
         _config_args(u)
         u.set_defaults(func=lambda a, action=action: _admin(a, action))
+
+    from .console.cli import add_commands
+
+    add_commands(sub, _config_args, _config)  # admins, export, import, backup, restore
     return p
 
 

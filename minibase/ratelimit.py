@@ -56,6 +56,10 @@ class RateLimiter:
         elif ip:
             await self._check(f"ip:{ip}", self.config.calls_per_ip, "calls from this address", lease=True)
 
+    async def check(self, key: str, rate: Rate | None, what: str) -> None:
+        """One token of the bucket ``key`` (another part's own limit: the console's logins)."""
+        await self._check(key, rate, what)
+
     async def _check(self, key: str, rate: Rate | None, what: str, lease: bool = False) -> None:
         if rate is None:
             return
