@@ -502,6 +502,9 @@ def build_openapi(
     events = [f"{fn}.{op}" for fn, ops in builtins.items() for op in ops]
     spec = _Spec(service, [*builtins, *developer_functions], events)
     paths = {r.path: _path_item(r, spec) for r in ROUTES if files or r.handler != "files"}
+    from .console.openapi import console_paths, console_security
+
+    paths.update(console_paths())  # the admin console's API (docs/console.md)
     schemas = {
         **_error_schemas(),
         **_session_schemas(),
@@ -526,6 +529,7 @@ def build_openapi(
                     "description": "FC <AccessKeyId>:<base64 HMAC-SHA256 signature>, with Date (or x-fc-date) and x-fc-security-token",
                 },
                 "bearer": {"type": "http", "scheme": "bearer", "description": "the sessionId"},
+                **console_security(),
             },
         },
     }

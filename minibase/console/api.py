@@ -453,7 +453,8 @@ class Console:
             int(before) if before is not None else None,
             max(1, min(limit, 200)),
         )
-        return [{"id": r.id, "at": r.at, **orjson.loads(r.data)} for r in rows]
+        # seq: the row's place in the trail (``before`` pages by it); the line's own fields after.
+        return [{**orjson.loads(r.data), "seq": r.id, "at": r.at} for r in rows]
 
     # ---------------------------------------------------------------- settings
 

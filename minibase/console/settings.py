@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,29 @@ _SECRET_NAME = re.compile(r"secret|password|token|private|credential", re.IGNORE
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
-def _value(value: Any) -> Any:
+def _fields(value: Any) -> list[tuple[str, bool]] | None:
+    """(name, hidden) of a record's or dataclass's fields; None for other values."""
+    names = getattr(type(value), "__record_fields__", None)
+    if names is not None:
+        hidden: frozenset[str] = getattr(type(value), "__record_hidden__", frozenset())
+        return [(n, n in hidden) for n in names]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, not f.repr) for f in dataclasses.fields(value)]
+    return None
+
+
+def _value(value: Any) -> Any:
+    fields = _fields(value)
+    if fields is not None:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if (not f.repr or _SECRET_NAME.search(f.name)) and not isinstance(v, Path):
-                out[f.name] = REDACTED if v not in (None, "", ()) else v
+        for name, hidden in fields:
+            v = getattr(value, name)
+            if (hidden or _SECRET_NAME.search(name)) and not isinstance(v, Path):
+                out[name] = REDACTED if v not in (None, "", ()) else v
             else:
-                out[f.name] = _value(v)
+                out[name] = _value(v)
         return out
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_value(v) for v in value]

@@ -136,6 +136,7 @@ def record(cls: type[T]) -> type[T]:
         __record_required__=tuple(
             n for n in names if n not in declared.defaults and n not in declared.factories
         ),
+        __record_hidden__=frozenset(declared.hidden),  # field(repr=False): secrets, never shown
         __match_args__=names,
     )
     body.update(_methods(cls, names, declared))

@@ -62,7 +62,9 @@ def test_state_changing_calls_need_the_sessions_csrf_token(admin_live: Live) -> 
         # Another admin session's token does not fit this one.
         other, other_csrf = admin_client(admin_live.url)
         other.close()
-        assert c.post(f"{PREFIX}/users/{uid}/disable", headers={"x-csrf-token": other_csrf}).status_code == 403
+        assert (
+            c.post(f"{PREFIX}/users/{uid}/disable", headers={"x-csrf-token": other_csrf}).status_code == 403
+        )
         assert alice.db("list") is not None  # nothing happened
         # A cross-site origin is refused even with the token.
         r = c.post(
@@ -77,7 +79,9 @@ def test_an_idle_admin_session_expires(admin_live: Live) -> None:
     c, _ = admin_client(admin_live.url)
     with c:
         assert c.get(PREFIX + "/me").status_code == 200
-        console_sql(admin_live.core.config, "UPDATE console_sessions SET last_used = last_used - ?", IDLE_TIMEOUT + 1)
+        console_sql(
+            admin_live.core.config, "UPDATE console_sessions SET last_used = last_used - ?", IDLE_TIMEOUT + 1
+        )
         r = c.get(PREFIX + "/me")
         assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
         assert c.get(PREFIX + "/me").status_code == 401  # and it is gone
@@ -124,11 +128,17 @@ def test_wrong_passwords_are_refused_audited_and_rate_limited(
         assert r.status_code == 401 and r.json()["error"]["message"] == "wrong email or password"
         r = c.post(PREFIX + "/login", json={"email": "nobody@example.com", "password": "wrong password!"})
         assert r.status_code == 401 and r.json()["error"]["message"] == "wrong email or password"
-        codes = [c.post(PREFIX + "/login", json={"email": EMAIL, "password": "x" * 12}).status_code for _ in range(10)]
+        codes = [
+            c.post(PREFIX + "/login", json={"email": EMAIL, "password": "x" * 12}).status_code
+            for _ in range(10)
+        ]
         assert codes[-1] == 429 and 429 in codes
         # Even the right password waits now: the bucket is per address and per admin.
         r = c.post(PREFIX + "/login", json={"email": EMAIL, "password": PASSWORD})
-        assert r.status_code == 429 and int(r.headers.get("retry-after", r.json()["error"].get("retryAfter", 1))) >= 1
+        assert (
+            r.status_code == 429
+            and int(r.headers.get("retry-after", r.json()["error"].get("retryAfter", 1))) >= 1
+        )
     lines = [rec.getMessage() for rec in caplog.records if rec.name == "minibase.audit"]
     assert any('"admin.login.failure"' in line and '"reason":"Unauthenticated"' in line for line in lines)
     assert any('"admin.login.failure"' in line and '"reason":"RateLimited"' in line for line in lines)
@@ -156,8 +166,18 @@ def test_bad_input_gets_clear_errors(admin_live: Live) -> None:
 
 def test_the_page_is_served_with_a_strict_csp(live: Live) -> None:
     r = httpx.get(live.url + "/_/")
-    assert r.status_code == 200 and "<script type=\"module\" src=\"/_/static/console.js\">" in r.text
+    assert r.status_code == 200 and '<script type="module" src="/_/static/console.js">' in r.text
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert httpx.get(live.url + "/_/static/console.js").headers["content-type"].startswith("text/javascript")
     assert httpx.get(live.url + "/_", follow_redirects=False).status_code == 308
+
+
+def test_the_console_api_is_in_the_served_openapi(live: Live) -> None:
+    spec = httpx.get(live.url + "/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["adminCookie"]["in"] == "cookie"
+    for route in API:
+        op = spec["paths"][PREFIX + route.path][route.method.lower()]
+        names = {p["name"] for p in op.get("parameters", [])}
+        assert ("X-CSRF-Token" in names) == (route.changes and route.handler != "login"), route
+        assert ("security" in op) == (route.handler != "login"), route

@@ -17,7 +17,7 @@ function h(tag, attrs, ...children) {
     else if (k === 'text') el.textContent = v
     else el.setAttribute(k, v === true ? '' : v)
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue
     el.append(c instanceof Node ? c : document.createTextNode(String(c)))
   }
@@ -50,7 +50,8 @@ async function api(method, path, body) {
   const data = await resp.json().catch(() => ({}))
   if (!resp.ok) {
     const err = data.error || {}
-    if (resp.status === 401 && path !== '/login') {
+    if (resp.status === 401 && me && path !== '/login') {
+      // The session ended (idle, logged out elsewhere): back to the login form.
       me = null
       render()
     }
@@ -176,7 +177,7 @@ async function render() {
   const build = PAGES[page] || overviewPage
   try {
     const built = await build(args, query)
-    content.replaceChildren(...[built].flat())
+    content.replaceChildren(...[built].flat(Infinity).filter((x) => x !== null && x !== undefined))
   } catch (e) {
     content.replaceChildren()
     showError(e)
@@ -220,11 +221,12 @@ function loginPage() {
 
 function auditRows(events) {
   return events.map((e) => {
-    const { id, at, event, uid, admin, requestId, ...rest } = e
+    const { seq, at, event, uid, admin, requestId, ...rest } = e
+    const user = uid ? h('a', { href: '#/users/' + encodeURIComponent(uid) }, uid) : null
     return h('tr', { testid: 'audit-row' },
       h('td', {}, when(at)),
       h('td', { testid: 'audit-event' }, event),
-      h('td', {}, admin || (uid ? h('a', { href: '#/users/' + encodeURIComponent(uid) }, uid) : '')),
+      h('td', {}, admin ? [admin, user ? [' → ', user] : null] : user),
       h('td', { class: 'detail' }, Object.keys(rest).length ? JSON.stringify(rest) : ''))
   })
 }
@@ -475,7 +477,7 @@ async function auditPage(args, query) {
   for (const k of ['since', 'until']) if (query.get(k)) p.set(k, String(new Date(query.get(k)).getTime() / 1000))
   if (query.get('before')) p.set('before', query.get('before'))
   const events = await api('GET', '/audit?' + p)
-  const older = events.length ? (() => { const q = new URLSearchParams(query); q.set('before', events[events.length - 1].id); return h('a', { href: '#/audit?' + q, testid: 'audit-older' }, t('audit.older')) })() : null
+  const older = events.length ? (() => { const q = new URLSearchParams(query); q.set('before', events[events.length - 1].seq); return h('a', { href: '#/audit?' + q, testid: 'audit-older' }, t('audit.older')) })() : null
   return [form, events.length ? table([t('audit.time'), t('audit.event'), t('audit.who'), t('audit.detail')], auditRows(events), 'audit') : h('p', { class: 'muted', testid: 'audit-none' }, t('audit.none')), older]
 }
 
