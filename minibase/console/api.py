@@ -248,6 +248,7 @@ class Console:
             "created": record.created,
             "disabled": record.disabled,
             "identities": await self.store.identities(uid),
+            "phone": await self.store.phone(uid),
             "sessions": await self.store.sessions(uid, PAGE),
             "documents": documents,
             "files": files,

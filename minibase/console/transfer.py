@@ -199,6 +199,8 @@ async def import_stream(
         await lines(data)
         if progress is not None:
             progress(read)
+    if unpack and not unpack.eof:
+        raise InvalidArgument("the gzip data is truncated or corrupt")
     if buffer.strip():
         await lines(b"\n")
     if not started:

@@ -304,7 +304,7 @@ async function userDetail(uid) {
   return [
     h('p', {}, h('a', { href: '#/users' }, t('users.back'))),
     h('h1', { testid: 'user-uid' }, u.uid),
-    h('p', {}, `${t('users.created')}: ${when(u.created)} · ${t('users.status')}: `,
+    h('p', {}, `${t('users.created')}: ${when(u.created)} · ${t('users.phone')}: ${u.phone || '—'} · ${t('users.status')}: `,
       h('strong', { testid: 'user-state' }, u.disabled ? t('users.disabledState') : t('users.active'))),
     h('div', { class: 'bar' },
       u.disabled
