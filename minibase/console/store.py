@@ -281,10 +281,13 @@ class _SQLStore:
         where = ["1 = 1"]
         if text:
             # An exact uid, openid/subject, unionid or phone, or a subject's beginning (a dev name).
-            phones = [r[0] for r in await self._optional("SELECT uid FROM user_phones WHERE phone = ? LIMIT 100", text)]
+            phones = [
+                r[0]
+                for r in await self._optional("SELECT uid FROM user_phones WHERE phone = ? LIMIT 100", text)
+            ]
             marks = "".join(", ?" for _ in phones)
             where.append(
-                f"(u.uid IN (?{marks}) OR EXISTS (SELECT 1 FROM identities i WHERE i.uid = u.uid"
+                f"(u.uid IN (?{marks}) OR EXISTS (SELECT 1 FROM identities i WHERE i.uid = u.uid"  # noqa: S608
                 " AND (i.subject = ? OR i.unionid = ? OR i.subject LIKE ? ESCAPE '\\')))"
             )
             args += [text, *phones, text, text, _like(text)]
