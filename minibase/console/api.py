@@ -24,7 +24,6 @@ from ..data import cursor, validate
 from ..data.filters import FALSE, TRUE, Cmp, OrderKey, conj
 from ..data.patch import SYSTEM_FIELDS
 from ..data.query import parse_order_by, parse_where
-from ..data.store.base import Insert, Key, Remove, Update
 from ..errors import (
     InvalidArgument,
     NotFound,
@@ -32,6 +31,8 @@ from ..errors import (
     RateLimited,
     Unauthenticated,
 )
+from ..store.records import Key
+from ..store.writes import Insert, Remove, Update
 from ..util.timefmt import rfc3339_ms
 from .passwords import check_password_strength, hash_password, verify_password
 from .store import AdminSessionRecord, ConsoleStore, build_console_store

@@ -16,8 +16,9 @@ from minibase.config import Config
 from minibase.console.api import Console
 from minibase.console.transfer import export_stream, import_stream
 from minibase.core import Minibase
-from minibase.data.store.base import Insert, Key
 from minibase.errors import InvalidArgument
+from minibase.store.records import Key
+from minibase.store.writes import Insert
 from tests.conftest import base_raw
 
 
