@@ -22,34 +22,21 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
-from ..data.sql import POSTGRES, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
+from ..data.sql import POSTGRES, compile_count, compile_query, index_ddl, index_name
 from ..errors import (
     Conflict,
     Internal,
     InvalidArgument,
     MinibaseError,
-    NotFound,
-    PermissionDenied,
     Unavailable,
 )
 from ..util.bucket import take
+from . import postgres_docs as docs
 from .platform import POSTGRES_DDL as PLATFORM_POSTGRES_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
-from .writes import (
-    Get,
-    Insert,
-    Put,
-    Remove,
-    Update,
-    WriteOp,
-    deadline_exceeded,
-    hidden,
-    make_document,
-    version_conflict,
-)
+from .writes import WriteOp, deadline_exceeded, numbered, run_async, steps
 
 __all__ = ["PostgresStore"]
 
@@ -141,7 +128,6 @@ _NUL_REFUSED = (
 # Whole-transaction failures that a retry of the batch may get past.
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _WRITE_ATTEMPTS = 3
-_PUT_ATTEMPTS = 5  # a put racing creations and deletions of its key
 
 _CONNECT_TIMEOUT = 5.0  # seconds to establish one connection
 _ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a free pooled connection
@@ -156,14 +142,6 @@ _SESSION_SELECT = (
 _SESSION_BY_ID = _SESSION_SELECT + " WHERE s.id = $1"
 _SESSION_BY_HASH = _SESSION_SELECT + " WHERE s.token_hash = $1"
 
-_GET = f"SELECT body::text FROM documents WHERE {_KEY}"  # noqa: S608
-_INSERT = (
-    "INSERT INTO documents (collection, uid, id, version, created, updated, body)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) ON CONFLICT DO NOTHING RETURNING body::text"
-)
-_UPDATE = f"UPDATE documents SET version = $4, updated = $5, body = $6::text::jsonb WHERE {_KEY} RETURNING body::text"  # noqa: S608
-_DELETE = f"DELETE FROM documents WHERE {_KEY}"  # noqa: S608
-
 
 def _session(row: asyncpg.Record | None) -> SessionRecord | None:
     if row is None:
@@ -177,83 +155,6 @@ def _rowcount(status: str) -> int:
     """The row count of a command status such as ``UPDATE 3`` or ``DELETE 0``."""
     tail = status.rpartition(" ")[2]
     return int(tail) if tail.isdigit() else 0
-
-
-# ``numeric`` travels as text, as int or float, never Decimal. Every number in a body was
-# written by orjson (an int, or a float in its shortest round-trip form), so the text
-# PostgreSQL returns parses back to the very same Python number and a bound float is sent
-# as that same text: filters on floats match exactly and cursor positions continue exactly.
-# (asyncpg's default codec would bind 0.1 as 0.1000000000000000055511151231257827…)
-
-
-def _encode_numeric(value: Any) -> str:
-    if isinstance(value, bool):  # not a number here; the compiler binds int(b) anyway
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)  # shortest round-trip form; 'nan'/'inf' are refused by the server
-    return str(value)  # int, Decimal, str
-
-
-def _decode_numeric(text: str) -> int | float:
-    if text.lstrip("-").isdigit():
-        return int(text)
-    return float(text)
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec(
-        "numeric", schema="pg_catalog", encoder=_encode_numeric, decoder=_decode_numeric, format="text"
-    )
-
-
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def _position_value(v: Any) -> Any:
-    """A sort-column value as the compiler accepts it back in a cursor position: an int
-    within 64 bits (larger ones become float: orjson and the compiler stop at 64 bits)."""
-    if isinstance(v, int) and not _INT64[0] <= v <= _INT64[1]:
-        return float(v)
-    return v
-
-
-def _body(doc: dict[str, Any]) -> str:
-    body = orjson.dumps(doc)
-    if b"e+" in body:  # maybe a float written with an exponent (orjson: |x| >= 1e16)
-        body = orjson.dumps(_widen(doc))
-    return body.decode()
-
-
-def _widen(value: Any) -> Any:
-    """``value`` with every float of magnitude >= 1e16 written out as digits and ``.0``.
-
-    jsonb keeps a number's digits and scale, not its spelling: ``1e+19`` would come back
-    as the integer ``10000000000000000000``. ``10000000000000000000.0`` comes back as
-    written, and parses to the very same double (it is that double's exact value).
-    """
-    if type(value) is float and not -1e16 < value < 1e16:
-        return orjson.Fragment(b"%d.0" % int(value))
-    if type(value) is dict:
-        return {k: _widen(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_widen(v) for v in value]
-    return value
-
-
-class _Rule:
-    """A compiled rule whose placeholders continue after the statement's own ``$1..$n``;
-    ``also`` are more rules compiled after it (``also_sql``), for one statement to test
-    several."""
-
-    __slots__ = ("also_sql", "args", "sql")
-
-    def __init__(self, rule: Filter, *args: Any, also: Sequence[Filter] = ()) -> None:
-        params = Params(POSTGRES)
-        for a in args:
-            params.add(a)
-        self.sql = f"({compile_filter(rule, POSTGRES, params)})"  # never NULL
-        self.also_sql = [f"({compile_filter(f, POSTGRES, params)})" for f in also]
-        self.args: list[Any] = list(params.values)
 
 
 class _Unavailable(Unavailable):
@@ -322,7 +223,7 @@ class PostgresStore:
                 max_size=self.max_size,
                 timeout=_CONNECT_TIMEOUT,
                 command_timeout=self.command_timeout,
-                init=_init_connection,
+                init=docs.init_connection,
                 server_settings={"statement_timeout": str(max(1, round(self.query_time * 1000)))},
             )
         except _UNAVAILABLE as e:
@@ -433,6 +334,12 @@ class PostgresStore:
             return await conn.execute(sql, *args)  # type: ignore[no-any-return]
 
         return await self._run(fn, idempotent=True)
+
+    async def run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, idempotent: bool) -> T:
+        """``fn`` on a pooled connection (a feature's own tables: docs/architecture.md#storage);
+        ``async with conn.transaction()`` in it for several statements. Retried once on a
+        fresh connection if the first was dead, when ``idempotent``."""
+        return await self._run(lambda conn, _: fn(conn), idempotent=idempotent)
 
     # ------------------------------------------------------------ users, identities
 
@@ -574,7 +481,7 @@ class PostgresStore:
             return None
 
         async def fn(conn: asyncpg.Connection, _: _Progress) -> bytes | None:
-            return await self._get(conn, key, rule)
+            return await docs.get_document(conn, (key.collection, key.uid, key.id), rule)
 
         return await self._run(fn, idempotent=True)
 
@@ -595,7 +502,7 @@ class PostgresStore:
         out: list[tuple[list[Any], bytes]] = []
         for row in rows:
             *position, body = row
-            out.append(([_position_value(v) for v in position], _text_bytes(body)))
+            out.append(([docs.position_value(v) for v in position], docs.text_bytes(body)))
         return out
 
     async def count(self, collection: str, where: Filter) -> int:
@@ -606,20 +513,18 @@ class PostgresStore:
         async def fn(conn: asyncpg.Connection, progress: _Progress) -> list[Any]:
             async with conn.transaction():
                 progress.began = True
+                txn = docs.Txn(conn)
                 results: list[Any] = []
                 for i, op in enumerate(ops):
                     try:
-                        results.append(await self._apply(conn, op, now_iso))
+                        results.append(await run_async(steps(op, now_iso), txn.answer))
                     except MinibaseError as e:
-                        if len(ops) > 1:  # as the SQLite store: only batches name the op
-                            e.details.setdefault("index", i)
+                        numbered(e, i, len(ops))
                         raise
                     except asyncpg.exceptions.UntranslatableCharacterError as e:
                         # jsonb cannot hold \u0000 in strings.
                         err = InvalidArgument("strings may not contain the character \\u0000")
-                        if len(ops) > 1:
-                            err.details["index"] = i
-                        raise err from e
+                        raise numbered(err, i, len(ops)) from e
                 return results
 
         for attempt in range(_WRITE_ATTEMPTS):
@@ -653,120 +558,3 @@ class PostgresStore:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _INDEX_LOCK)
 
         await self._run(fn, idempotent=True)  # IF NOT EXISTS
-
-    # ------------------------------------------------------------------- write ops
-
-    async def _apply(self, conn: asyncpg.Connection, op: WriteOp, now_iso: str) -> Any:
-        if isinstance(op, Get):
-            return await self._get(conn, op.key, op.rule)
-        if isinstance(op, Insert):
-            return await self._insert(conn, op, now_iso)
-        if isinstance(op, Update):
-            return await self._update(conn, op, now_iso)
-        if isinstance(op, Remove):
-            return await self._remove(conn, op)
-        if isinstance(op, Put):
-            await self._put(conn, op, now_iso)
-            return None
-        raise TypeError(f"unknown write op {op!r}")  # pragma: no cover
-
-    async def _get(self, conn: asyncpg.Connection, key: Key, rule: Filter) -> bytes | None:
-        k = (key.collection, key.uid, key.id)
-        if rule == FALSE:
-            return None
-        if rule == TRUE:
-            body = await conn.fetchval(_GET, *k)
-        else:
-            r = _Rule(rule, *k)
-            body = await conn.fetchval(f"{_GET} AND {r.sql}", *r.args)
-        return None if body is None else _text_bytes(body)
-
-    async def _create(
-        self,
-        conn: asyncpg.Connection,
-        key: Key,
-        fields: Any,
-        rule: Filter,
-        now_iso: str,
-        read_rule: Filter = TRUE,
-    ) -> tuple[bytes, bool] | None:
-        """Insert a new document; None if the key exists, else (its body, whether it
-        matches ``read_rule``). The new document must match ``rule`` (checked on the
-        inserted row itself), else PermissionDenied."""
-        doc = make_document(key, fields, 1, now_iso, now_iso)
-        k = (key.collection, key.uid, key.id)
-        if rule == TRUE and read_rule == TRUE:
-            body = await conn.fetchval(_INSERT, *k, 1, now_iso, now_iso, _body(doc))
-            return None if body is None else (_text_bytes(body), True)
-        r = _Rule(rule, *k, 1, now_iso, now_iso, _body(doc), also=[read_rule])
-        row = await conn.fetchrow(f"{_INSERT}, {r.sql}, {r.also_sql[0]}", *r.args)
-        if row is None:
-            return None
-        if not row[1]:
-            raise PermissionDenied("the create rule does not allow this document")
-        return _text_bytes(row[0]), bool(row[2])
-
-    async def _insert(self, conn: asyncpg.Connection, op: Insert, now_iso: str) -> bytes | None:
-        created = await self._create(conn, op.key, op.fields, op.rule, now_iso, op.read_rule)
-        if created is None:
-            raise Conflict(f"a document '{op.key.id[:64]}' already exists")
-        body, readable = created
-        return body if readable else None
-
-    async def _put(self, conn: asyncpg.Connection, op: Put, now_iso: str) -> None:
-        k = (op.key.collection, op.key.uid, op.key.id)
-        r = _Rule(op.update_rule, *k)
-        select = f"SELECT version, created, {r.sql} FROM documents WHERE {_KEY} FOR UPDATE"  # noqa: S608
-        for _ in range(_PUT_ATTEMPTS):
-            row = await conn.fetchrow(select, *r.args)
-            if row is not None:
-                if not row[2]:
-                    raise PermissionDenied("the update rule does not allow changing this document")
-                version = row[0] + 1
-                doc = make_document(op.key, op.fields, version, row[1], now_iso)
-                await conn.execute(_UPDATE, *k, version, now_iso, _body(doc))
-                return
-            if await self._create(conn, op.key, op.fields, op.create_rule, now_iso) is not None:
-                return
-            # Created concurrently between our SELECT and INSERT: now it exists, update it.
-        raise Conflict("the document kept changing concurrently: try again")
-
-    async def _update(self, conn: asyncpg.Connection, op: Update, now_iso: str) -> bytes | None:
-        k = (op.key.collection, op.key.uid, op.key.id)
-        r = _Rule(op.rule, *k, also=[op.read_rule])
-        row = await conn.fetchrow(
-            f"SELECT version, created, body::text, {r.also_sql[0]} FROM documents"  # noqa: S608
-            f" WHERE {_KEY} AND {r.sql} FOR UPDATE",
-            *r.args,
-        )
-        if row is None:
-            raise NotFound(f"no document '{op.key.id[:64]}' you may update")
-        version, created, old, readable = row[0], row[1], orjson.loads(row[2]), bool(row[3])
-        if op.if_version is not None and op.if_version != version:
-            raise version_conflict(op.key, version, op.if_version, readable)
-        try:
-            fields = op.apply(old)
-        except MinibaseError as e:
-            if readable:
-                raise
-            raise hidden(e) from None
-        doc = make_document(op.key, fields, version + 1, created, now_iso)
-        if op.read_rule == TRUE:
-            body = await conn.fetchval(_UPDATE, *k, version + 1, now_iso, _body(doc))
-            return _text_bytes(body)
-        w = _Rule(op.read_rule, *k, version + 1, now_iso, _body(doc))
-        row = await conn.fetchrow(f"{_UPDATE}, {w.sql}", *w.args)
-        return _text_bytes(row[0]) if row[1] else None
-
-    async def _remove(self, conn: asyncpg.Connection, op: Remove) -> bool:
-        k = (op.key.collection, op.key.uid, op.key.id)
-        if op.rule == TRUE:
-            status = await conn.execute(_DELETE, *k)
-        else:
-            r = _Rule(op.rule, *k)
-            status = await conn.execute(f"{_DELETE} AND {r.sql}", *r.args)
-        return _rowcount(status) > 0
-
-
-def _text_bytes(value: Any) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ import orjson
 
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
-from ..errors import Conflict, InvalidArgument, MinibaseError, NotFound, PermissionDenied
+from ..errors import InvalidArgument, MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
@@ -42,15 +42,17 @@ from .sqlite_writer import (
     outage,
 )
 from .writes import (
-    Get,
-    Insert,
-    Remove,
-    Update,
+    Delete,
+    Load,
+    Request,
+    Save,
+    Saved,
+    Stored,
     WriteOp,
     deadline_exceeded,
-    hidden,
-    make_document,
-    version_conflict,
+    numbered,
+    run_sync,
+    steps,
 )
 
 __all__ = ["SQLiteStore"]
@@ -285,6 +287,18 @@ class SQLiteStore:
             self._readers.clear()
         self._local = threading.local()
 
+    # ------------------------------------------------------- for tables of features
+    # A feature's own tables (docs/architecture.md#storage) use this store's connections.
+
+    async def run_write(self, job: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """``job`` on the writer's connection, inside a transaction (group commit, in its
+        own savepoint): its error undoes its own statements only."""
+        return await self._writer.run(job, durable=durable)
+
+    async def run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` on a read-only connection of a reader thread, within ``query_time``."""
+        return await self._read(fn, inline=False)
+
     # ------------------------------------------------------------ users, identities
 
     async def upsert_identity(self, identity: Identity, new_uid: str, now: float) -> tuple[str, bool]:
@@ -445,14 +459,13 @@ class SQLiteStore:
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         def job(conn: sqlite3.Connection) -> list[Any]:
+            txn = _Txn(conn, now_iso)
             results = []
-            docs: dict[Key, dict[str, Any]] = {}  # what this job stored, decoded
             for i, op in enumerate(ops):
                 try:
-                    results.append(_apply(conn, op, now_iso, docs))
+                    results.append(run_sync(steps(op, now_iso), txn.answer))
                 except MinibaseError as e:
-                    if len(ops) > 1:
-                        e.details.setdefault("index", i)
+                    numbered(e, i, len(ops))
                     raise
             return results
 
@@ -491,6 +504,8 @@ def _checked(params: Sequence[object]) -> Sequence[object]:
 
 _GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 _ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
+_EXISTS = "SELECT 1 FROM documents WHERE collection = ? AND uid = ? AND id = ?"
+_DELETE = "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 
 
 def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
@@ -508,81 +523,68 @@ def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
         return conn.execute(sql, args).fetchone() is not None
 
 
-def _store(
-    conn: sqlite3.Connection,
-    key: Key,
-    fields: Mapping[str, Any],
-    version: int,
-    created: str,
-    now_iso: str,
-    docs: dict[Key, dict[str, Any]],
-) -> str:
-    doc = make_document(key, fields, version, created, now_iso)
-    body = orjson.dumps(doc).decode()
-    conn.execute(
-        "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (key.collection, key.uid, key.id, version, created, now_iso, body),
-    )
-    # A batch updating one document many times decodes it once (decoding a large one
-    # takes milliseconds, holding the GIL): later ops start from this copy.
-    docs[key] = doc
-    return body
+class _Txn:
+    """Answers the requests of :func:`~.writes.steps` on the writer's connection, inside
+    the job's transaction. A batch updating one document many times decodes it once
+    (decoding a large one takes milliseconds, holding the GIL): later ops start from the
+    copy the last one stored."""
 
-
-def _apply(conn: sqlite3.Connection, op: WriteOp, now_iso: str, docs: dict[Key, dict[str, Any]]) -> Any:
-    key = op.key
-    if isinstance(op, Get):
-        if not _matches_or_absent(conn, key, op.rule):
-            return None
-        row = conn.execute(_GET_DOC, (key.collection, key.uid, key.id)).fetchone()
-        return row[0].encode() if row else None
-    if isinstance(op, Remove):
-        if op.rule != TRUE and not _matches(conn, key, op.rule):
-            return False
-        cur = conn.execute(
-            "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?",
-            (key.collection, key.uid, key.id),
-        )
-        docs.pop(key, None)
-        return cur.rowcount > 0
-    row = conn.execute(_ROW, (key.collection, key.uid, key.id)).fetchone()
-    if isinstance(op, Update):
+    def __init__(self, conn: sqlite3.Connection, now_iso: str) -> None:
         assert isinstance(conn, BudgetedConnection)
-        if conn.on_loop and row is not None and len(row[2]) > INLINE_DOCUMENT:
+        self.conn = conn
+        self.now_iso = now_iso
+        self.docs: dict[Key, dict[str, Any]] = {}
+
+    def answer(self, request: Request) -> Any:
+        if isinstance(request, Load):
+            return self._load(request)
+        if isinstance(request, Save):
+            return self._save(request)
+        return self._delete(request)
+
+    def _load(self, req: Load) -> Stored | None:
+        conn, key = self.conn, req.key
+        row = conn.execute(_ROW, (key.collection, key.uid, key.id)).fetchone()
+        if row is not None and req.content and req.lock and conn.on_loop and len(row[2]) > INLINE_DOCUMENT:
+            # An update of a large document: its rule checks, decoding and patching take
+            # milliseconds, so the job moves to the writer's thread before any of them.
             raise RunOffLoop()
-        if row is None or not _matches(conn, key, op.rule):
-            raise NotFound(f"no document '{key.id[:64]}' you may update")
-        if op.if_version is not None and op.if_version != row[0]:
-            raise version_conflict(key, row[0], op.if_version, _matches(conn, key, op.read_rule))
-        old = docs.get(key)
-        if old is None or old["_version"] != row[0]:
-            old = orjson.loads(row[2])
-        try:
-            fields = op.apply(old)
-        except MinibaseError as e:
-            if _matches(conn, key, op.read_rule):
-                raise
-            raise hidden(e) from None
-        body = _store(conn, key, fields, row[0] + 1, row[1], now_iso, docs)
-        return body.encode() if _matches(conn, key, op.read_rule) else None
-    if isinstance(op, Insert):
-        if row is not None:
-            raise Conflict(f"a document '{key.id[:64]}' already exists")
-        body = _store(conn, key, op.fields, 1, now_iso, now_iso, docs)
-        if not _matches(conn, key, op.rule):
-            raise PermissionDenied("the create rule does not allow this document")
-        return body.encode() if _matches(conn, key, op.read_rule) else None
-    # Put: upsert
-    if row is not None:
-        if not _matches(conn, key, op.update_rule):
-            raise PermissionDenied("the update rule does not allow changing this document")
-        _store(conn, key, op.fields, row[0] + 1, row[1], now_iso, docs)
-        return None
-    _store(conn, key, op.fields, 1, now_iso, now_iso, docs)
-    if not _matches(conn, key, op.create_rule):
-        raise PermissionDenied("the create rule does not allow this document")
-    return None
+        allowed = _matches(conn, key, req.rule)  # also when absent: a rule SQLite cannot take fails alike
+        if row is None:
+            return None
+        version, body = row[0], row[2]
 
+        def doc() -> dict[str, Any]:
+            cached = self.docs.get(key)
+            return cached if cached is not None and cached["_version"] == version else orjson.loads(body)
 
-def _matches_or_absent(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
-    return rule == TRUE or _matches(conn, key, rule)
+        readable: list[bool] = []
+
+        def is_readable() -> bool:
+            if not readable:
+                readable.append(_matches(conn, key, req.read_rule))
+            return readable[0]
+
+        return Stored(version, row[1], allowed, doc, body.encode, is_readable)
+
+    def _save(self, req: Save) -> Saved | None:
+        conn, key, doc = self.conn, req.key, req.doc
+        k = (key.collection, key.uid, key.id)
+        if req.expect is None and conn.execute(_EXISTS, k).fetchone() is not None:
+            return None
+        body = orjson.dumps(doc).decode()
+        conn.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*k, doc["_version"], doc["_created"], doc["_updated"], body),
+        )
+        self.docs[key] = doc
+        allowed = _matches(conn, key, req.rule)
+        return Saved(body.encode(), allowed, allowed and _matches(conn, key, req.read_rule))
+
+    def _delete(self, req: Delete) -> bool:
+        key = req.key
+        if not _matches(self.conn, key, req.rule):
+            return False
+        cur = self.conn.execute(_DELETE, (key.collection, key.uid, key.id))
+        self.docs.pop(key, None)
+        return cur.rowcount > 0

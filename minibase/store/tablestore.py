@@ -38,11 +38,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -52,39 +50,29 @@ from ..errors import (
     Conflict,
     Internal,
     InvalidArgument,
-    MinibaseError,
-    NotFound,
-    PayloadTooLarge,
-    PermissionDenied,
     Unavailable,
 )
+from . import tablestore_docs
 from .records import Identity, Key, SessionRecord, UserRecord
-from .tablestore_eval import check_position, matches, position, position_key
-from .writes import (
-    Get,
-    Insert,
-    Put,
-    Remove,
-    Update,
-    WriteOp,
-    deadline_exceeded,
-    hidden,
-    make_document,
-    version_conflict,
+from .tablestore_docs import (
+    ATTEMPTS,
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ROWS,
+    MAX_CELL_BYTES,
+    Lost,
+    StoredDoc,
+    backoff,
 )
+from .tablestore_eval import check_position, matches, position_key, select
+from .writes import WriteOp, deadline_exceeded
 
 __all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
 
 log = logging.getLogger(__name__)
 _SDK_LOGGER = "minibase.tablestore.sdk"
 
-BATCH_MAX_ROWS = 200  # TableStore: rows in one BatchWriteRow
-BATCH_MAX_BYTES = 4 * 1024 * 1024  # TableStore: bytes in one BatchWriteRow / local transaction
-MAX_CELL_BYTES = 2 * 1024 * 1024  # TableStore: one string column value
 _PAGE = 1000  # rows asked for per GetRange (TableStore answers at most 5000 / 4 MB)
 _BUCKET_TTL = 7 * 86400  # seconds a rate bucket row lives after its last write
-_ATTEMPTS = 40  # optimistic read-then-conditional-write rounds before giving up
-_BACKOFF = 0.002  # seconds; doubled per lost round (capped at 64x), with jitter
 
 _SDK_RETRIES = 3  # the SDK's own retries of a throttled or failing request
 _SDK_RETRY_DELAY = 1.0  # seconds, the most it waits between two
@@ -102,16 +90,6 @@ def _sdk() -> Any:
         import tablestore
 
     return tablestore
-
-
-class _Lost(Exception):
-    """A conditional write lost a race: read again and retry."""
-
-
-@dataclass(slots=True)
-class _Doc:
-    version: int
-    doc: dict[str, Any]
 
 
 class TableStoreStore:
@@ -173,7 +151,7 @@ class TableStoreStore:
             raise Unavailable("the database is unavailable") from e
         except ots.OTSServiceError as e:
             if e.code == "OTSConditionCheckFail":
-                raise _Lost() from None
+                raise Lost() from None
             log.warning("TableStore refused a request: %s", e)
             if e.code in ("OTSAuthFailed", "OTSNoPermissionAccess"):
                 raise Internal("the database refused the server's credentials") from e
@@ -315,7 +293,7 @@ class TableStoreStore:
             cols.append(("unionid", identity.unionid))
         try:
             await self._put(self.t_identities, pk, cols, self._cond("EXPECT_NOT_EXIST"))
-        except _Lost:
+        except Lost:
             # A concurrent first login won: use its user, drop ours.
             await self._call(self._client.delete_row, self.t_users, [("uid", new_uid)], self._cond("IGNORE"))
             row = await self._get(self.t_identities, pk)
@@ -333,7 +311,7 @@ class TableStoreStore:
             await self._set(
                 self.t_users, [("uid", uid)], [("disabled", disabled)], self._cond("EXPECT_EXIST")
             )
-        except _Lost:
+        except Lost:
             return False
         return True
 
@@ -389,7 +367,7 @@ class TableStoreStore:
 
     async def touch_session(self, session_ref: str, now: float) -> None:
         # last_used only moves forward: a late, older touch must not win.
-        with contextlib.suppress(_Lost):
+        with contextlib.suppress(Lost):
             await self._set(
                 self.t_sessions,
                 [("id", session_ref)],
@@ -405,7 +383,7 @@ class TableStoreStore:
                 [("revoked", float(now) or 1e-9)],
                 self._cond("EXPECT_EXIST", self._col("revoked", 0.0, "eq")),
             )
-        except _Lost:
+        except Lost:
             return False
         return True
 
@@ -441,7 +419,7 @@ class TableStoreStore:
                 continue
             try:  # the condition: a session touched meanwhile stays
                 await self._call(self._client.delete_row, self.t_sessions, [("id", row["id"])], cond)
-            except _Lost:
+            except Lost:
                 continue
             ign = self._cond("IGNORE")
             await self._call(self._client.delete_row, self.t_hashes, [("token_hash", row["token_hash"])], ign)
@@ -459,7 +437,7 @@ class TableStoreStore:
         from ..util.bucket import take
 
         pk = [("key", key)]
-        for attempt in range(_ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             row = await self._get(self.t_buckets, pk)
             granted, left, full_at, wait = take(
                 row["tokens"] if row else None, row["updated"] if row else now, now, rate, burst, want
@@ -480,8 +458,8 @@ class TableStoreStore:
             )
             try:
                 await self._put(self.t_buckets, pk, cols, cond)
-            except _Lost:
-                await _backoff(attempt)
+            except Lost:
+                await backoff(attempt)
                 continue
             return granted, wait
         raise Conflict("the rate limit bucket kept changing concurrently: try again")
@@ -492,11 +470,11 @@ class TableStoreStore:
     def _pk(key: Key) -> list[tuple[str, Any]]:
         return [("uid", key.uid), ("collection", key.collection), ("id", key.id)]
 
-    async def _read(self, key: Key, txn: str | None = None) -> _Doc | None:
+    async def read_doc(self, key: Key, txn: str | None = None) -> StoredDoc | None:
         row = await self._get(self.t_docs, self._pk(key), txn)
         if row is None:
             return None
-        return _Doc(int(row["version"]), orjson.loads(row["body"]))
+        return StoredDoc(int(row["version"]), orjson.loads(row["body"]))
 
     async def get_document(self, key: Key, rule: Filter = TRUE) -> bytes | None:
         if rule == FALSE:
@@ -521,10 +499,6 @@ class TableStoreStore:
             )
         return None if owner is _NONE else str(owner)
 
-    def _scan(self, collection: str, uid: str) -> Any:
-        """The bodies of the owner's documents in ``collection``, in id order."""
-        return self._scan_from(collection, uid, True, None)
-
     async def query(
         self,
         collection: str,
@@ -538,43 +512,57 @@ class TableStoreStore:
             check_position(after, order)
         if uid is None or limit <= 0:
             return []
+        end = time.monotonic() + self.query_time
         out: list[tuple[list[Any], bytes]] = []
-        deadline = time.monotonic() + self.query_time
         if not order or (len(order) == 1 and order[0].path == ("id",)):
             # Key order within the partition: stream it, stop at the limit.
             forward = not (order and order[0].descending)
             after_id = None if after is None else str(after[-1])
-            async for body in self._scan_from(collection, uid, forward, after_id):
-                self._in_time(deadline)
-                doc = orjson.loads(body)
-                if matches(doc, where):
-                    out.append((position(doc, order), body.encode()))
-                    if len(out) >= limit:
-                        break
+            async for page in self._pages(collection, uid, forward, after_id, end):
+                out += await self._select(page, where, order, limit - len(out), end)
+                if len(out) >= limit:
+                    break
             return out
         # Any other order: sort the owner's matching documents in memory, within a bound.
-        key = position_key(order)
-        rows: list[tuple[list[Any], bytes]] = []
         scanned = 0
-        async for body in self._scan(collection, uid):
-            self._in_time(deadline)
-            scanned += 1
+        async for page in self._pages(collection, uid, True, None, end):
+            scanned += len(page)
             if scanned > self.max_sort:
                 raise InvalidArgument(
                     f"TableStore cannot serve this query efficiently: ordering by other fields than"
                     f" id sorts in memory, and the owner has more than {self.max_sort} documents in"
                     f" {collection!r}. Order by id, or use the SQLite or PostgreSQL backend."
                 )
-            doc = orjson.loads(body)
-            if matches(doc, where):
-                rows.append((position(doc, order), body.encode()))
-        rows.sort(key=lambda r: key(r[0]))
+            out += await self._select(page, where, order, None, end)
+        key = position_key(order)
+        out.sort(key=lambda r: key(r[0]))
         if after is not None:
             mark = key(after)
-            rows = [r for r in rows if key(r[0]) > mark]
-        return rows[:limit]
+            out = [r for r in out if key(r[0]) > mark]
+        return out[:limit]
 
-    def _scan_from(self, collection: str, uid: str, forward: bool, after_id: str | None) -> Any:
+    async def count(self, collection: str, where: Filter) -> int:
+        uid = self._partition(collection, where)
+        if uid is None:
+            return 0
+        end = time.monotonic() + self.query_time
+        n = 0
+        async for page in self._pages(collection, uid, True, None, end):
+            n += len(await self._select(page, where, (), None, end))
+        return n
+
+    async def _select(
+        self, page: list[str], where: Filter, order: Sequence[OrderKey], want: int | None, end: float
+    ) -> list[tuple[list[Any], bytes]]:
+        # On a worker thread: evaluating a where over large documents takes long in Python,
+        # and the loop gets the GIL back at every switch interval meanwhile.
+        return await asyncio.to_thread(select, page, where, order, want, end, self.query_time)
+
+    async def _pages(
+        self, collection: str, uid: str, forward: bool, after_id: str | None, end: float
+    ) -> AsyncIterator[list[str]]:
+        """The bodies of the owner's documents in ``collection``, in id order (after
+        ``after_id``), page by page; a page that has not come by ``end`` is DeadlineExceeded."""
         ots = self._ots
         base: list[tuple[str, Any]] = [("uid", uid), ("collection", collection)]
         lo = [*base, ("id", ots.INF_MIN)]
@@ -585,33 +573,16 @@ class TableStoreStore:
                 lo = [*base, ("id", after_id)]
             else:
                 hi = [*base, ("id", after_id)]
-        return self._bodies(lo, hi, forward, after_id)
-
-    async def _bodies(self, lo: Any, hi: Any, forward: bool, after_id: str | None) -> Any:
-        start, end = (lo, hi) if forward else (hi, lo)
-        async for row in self._range(self.t_docs, start, end, forward=forward):
-            assert row is not None
-            if after_id is not None and row["id"] == after_id:
-                continue
-            yield row["body"]
-
-    async def count(self, collection: str, where: Filter) -> int:
-        uid = self._partition(collection, where)
-        if uid is None:
-            return 0
-        n = 0
-        deadline = time.monotonic() + self.query_time
-        async for body in self._scan(collection, uid):
-            self._in_time(deadline)
-            if matches(orjson.loads(body), where):
-                n += 1
-        return n
-
-    def _in_time(self, deadline: float) -> None:
-        # Checked per document: one document's evaluation is bounded by the where's cost
-        # limits (data/query.py), and the scan awaits the network between pages.
-        if time.monotonic() > deadline:
-            raise deadline_exceeded(self.query_time)
+        nxt, stop = (lo, hi) if forward else (hi, lo)
+        direction = "FORWARD" if forward else "BACKWARD"
+        while nxt is not None:
+            call = self._call(self._client.get_range, self.t_docs, direction, nxt, stop, None, _PAGE)
+            try:
+                _, nxt, rows, _ = await asyncio.wait_for(call, max(0.0, end - time.monotonic()))
+            except asyncio.TimeoutError:
+                raise deadline_exceeded(self.query_time) from None
+            page = [self._row(r) for r in rows]
+            yield [r["body"] for r in page if r is not None and (after_id is None or r["id"] != after_id)]
 
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
@@ -621,23 +592,15 @@ class TableStoreStore:
         return None
 
     # ---------------------------------------------------------------------- writes
+    # What a write does is decided by .writes.steps; .tablestore_docs answers its requests
+    # with the primitives below.
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
-        if len(ops) == 1:
-            return [await self._write_one(ops[0], now_iso)]
-        return await self._write_batch(ops, now_iso)
+        return await tablestore_docs.write(self, ops, now_iso)
 
-    def _body(
-        self, key: Key, fields: Any, version: int, created: str, now_iso: str
-    ) -> tuple[dict[str, Any], str]:
-        doc = make_document(key, fields, version, created, now_iso)
-        body = orjson.dumps(doc).decode()
-        if len(body.encode()) > MAX_CELL_BYTES:
-            raise PayloadTooLarge("TableStore holds at most 2 MB in one document")
-        return doc, body
-
-    async def _store(self, key: Key, body: str, version: int, expect: int | None) -> None:
-        """Write the document; ``expect``: the version it must still have (None: must not exist)."""
+    async def store_doc(self, key: Key, body: str, version: int, expect: int | None) -> None:
+        """Write the document; ``expect``: the version it must still have (None: must not
+        exist). Lost if it does not."""
         cond = (
             self._cond("EXPECT_NOT_EXIST")
             if expect is None
@@ -645,161 +608,41 @@ class TableStoreStore:
         )
         await self._put(self.t_docs, self._pk(key), [("body", body), ("version", version)], cond)
 
-    async def _write_one(self, op: WriteOp, now_iso: str) -> Any:
-        key = op.key
-        if isinstance(op, Get):
-            return await self.get_document(key, op.rule)
-        for attempt in range(_ATTEMPTS):
-            cur = await self._read(key)
-            try:
-                result, write = _apply(op, key, cur, now_iso, self._body)
-                if write is not None:
-                    body, version = write
-                    if body is None:
-                        cond = self._cond(
-                            "EXPECT_EXIST", self._col("version", cur.version if cur else 0, "eq")
-                        )
-                        await self._call(self._client.delete_row, self.t_docs, self._pk(key), cond)
-                    else:
-                        await self._store(key, body, version, cur.version if cur else None)
-                return result
-            except _Lost:
-                await _backoff(attempt)
-        raise Conflict("the document kept changing concurrently: try again")
+    async def delete_doc(self, key: Key, version: int) -> None:
+        """Delete the document if it is still at ``version`` (else Lost)."""
+        cond = self._cond("EXPECT_EXIST", self._col("version", version, "eq"))
+        await self._call(self._client.delete_row, self.t_docs, self._pk(key), cond)
 
-    async def _write_batch(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
-        uid = ops[0].key.uid
-        for i, op in enumerate(ops):
-            if op.key.uid != uid:
-                raise InvalidArgument(
-                    "TableStore applies a batch atomically only within one owner's documents:"
-                    " this batch touches documents of more than one user",
-                    index=i,
-                )
+    async def begin(self, uid: str) -> str:
+        """A local transaction on ``uid``'s partition of the documents table."""
+        txn: str = await self._call(self._client.start_local_transaction, self.t_docs, [("uid", uid)])
+        return txn
+
+    async def write_rows(self, txn: str, writes: Sequence[tuple[Key, str | None, int]]) -> None:
+        """Put (body) or delete (None) each row in one BatchWriteRow of ``txn``."""
         ots = self._ots
-        try:
-            txn: str = await self._call(self._client.start_local_transaction, self.t_docs, [("uid", uid)])
-        except _Lost:  # pragma: no cover - StartLocalTransaction has no condition
-            raise Internal("could not start a transaction") from None
-        committed = False
-        try:
-            state: dict[tuple[str, str], _Doc | None] = {}
-            writes: dict[tuple[str, str], tuple[Key, str | None, int]] = {}
-            results: list[Any] = []
-            for i, op in enumerate(ops):
-                k = (op.key.collection, op.key.id)
-                if k not in state:
-                    state[k] = await self._read(op.key, txn)
-                cur = state[k]
-                try:
-                    if isinstance(op, Get):
-                        ok = cur is not None and (op.rule == TRUE or matches(cur.doc, op.rule))
-                        results.append(orjson.dumps(cur.doc) if ok and cur is not None else None)
-                        continue
-                    result, write = _apply(op, op.key, cur, now_iso, self._body)
-                except MinibaseError as e:
-                    e.details.setdefault("index", i)
-                    raise
-                results.append(result)
-                if write is not None:
-                    body, version = write
-                    state[k] = None if body is None else _Doc(version, orjson.loads(body))
-                    writes[k] = (op.key, body, version)
-            if writes:
-                self._check_batch_limits(writes.values())
-                request = ots.BatchWriteRowRequest()
-                items: list[Any] = []
-                for key, body, version in writes.values():
-                    # The partition is locked by the transaction: no conditions needed.
-                    if body is None:
-                        items.append(ots.DeleteRowItem(ots.Row(self._pk(key)), self._cond("IGNORE")))
-                    else:
-                        row = ots.Row(self._pk(key), [("body", body), ("version", version)])
-                        items.append(ots.PutRowItem(row, self._cond("IGNORE")))
-                request.add(ots.TableInBatchWriteRowItem(self.t_docs, items))
-                request.set_transaction_id(txn)
-                response = await self._call(self._client.batch_write_row, request)
-                failed = response.get_put()[1] + response.get_delete()[1]
-                if failed:
-                    log.warning("TableStore batch write failed in a transaction: %s", failed[0].error_code)
-                    raise Internal("the database did not apply the batch")
-            await self._call(self._client.commit_transaction, txn)
-            committed = True
-            return results
-        finally:
-            if not committed:
-                try:
-                    await self._call(self._client.abort_transaction, txn)
-                except (Internal, Unavailable, _Lost):
-                    # It expires on its own (60 s); the partition stays locked until then.
-                    log.warning("could not abort TableStore transaction %s", txn)
+        request = ots.BatchWriteRowRequest()
+        items: list[Any] = []
+        for key, body, version in writes:
+            # The partition is locked by the transaction: no conditions needed.
+            if body is None:
+                items.append(ots.DeleteRowItem(ots.Row(self._pk(key)), self._cond("IGNORE")))
+            else:
+                row = ots.Row(self._pk(key), [("body", body), ("version", version)])
+                items.append(ots.PutRowItem(row, self._cond("IGNORE")))
+        request.add(ots.TableInBatchWriteRowItem(self.t_docs, items))
+        request.set_transaction_id(txn)
+        response = await self._call(self._client.batch_write_row, request)
+        failed = response.get_put()[1] + response.get_delete()[1]
+        if failed:
+            log.warning("TableStore batch write failed in a transaction: %s", failed[0].error_code)
+            raise Internal("the database did not apply the batch")
 
-    @staticmethod
-    def _check_batch_limits(writes: Any) -> None:
-        rows = list(writes)
-        if len(rows) > BATCH_MAX_ROWS:
-            raise InvalidArgument(f"TableStore writes at most {BATCH_MAX_ROWS} documents in one batch")
-        size = sum(len(body.encode()) + 64 for _, body, _ in rows if body is not None)
-        if size > BATCH_MAX_BYTES:
-            raise PayloadTooLarge("TableStore writes at most 4 MB in one batch")
+    async def commit(self, txn: str) -> None:
+        await self._call(self._client.commit_transaction, txn)
 
-
-async def _backoff(attempt: int) -> None:
-    """Wait before retrying a lost optimistic write, so contending writers spread out."""
-    await asyncio.sleep(_BACKOFF * (1 << min(attempt, 6)) * (0.5 + random.random()))  # noqa: S311
-
-
-# A write's outcome: (result for the caller, None or (new body or None to delete, new version)).
-_Outcome = tuple[Any, tuple[str | None, int] | None]
-
-
-def _apply(
-    op: WriteOp,
-    key: Key,
-    cur: _Doc | None,
-    now_iso: str,
-    make: Callable[[Key, Any, int, str, str], tuple[dict[str, Any], str]],
-) -> _Outcome:
-    """One write op on the document's current state, with the SQL stores' semantics."""
-    if isinstance(op, Remove):
-        if cur is None or (op.rule != TRUE and not matches(cur.doc, op.rule)):
-            return False, None
-        return True, (None, cur.version)
-    if isinstance(op, Update):
-        if cur is None or (op.rule != TRUE and not matches(cur.doc, op.rule)):
-            raise NotFound(f"no document '{key.id[:64]}' you may update")
-        if op.if_version is not None and op.if_version != cur.version:
-            raise version_conflict(key, cur.version, op.if_version, _readable(cur.doc, op.read_rule))
-        try:
-            fields = op.apply(cur.doc)
-        except MinibaseError as e:
-            if _readable(cur.doc, op.read_rule):
-                raise
-            raise hidden(e) from None
-        doc, body = make(key, fields, cur.version + 1, cur.doc["_created"], now_iso)
-        return (body.encode() if _readable(doc, op.read_rule) else None), (body, cur.version + 1)
-    if isinstance(op, Insert):
-        if cur is not None:
-            raise Conflict(f"a document '{key.id[:64]}' already exists")
-        doc, body = make(key, op.fields, 1, now_iso, now_iso)
-        if op.rule != TRUE and not matches(doc, op.rule):
-            raise PermissionDenied("the create rule does not allow this document")
-        return (body.encode() if _readable(doc, op.read_rule) else None), (body, 1)
-    if isinstance(op, Put):
-        if cur is not None:
-            if op.update_rule != TRUE and not matches(cur.doc, op.update_rule):
-                raise PermissionDenied("the update rule does not allow changing this document")
-            _, body = make(key, op.fields, cur.version + 1, cur.doc["_created"], now_iso)
-            return None, (body, cur.version + 1)
-        doc, body = make(key, op.fields, 1, now_iso, now_iso)
-        if op.create_rule != TRUE and not matches(doc, op.create_rule):
-            raise PermissionDenied("the create rule does not allow this document")
-        return None, (body, 1)
-    raise TypeError(f"unknown write op {op!r}")  # pragma: no cover
-
-
-def _readable(doc: dict[str, Any], rule: Filter) -> bool:
-    return rule == TRUE or matches(doc, rule)
+    async def abort(self, txn: str) -> None:
+        await self._call(self._client.abort_transaction, txn)
 
 
 # ------------------------------------------------------------------ owner analysis

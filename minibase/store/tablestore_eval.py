@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from ..data.filters import (
     And,
@@ -32,6 +35,7 @@ from ..data.filters import (
     Scalar,
 )
 from ..errors import InvalidArgument
+from .writes import deadline_exceeded
 
 __all__ = ["check_position", "matches", "position", "position_key"]
 
@@ -108,7 +112,8 @@ def matches(doc: dict[str, Any], f: Filter) -> bool:
     if isinstance(f, Prefix):
         return isinstance(value, str) and value.startswith(f.prefix)
     if isinstance(f, Contains):
-        return isinstance(value, list) and any(_same(e, f.value) for e in value)
+        # ``in`` runs at C speed and type-aware equality implies ``==``: no ``==``, no match.
+        return isinstance(value, list) and f.value in value and any(_same(e, f.value) for e in value)
     raise TypeError(f"not a filter: {f!r}")
 
 
@@ -183,3 +188,26 @@ def check_position(after: Sequence[Any], order: Sequence[OrderKey]) -> None:
 
 def _bad_cursor() -> InvalidArgument:
     return InvalidArgument("cursor is not one this server returned")
+
+
+def select(
+    bodies: Sequence[str],
+    where: Filter,
+    order: Sequence[OrderKey],
+    want: int | None,
+    end: float,
+    budget: float,
+) -> list[tuple[list[Any], bytes]]:
+    """(position, body) of each of ``bodies`` that matches ``where``, up to ``want``;
+    DeadlineExceeded once ``time.monotonic()`` passes ``end`` (checked per document: one
+    document's evaluation is bounded by the where's cost limits, data/query.py)."""
+    out: list[tuple[list[Any], bytes]] = []
+    for body in bodies:
+        if time.monotonic() > end:
+            raise deadline_exceeded(budget)
+        doc = orjson.loads(body)
+        if matches(doc, where):
+            out.append((position(doc, order), body.encode()))
+            if want is not None and len(out) >= want:
+                break
+    return out

@@ -48,7 +48,9 @@ from minibase.data.sql import (
     index_ddl,
 )
 from minibase.errors import InvalidArgument
-from minibase.store.postgres import MIGRATIONS, _init_connection, _position_value
+from minibase.store.postgres import MIGRATIONS
+from minibase.store.postgres_docs import init_connection as _init_connection
+from minibase.store.postgres_docs import position_value as _position_value
 from tests.data.reference import sorted_docs
 
 COLLECTION = "t"

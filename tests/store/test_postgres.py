@@ -19,18 +19,15 @@ from minibase.config import parse_config
 from minibase.data.filters import TRUE, Cmp, Contains, Exists, Or, OrderKey
 from minibase.errors import (
     RETRY_AFTER,
-    Conflict,
     DeadlineExceeded,
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
     Unauthenticated,
     Unavailable,
 )
 from minibase.store import postgres as postgres_module
 from minibase.store.postgres import MIGRATIONS, PostgresStore
 from minibase.store.records import Key, SessionRecord
-from minibase.store.writes import Get, Insert, Put, Remove, Update, WriteOp
+from minibase.store.writes import Insert, Put, Update
 from tests.pg import PgServer, start_server
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -154,91 +151,27 @@ def test_closed_store_refuses_requests(pg_url: str) -> None:
 # --------------------------------------------------------------- users, identities
 
 
-def test_identities_map_to_one_user(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        ident = Identity("alipay", "app", "sub", unionid="un")
-        assert await store.upsert_identity(ident, "u_1", 10.0) == ("u_1", True)
-        assert await store.upsert_identity(ident, "u_2", 11.0) == ("u_1", False)
-        assert await store.upsert_identity(Identity("alipay", "app2", "sub"), "u_3", 12.0) == ("u_3", True)
-        user = await store.get_user("u_1")
-        assert user is not None and (user.uid, user.created, user.disabled) == ("u_1", 10.0, False)
-        assert await store.get_user("u_2") is None
-
-    run(pg_url, body)
-
-
-def test_identity_race_yields_one_user(pg_url: str) -> None:
+def test_identity_race_leaves_no_orphan_users(pg_url: str) -> None:
+    # The race itself is in test_contract.py; here: the losers' users were rolled back.
     async def body(store: PostgresStore) -> None:
         ident = Identity("alipay", "app", "sub")
         got = await asyncio.gather(*(store.upsert_identity(ident, f"u_{i}", 0) for i in range(20)))
         assert len({uid for uid, _ in got}) == 1
-        assert sum(1 for _, new in got if new) == 1
 
     run(pg_url, body, max_size=10)
-    # The losers' users were rolled back: no orphans.
     assert asyncio.run(sql(pg_url, "SELECT count(*) FROM users"))[0][0] == 1
-
-
-def test_disable_user(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        uid, _ = await store.upsert_identity(Identity("dev", "dev", "a"), "u_a", 0)
-        assert await store.set_user_disabled(uid, True) is True
-        user = await store.get_user(uid)
-        assert user is not None and user.disabled
-        assert await store.set_user_disabled("u_nobody", True) is False
-        await store.create_session(SessionRecord("s1", b"h" * 32, uid, "dev", 1.0, 1.0, 9.0))
-        rec = await store.session_by_id("s1")
-        assert rec is not None and rec.user_disabled
-        assert await store.set_user_disabled(uid, False) is True
-        rec = await store.session_by_id("s1")
-        assert rec is not None and not rec.user_disabled
-
-    run(pg_url, body)
 
 
 # --------------------------------------------------------------------------- sessions
 
 
-def test_session_records(pg_url: str) -> None:
+def test_session_token_hashes_are_unique(pg_url: str) -> None:
+    # The session records themselves are in test_contract.py.
     async def body(store: PostgresStore) -> None:
         uid, _ = await store.upsert_identity(Identity("dev", "dev", "a"), "u_a", 0)
-        rec = SessionRecord("s1", bytes(range(32)), uid, "dev", 100.0, 100.5, 1000.25)
-        await store.create_session(rec)
-        assert await store.session_by_id("s1") == rec
-        assert await store.session_by_hash(bytes(range(32))) == rec
-        assert await store.session_by_hash(b"\x00" * 32) is None
-        assert await store.session_by_id("nope") is None
+        await store.create_session(SessionRecord("s1", bytes(range(32)), uid, "dev", 100.0, 100.5, 1000.25))
         with pytest.raises(asyncpg.UniqueViolationError):  # token_hash is unique
             await store.create_session(SessionRecord("s2", bytes(range(32)), uid, "dev", 1, 1, 2))
-
-        await store.touch_session("s1", 200.0)
-        await store.touch_session("s1", 150.0)  # never moves back
-        got = await store.session_by_id("s1")
-        assert got is not None and got.last_used == 200.0
-
-        assert await store.revoke_session("s1", 300.0) is True
-        assert await store.revoke_session("s1", 301.0) is False
-        got = await store.session_by_hash(bytes(range(32)))
-        assert got is not None and got.revoked and not got.user_disabled
-
-        # A session whose user is gone counts as disabled.
-        await store.create_session(SessionRecord("s3", b"x" * 32, "u_gone", "dev", 1, 1, 2))
-        got = await store.session_by_id("s3")
-        assert got is not None and got.user_disabled
-
-    run(pg_url, body)
-
-
-def test_revoke_user_sessions(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        for i in range(3):
-            await store.create_session(SessionRecord(f"a{i}", bytes([i]) * 32, "u_a", "dev", 1, 1, 9))
-        await store.create_session(SessionRecord("b", b"b" * 32, "u_b", "dev", 1, 1, 9))
-        await store.revoke_session("a0", 5)
-        assert await store.revoke_user_sessions("u_a", 6) == 2
-        assert await store.revoke_user_sessions("u_a", 7) == 0
-        b = await store.session_by_id("b")
-        assert b is not None and not b.revoked
 
     run(pg_url, body)
 
@@ -287,198 +220,14 @@ def test_session_lifetimes(pg_url: str) -> None:
 # ------------------------------------------------------------------------- write ops
 
 
-def test_insert_get_and_system_fields(pg_url: str) -> None:
+def test_system_fields_are_columns_too(pg_url: str) -> None:
+    # What an insert answers and stores is in test_contract.py.
     async def body(store: PostgresStore) -> None:
-        [raw] = await store.write(
-            [Insert(K, {"title": "milk", "n": 1.5, "tags": ["a"], "o": {"x": None}})], T0
-        )
-        d = doc(raw)
-        assert d == {
-            "id": "a",
-            "title": "milk",
-            "n": 1.5,
-            "tags": ["a"],
-            "o": {"x": None},
-            "uid": "u1",
-            "_version": 1,
-            "_created": T0,
-            "_updated": T0,
-        }
-        assert doc(await store.get_document(K)) == d
-        assert await store.get_document(key("a", uid="u2")) is None
-        assert await store.get_document(Key("other", "u1", "a")) is None
+        await store.write([Insert(K, {"title": "milk"})], T0)
         rows = await sql(pg_url, "SELECT version, created, updated FROM documents")
         assert [tuple(r) for r in rows] == [(1, T0, T0)]
 
     run(pg_url, body)
-
-
-def test_insert_conflict(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        await store.write([Insert(K, {"v": 1})], T0)
-        with pytest.raises(Conflict) as e:
-            await store.write([Insert(K, {"v": 2})], T1)
-        assert "index" not in e.value.details  # as SQLite: only a batch of several names the op
-        assert doc(await store.get_document(K))["v"] == 1
-
-    run(pg_url, body)
-
-
-def test_batch_is_all_or_nothing(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        await store.write([Insert(key("x"), {"v": 0})], T0)
-        ops: list[WriteOp] = [
-            Insert(key("a"), {"v": 1}),
-            Put(key("b"), {"v": 2}),
-            Update(key("x"), lambda old: {"v": old["v"] + 1}),
-            Remove(key("x")),
-            Insert(key("a"), {"v": 3}),  # conflicts with op 0 of this very batch
-        ]
-        with pytest.raises(Conflict) as e:
-            await store.write(ops, T1)
-        assert e.value.details["index"] == 4
-        assert await store.get_document(key("a")) is None
-        assert await store.get_document(key("b")) is None
-        assert doc(await store.get_document(key("x"))) == {
-            "id": "x",
-            "v": 0,
-            "uid": "u1",
-            "_version": 1,
-            "_created": T0,
-            "_updated": T0,
-        }
-        # The same batch without the bad op applies, in order, reading its own writes.
-        results = await store.write([*ops[:4], Get(key("a")), Get(key("x"))], T1)
-        assert doc(results[0])["v"] == 1
-        assert results[1] is None
-        assert doc(results[2])["v"] == 1 and doc(results[2])["_version"] == 2
-        assert results[3] is True
-        assert doc(results[4]) == doc(results[0])
-        assert results[5] is None
-
-    run(pg_url, body)
-
-
-def test_errors_from_apply_abort_the_batch(pg_url: str) -> None:
-    def bad(old: dict[str, Any]) -> dict[str, Any]:
-        raise InvalidArgument("bad field", path="x")
-
-    async def body(store: PostgresStore) -> None:
-        await store.write([Insert(K, {"v": 0})], T0)
-        with pytest.raises(InvalidArgument) as e:
-            await store.write([Insert(key("b"), {}), Update(K, bad)], T1)
-        assert e.value.details == {"path": "x", "index": 1}
-        assert await store.get_document(key("b")) is None
-
-    run(pg_url, body)
-
-
-def test_update(pg_url: str) -> None:
-    seen: list[dict[str, Any]] = []
-
-    def inc(old: dict[str, Any]) -> dict[str, Any]:
-        seen.append(old)
-        return {k: v for k, v in old.items() if not k.startswith("_") and k not in ("id", "uid")} | {
-            "n": old["n"] + 1
-        }
-
-    async def body(store: PostgresStore) -> None:
-        await store.write([Insert(K, {"n": 1, "s": "x"})], T0)
-        [raw] = await store.write([Update(K, inc, if_version=1)], T1)
-        assert doc(raw) == {
-            "id": "a",
-            "n": 2,
-            "s": "x",
-            "uid": "u1",
-            "_version": 2,
-            "_created": T0,
-            "_updated": T1,
-        }
-        assert seen[0]["_version"] == 1 and seen[0]["n"] == 1
-        assert doc(await store.get_document(K)) == doc(raw)
-
-        with pytest.raises(Conflict) as c:
-            await store.write([Get(K), Update(K, inc, if_version=1)], T1)
-        assert c.value.details == {"version": 2, "index": 1}
-        with pytest.raises(NotFound) as nf:
-            await store.write([Update(key("missing"), inc)], T1)
-        assert "index" not in nf.value.details
-        # Refused by the rule reads as absent.
-        with pytest.raises(NotFound):
-            await store.write([Update(K, inc, rule=Cmp(("n",), "gt", 5))], T1)
-        [raw] = await store.write([Update(K, inc, rule=Cmp(("n",), "lt", 5))], T1)
-        assert doc(raw)["n"] == 3
-
-    run(pg_url, body)
-
-
-def test_put_upserts_under_rules(pg_url: str) -> None:
-    mine = Cmp(("owner",), "eq", "me")
-
-    async def body(store: PostgresStore) -> None:
-        assert await store.write([Put(K, {"owner": "me", "v": 1}, create_rule=mine)], T0) == [None]
-        assert await store.write([Put(K, {"owner": "me", "v": 2}, update_rule=mine)], T1) == [None]
-        d = doc(await store.get_document(K))
-        assert (d["v"], d["_version"], d["_created"], d["_updated"]) == (2, 2, T0, T1)
-
-        # The create rule is checked on the new document: refused, nothing stored.
-        with pytest.raises(PermissionDenied) as e:
-            await store.write([Put(key("b"), {}), Put(key("c"), {"owner": "you"}, create_rule=mine)], T0)
-        assert e.value.details["index"] == 1
-        assert await store.get_document(key("b")) is None
-        assert await store.get_document(key("c")) is None
-
-        # The update rule is checked on the stored document, before the write.
-        await store.write([Put(key("d"), {"owner": "you"})], T0)
-        with pytest.raises(PermissionDenied):
-            await store.write([Put(key("d"), {"owner": "me"}, update_rule=mine)], T1)
-        assert doc(await store.get_document(key("d")))["owner"] == "you"
-
-    run(pg_url, body)
-
-
-def test_insert_create_rule(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        with pytest.raises(PermissionDenied) as e:
-            await store.write([Insert(K, {"n": 1}, rule=Cmp(("n",), "gte", 2))], T0)
-        assert "index" not in e.value.details
-        assert await store.get_document(K) is None
-        [raw] = await store.write([Insert(K, {"n": 2}, rule=Cmp(("n",), "gte", 2))], T0)
-        assert doc(raw)["n"] == 2
-
-    run(pg_url, body)
-
-
-def test_get_and_remove_under_rules(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        await store.write([Insert(K, {"public": True}), Insert(key("b"), {})], T0)
-        visible = Cmp(("public",), "eq", True)
-        assert await store.get_document(K, visible) is not None
-        assert await store.get_document(key("b"), visible) is None
-        assert await store.write([Get(key("b"), visible), Get(key("b"))], T0) == [
-            None,
-            await store.get_document(key("b")),
-        ]
-        assert await store.write([Remove(key("b"), visible)], T0) == [False]
-        assert await store.get_document(key("b")) is not None
-        assert await store.write([Remove(key("b")), Remove(key("b")), Remove(K, TRUE)], T0) == [
-            True,
-            False,
-            True,
-        ]
-        assert await store.count("notes", TRUE) == 0
-
-    run(pg_url, body)
-
-
-def test_concurrent_upserts_count_every_version(pg_url: str) -> None:
-    async def body(store: PostgresStore) -> None:
-        # Half race to create the key, all then update it.
-        await asyncio.gather(*(store.write([Put(K, {"n": i})], T0) for i in range(60)))
-        d = doc(await store.get_document(K))
-        assert d["_version"] == 60
-
-    run(pg_url, body, max_size=10)
 
 
 def test_nul_characters_are_invalid_argument(pg_url: str) -> None:
@@ -731,3 +480,21 @@ def test_statement_timeout_is_deadline_exceeded_and_the_pool_carries_on(pg_url: 
 
     run(pg_url, setup)
     run(pg_url, body, query_time=0.05, max_size=2)
+
+
+def test_a_feature_table_shares_the_pool(pg_url: str) -> None:
+    # docs/architecture.md#storage: a feature's table uses this store's pooled connections.
+    async def body(store: PostgresStore) -> None:
+        async def create(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                await conn.execute("CREATE TABLE feature (k TEXT PRIMARY KEY, v INTEGER)")
+                await conn.execute("INSERT INTO feature VALUES ('a', 1)")
+
+        await store.run(create, idempotent=False)
+
+        async def read(conn: asyncpg.Connection) -> list[tuple[str, int]]:
+            return [tuple(r) for r in await conn.fetch("SELECT k, v FROM feature")]
+
+        assert await store.run(read, idempotent=True) == [("a", 1)]
+
+    run(pg_url, body)

@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pytest
 
-from minibase.auth.providers.base import Identity
 from minibase.data.filters import TRUE
 from minibase.errors import RETRY_AFTER, Unavailable
 from minibase.store import sqlite_writer
@@ -78,16 +77,6 @@ def test_concurrent_upserts_count_every_version(tmp_path: Path) -> None:
         await asyncio.gather(*(store.write([Put(Key("c", "u", "same"), {"n": i})], "t") for i in range(200)))
         doc = orjson.loads(await store.get_document(Key("c", "u", "same")) or b"null")
         assert doc["_version"] == 200
-
-    run(tmp_path / "db", body)
-
-
-def test_identity_race_yields_one_user(tmp_path: Path) -> None:
-    async def body(store: SQLiteStore) -> None:
-        ident = Identity("alipay", "app", "sub")
-        got = await asyncio.gather(*(store.upsert_identity(ident, f"u_{i}", 0) for i in range(20)))
-        assert len({uid for uid, _ in got}) == 1
-        assert sum(1 for _, new in got if new) == 1
 
     run(tmp_path / "db", body)
 
@@ -293,3 +282,24 @@ def test_sqlite_outages_are_told_from_refused_statements(tmp_path: Path) -> None
     assert outage(errors["no table"]) is errors["no table"]
     boom = ValueError("x")
     assert outage(boom) is boom
+
+
+def test_a_feature_table_shares_the_writer_and_the_readers(tmp_path: Path) -> None:
+    # docs/architecture.md#storage: a feature's table lives in the same file, its writes
+    # commit through the one writer (a failing job undoes only its own statements).
+    async def body(store: SQLiteStore) -> None:
+        await store.run_write(lambda c: c.execute("CREATE TABLE feature (k TEXT PRIMARY KEY, v INTEGER)"))
+        await store.run_write(lambda c: c.execute("INSERT INTO feature VALUES ('a', 1)"))
+
+        def fails(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO feature VALUES ('b', 2)")
+            raise RuntimeError("the job failed")
+
+        with pytest.raises(RuntimeError):
+            await store.run_write(fails)
+        rows = await store.run_read(lambda c: c.execute("SELECT k, v FROM feature").fetchall())
+        assert rows == [("a", 1)]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.run_read(lambda c: c.execute("INSERT INTO feature VALUES ('c', 3)"))
+
+    run(tmp_path / "db", body)

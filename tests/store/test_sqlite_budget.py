@@ -51,13 +51,13 @@ class Ticker:
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        last = time.monotonic()
+        self.last = time.monotonic()
         while True:
             await asyncio.sleep(self.every)
             now = time.monotonic()
-            self.gaps.append(now - last)
+            self.gaps.append(now - self.last)
             self.ticks += 1
-            last = now
+            self.last = now
 
     async def __aenter__(self) -> Ticker:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -67,6 +67,9 @@ class Ticker:
 
     async def __aexit__(self, *exc: object) -> None:
         self.elapsed = time.monotonic() - self.start
+        # The pause since the last tick counts too: a loop held until the work ended never
+        # got to record it.
+        self.gaps.append(time.monotonic() - self.last)
         assert self._task is not None
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
