@@ -9,6 +9,8 @@ import pytest
 
 from minibase.app import create_app
 from minibase.config import Config
+from minibase.console.routes import API as CONSOLE_API
+from minibase.console.routes import PREFIX as CONSOLE_PREFIX
 from minibase.core import Minibase
 from minibase.openapi import build_openapi
 from minibase.routes import ROUTES, Route, Router
@@ -55,7 +57,12 @@ def test_router_refuses_what_is_not_a_route(method: str, path: str) -> None:
 
 def test_openapi_paths_are_the_route_table() -> None:
     spec = build_openapi(SERVICE)
-    assert list(spec["paths"]) == [r.path for r in ROUTES]
+    # the app's table, then the console's own (a sub-app under /_/api with its own table)
+    console = list(dict.fromkeys(CONSOLE_PREFIX + r.path for r in CONSOLE_API))
+    assert list(spec["paths"]) == [r.path for r in ROUTES] + console
+    for path in console:
+        methods = {r.method.lower() for r in CONSOLE_API if CONSOLE_PREFIX + r.path == path}
+        assert set(spec["paths"][path]) == methods, path
     for route in ROUTES:
         methods = {m.lower() for m in route.methods if m != "HEAD"}
         assert set(spec["paths"][route.path]) == methods, route.path
