@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -141,48 +141,9 @@ async def import_stream(
     """Load an export (gzip or not: told by its first bytes). Rows are written in batches
     of one kind, in the file's order; a bad line stops the import with InvalidArgument
     naming it (the batches before it are kept)."""
-    counts = {"users": 0, "identities": 0, "documents": 0}
-    plural = {"user": "users", "identity": "identities", "document": "documents"}
+    importer = _Importer(store)
     unpack: Any = None
-    started = False
-    buffer = b""
-    number = 0
-    batch: list[tuple[Any, ...]] = []
-    batch_kind = ""
     read = 0
-
-    async def flush() -> None:
-        nonlocal batch
-        if batch:
-            await store.import_batch(batch_kind, batch)
-            counts[plural[batch_kind]] += len(batch)
-            batch = []
-
-    async def lines(data: bytes) -> None:
-        nonlocal buffer, number, batch_kind, started
-        buffer += data
-        if len(buffer) > _MAX_LINE and b"\n" not in buffer:
-            raise InvalidArgument(f"line {number + 1} is longer than {_MAX_LINE} bytes")
-        *complete, buffer = buffer.split(b"\n")
-        for raw in complete:
-            number += 1
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise InvalidArgument(f"line {number}: not JSON") from None
-            if not started:
-                if obj != HEADER:
-                    raise InvalidArgument('line 1 must be {"minibase": "export", "version": 1}')
-                started = True
-                continue
-            kind, row = _row(obj, number)
-            if kind != batch_kind or len(batch) >= _BATCH:
-                await flush()
-                batch_kind = kind
-            batch.append(row)
-
     async for chunk in chunks:
         if not chunk:
             continue
@@ -196,14 +157,64 @@ async def import_stream(
                 raise InvalidArgument("the gzip data is corrupt") from None
         else:
             data = chunk
-        await lines(data)
+        await importer.feed(data)
         if progress is not None:
             progress(read)
     if unpack and not unpack.eof:
         raise InvalidArgument("the gzip data is truncated or corrupt")
-    if buffer.strip():
-        await lines(b"\n")
-    if not started:
-        raise InvalidArgument("the file is empty: not a minibase export")
-    await flush()
-    return counts
+    return await importer.finish()
+
+
+class _Importer:
+    """Splits the decoded bytes into lines and writes the rows in batches of one kind."""
+
+    _PLURAL: ClassVar[dict[str, str]] = {"user": "users", "identity": "identities", "document": "documents"}
+
+    def __init__(self, store: ConsoleStore) -> None:
+        self.store = store
+        self.counts = {"users": 0, "identities": 0, "documents": 0}
+        self.started = False
+        self.buffer = b""
+        self.number = 0
+        self.batch: list[tuple[Any, ...]] = []
+        self.batch_kind = ""
+
+    async def flush(self) -> None:
+        if self.batch:
+            await self.store.import_batch(self.batch_kind, self.batch)
+            self.counts[self._PLURAL[self.batch_kind]] += len(self.batch)
+            self.batch = []
+
+    async def feed(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _MAX_LINE and b"\n" not in self.buffer:
+            raise InvalidArgument(f"line {self.number + 1} is longer than {_MAX_LINE} bytes")
+        *complete, self.buffer = self.buffer.split(b"\n")
+        for raw in complete:
+            self.number += 1
+            if raw.strip():
+                await self.line(raw)
+
+    async def line(self, raw: bytes) -> None:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument(f"line {self.number}: not JSON") from None
+        if not self.started:
+            if obj != HEADER:
+                raise InvalidArgument('line 1 must be {"minibase": "export", "version": 1}')
+            self.started = True
+            return
+        kind, row = _row(obj, self.number)
+        if kind != self.batch_kind or len(self.batch) >= _BATCH:
+            await self.flush()
+            self.batch_kind = kind
+        self.batch.append(row)
+
+    async def finish(self) -> dict[str, int]:
+        if self.buffer.strip():
+            await self.feed(b"\n")
+        if not self.started:
+            raise InvalidArgument("the file is empty: not a minibase export")
+        await self.flush()
+        return self.counts
