@@ -225,6 +225,7 @@ def test_docs_exist_for_every_topic() -> None:
         "data.md",
         "files.md",
         "functions.md",
+        "realtime.md",
         "configuration.md",
         "deploy-fc.md",
         "security.md",
