@@ -439,6 +439,7 @@ def _files_ops(spec: _Spec) -> dict[str, Any]:
             "200": {"description": "stored: {size}"},
             "400": error("not a form with one file part, or smaller than the URL allows"),
             "403": error("bad or expired signature"),
+            "404": error("not a valid file key"),
             "409": error("a file or folder is in the way, or the file changed"),
             "413": error("larger than the URL allows"),
         },

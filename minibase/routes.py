@@ -56,7 +56,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/healthz", ("GET", "HEAD"), "healthz", "healthz"),
     Route("/openapi.json", ("GET",), "openapi", "openapi"),
     # The local files backend's signed URLs, served under /files/ by files.http.LocalFilesApp.
-    Route("/files/{key}", ("PUT", "GET"), "files", "file", mounted=True),
+    Route("/files/{key}", ("PUT", "POST", "GET"), "files", "file", mounted=True),
 )
 
 
