@@ -20,7 +20,7 @@ the loaded table (as adding an index to a live deployment would), runs ANALYZE, 
 Answers are checked against the generated data. Prints p50/p99/mean per backend, size and
 query, the growth from the smallest to the largest size, and the target (p99 < 20 ms
 at 1 M, growing like log n). ``-v`` adds the query plans. The PostgreSQL cluster (started
-with ``tests.pg``'s helpers, PostgreSQL's default durability settings, on disk) and every
+with ``tests.support.pg``'s helpers, PostgreSQL's default durability settings, on disk) and every
 temp dir are removed on exit, error or Ctrl-C. See bench/README.md.
 """
 
@@ -65,7 +65,7 @@ from minibase.store.records import Key  # noqa: E402
 from minibase.store.sqlite import SQLiteStore  # noqa: E402
 from minibase.store.writes import make_document  # noqa: E402
 from minibase.util.timefmt import rfc3339_ms  # noqa: E402
-from tests.pg import PgServer, find_pg_bindir  # noqa: E402
+from tests.support.pg import PgServer, find_pg_bindir  # noqa: E402
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
@@ -181,7 +181,7 @@ class Dataset:
 
 
 class BenchPg(PgServer):
-    """``tests.pg``'s throwaway cluster with PostgreSQL's *default* durability settings
+    """``tests.support.pg``'s throwaway cluster with PostgreSQL's *default* durability settings
     (fsync, full_page_writes and synchronous_commit on, 128 MB shared_buffers), on disk:
     the tests' cluster trades durability for speed and prefers a RAM disk."""
 

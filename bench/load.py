@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:  # `python bench/load.py` puts bench/ first, not t
 
 import httpx  # noqa: E402
 
-from tests.pg import PgServer, find_pg_bindir  # noqa: E402
+from tests.support.pg import PgServer, find_pg_bindir  # noqa: E402
 
 HOST = "127.0.0.1"
 TODOS = "todo_list"
@@ -221,7 +221,7 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def start_pg() -> PgServer:
-    """A throwaway PostgreSQL cluster (``tests.pg``: RAM disk when roomy, fsync off)."""
+    """A throwaway PostgreSQL cluster (``tests.support.pg``: RAM disk when roomy, fsync off)."""
     bindir = find_pg_bindir()
     if bindir is None:
         raise LoadError(
@@ -780,7 +780,7 @@ def markdown(results: list[RunResult], args: argparse.Namespace) -> str:
         f" client timeout {args.timeout:g} s; mix: {mix}. `minibase serve --workers"
         f" {args.workers or 'default'}`; the load generator ({_driver(args)}) shares the"
         f" {os.cpu_count()} CPUs with it. {_versions()}."
-        " PostgreSQL: the tests' throwaway cluster (`tests/pg.py`: fsync off; a stop and start"
+        " PostgreSQL: the tests' throwaway cluster (`tests/support/pg.py`: fsync off; a stop and start"
         " of the server process, not of the machine, loses nothing it acknowledged).",
         "",
         "| run | backend | s | requests | req/s | x baseline | p50 ms | p99 ms | max ms | errors | unclean"

@@ -11,7 +11,7 @@ import pytest
 
 from minibase.auth import fc_signature
 from minibase.client import Client, ClientError, Credentials, signed_headers
-from tests.conftest import SERVICE, Live
+from tests.support.config import SERVICE, Live
 
 FC_INVOKE = f"/2016-08-15/services/{SERVICE}/functions/db/invocations"
 PROXY_SESSION = f"/2016-08-15/proxy/{SERVICE}/session/"
@@ -366,7 +366,7 @@ def test_unexpected_errors_are_internal_without_traceback(
 ) -> None:
     from minibase.app import create_app
     from minibase.core import Minibase
-    from tests.live import run_uvicorn
+    from tests.support.live import run_uvicorn
 
     config = make_config()
     core = Minibase(config)

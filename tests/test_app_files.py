@@ -12,9 +12,9 @@ from minibase.app import create_app
 from minibase.client import ClientError
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.conftest import Live, base_raw
-from tests.files.harness import roundtrip, send_upload
-from tests.live import run_uvicorn
+from tests.support.config import Live, base_raw
+from tests.support.files_harness import roundtrip, send_upload
+from tests.support.live import run_uvicorn
 
 
 def test_files_end_to_end(live: Live) -> None:

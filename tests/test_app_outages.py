@@ -22,10 +22,10 @@ from minibase.config import Config
 from minibase.core import Minibase
 from minibase.errors import RETRY_AFTER
 from minibase.store import sqlite_writer
-from tests.conftest import SERVICE, base_raw
 from tests.fakes.server import free_port
-from tests.live import run_uvicorn
-from tests.pg import PgServer, start_server
+from tests.support.config import SERVICE, base_raw
+from tests.support.live import run_uvicorn
+from tests.support.pg import PgServer, start_server
 from tests.test_app import PROXY_SESSION, signed_post
 
 

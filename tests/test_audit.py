@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from tests.conftest import Live
+from tests.support.config import Live
 from tests.test_app import FC_INVOKE, raw_login, signed_post
 
 

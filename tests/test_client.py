@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from minibase.client import AsyncClient, Client, ClientError, retry_safe
-from tests.conftest import SERVICE, Live
+from tests.support.config import SERVICE, Live
 
 
 def test_sync_surface(live: Live) -> None:

@@ -43,8 +43,8 @@ from minibase.app import create_app
 from minibase.config import parse_config
 from minibase.core import Minibase
 from minibase.openapi import DB_OPS, FILES_OPS, SESSION_OPS, build_openapi
-from tests.conftest import SERVICE, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, base_raw
+from tests.support.live import run_uvicorn
 
 # Every code of the errors tree and its status (the stable API of docs/http-api.md#errors).
 CODES: dict[str, int] = {

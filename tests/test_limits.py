@@ -19,8 +19,8 @@ from minibase.config import Config, LimitsConfig, parse_config
 from minibase.core import Minibase
 from minibase.errors import ConfigError
 from minibase.runtime import fc
-from tests.conftest import SERVICE, Live, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, Live, base_raw
+from tests.support.live import run_uvicorn
 
 LIMITS = {
     "max_body": 4096,

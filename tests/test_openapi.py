@@ -11,7 +11,7 @@ from minibase.data.api import OPS as DB_OPS
 from minibase.errors import error_codes
 from minibase.openapi import DB_OPS as SPEC_DB_OPS
 from minibase.openapi import build_openapi
-from tests.conftest import Live
+from tests.support.config import Live
 
 
 def test_spec_covers_routes_and_ops(live: Live) -> None:

@@ -15,8 +15,8 @@ from minibase.app import create_app
 from minibase.config import Config, Rate, RateLimitsConfig, parse_config
 from minibase.core import Minibase
 from minibase.errors import ConfigError
-from tests.conftest import RATE_LIMIT_KEYS, Clock, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import RATE_LIMIT_KEYS, Clock, base_raw
+from tests.support.live import run_uvicorn
 
 OFF = {k: "off" for k in RATE_LIMIT_KEYS}
 PUBLIC = {"board": {"read": "public", "write": "owner"}}

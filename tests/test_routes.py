@@ -14,8 +14,8 @@ from minibase.console.routes import PREFIX as CONSOLE_PREFIX
 from minibase.core import Minibase
 from minibase.openapi import build_openapi
 from minibase.routes import ROUTES, Route, Router
-from tests.conftest import SERVICE, Live, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, Live, base_raw
+from tests.support.live import run_uvicorn
 
 
 def _example(route: Route) -> str:

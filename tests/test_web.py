@@ -21,8 +21,8 @@ from minibase.app import create_app
 from minibase.config import DEFAULT_CSP, Config, load_config, parse_config
 from minibase.core import Minibase
 from minibase.errors import ConfigError
-from tests.conftest import base_raw
-from tests.live import run_uvicorn
+from tests.support.config import base_raw
+from tests.support.live import run_uvicorn
 
 SECRET = "TOP-SECRET-do-not-serve"
 

@@ -23,8 +23,8 @@ from minibase.auth import fc_signature
 from minibase.client import Client, Credentials, signed_headers
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.conftest import SERVICE, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, base_raw
+from tests.support.live import run_uvicorn
 
 FC_INVOKE = f"/2016-08-15/services/{SERVICE}/functions/db/invocations"
 LIST = orjson.dumps({"op": "list"})

@@ -14,11 +14,11 @@ import pytest
 from minibase.app import create_app
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.conftest import SERVICE, base_raw
 from tests.fakes.alipay_gateway import AlipayGatewayState, AlipayUser, make_alipay_gateway
 from tests.fakes.server import free_port, serve_app
 from tests.fakes.wechat_api import WechatApiState, WechatUser, make_wechat_api
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, base_raw
+from tests.support.live import run_uvicorn
 
 VEC = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "alipay_rsa2.json").read_text())
 APP_ID = "2021000000000001"

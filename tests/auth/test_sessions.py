@@ -14,7 +14,7 @@ from minibase.auth.sessions import Sessions
 from minibase.config import parse_config
 from minibase.errors import Unauthenticated
 from minibase.store.sqlite import SQLiteStore
-from tests.conftest import Clock
+from tests.support.config import Clock
 
 DAY = 86400.0
 

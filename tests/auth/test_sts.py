@@ -25,10 +25,10 @@ from minibase.client import signed_headers
 from minibase.config import Config, StsConfig
 from minibase.core import Minibase
 from minibase.errors import ConfigError
-from tests.conftest import SERVICE, base_raw
 from tests.fakes.server import free_port, serve_app
 from tests.fakes.sts_server import StsState, canonical_request, make_sts_server, sign_v3
-from tests.live import run_uvicorn
+from tests.support.config import SERVICE, base_raw
+from tests.support.live import run_uvicorn
 
 AK = "LTAI5tMinibaseTestKey"
 SK = "caller-secret-0123456789abcdefghij"

@@ -9,7 +9,7 @@ import pytest
 
 from minibase.config import Config
 from minibase.errors import ConfigError
-from tests.conftest import base_raw
+from tests.support.config import base_raw
 
 
 def test_alipay_defaults_to_the_login_provider(make_config: Callable[..., Config], tmp_path: Path) -> None:

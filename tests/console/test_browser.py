@@ -21,9 +21,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.examples.conftest import ENV, EXAMPLE, MINIBASE, ROOT
 from tests.examples.test_todo_browser import CHROMIUM, CHROMIUM_ARGS, add, login, png
 from tests.fakes.server import free_port
+from tests.support.examples import ENV, EXAMPLE, MINIBASE, ROOT
 
 OUTPUT = ROOT / "test-output" / "console"
 EMAIL = "ops@example.com"

@@ -14,8 +14,8 @@ from minibase.cli import main
 from minibase.client import Client
 from minibase.config import load_config
 from minibase.core import Minibase
-from tests.conftest import SECRET, SERVICE
-from tests.live import run_uvicorn
+from tests.support.config import SECRET, SERVICE
+from tests.support.live import run_uvicorn
 
 TOML = f"""
 [app]

@@ -10,8 +10,8 @@ import pytest
 
 from minibase.console.api import IDLE_TIMEOUT
 from minibase.console.routes import API, PREFIX
-from tests.conftest import Live
-from tests.console.helpers import EMAIL, PASSWORD, admin_client, console_sql, create_admin
+from tests.support.config import Live
+from tests.support.console import EMAIL, PASSWORD, admin_client, console_sql, create_admin
 
 
 def _path(path: str) -> str:
@@ -106,7 +106,7 @@ def test_login_cookie_flags(admin_live: Live) -> None:
     # Behind an https proxy (X-Forwarded-Proto from a trusted address), the cookie is Secure.
     from minibase.app import create_app
     from minibase.runtime.serve import ForwardedHeaders
-    from tests.live import run_uvicorn
+    from tests.support.live import run_uvicorn
 
     app = ForwardedHeaders(create_app(admin_live.core.config), "127.0.0.1")
     with run_uvicorn(app) as url:

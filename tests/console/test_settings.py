@@ -7,7 +7,7 @@ import orjson
 
 from minibase.config import Config
 from minibase.console.settings import REDACTED, redacted
-from tests.conftest import SECRET, base_raw
+from tests.support.config import SECRET, base_raw
 
 
 def test_every_secret_is_redacted_and_the_rest_shown(make_config: Callable[..., Config]) -> None:

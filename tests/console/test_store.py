@@ -19,7 +19,7 @@ from minibase.core import Minibase
 from minibase.errors import InvalidArgument
 from minibase.store.records import Key
 from minibase.store.writes import Insert
-from tests.conftest import base_raw
+from tests.support.config import base_raw
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -20,9 +20,9 @@ import pytest
 from minibase.app import create_app
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.conftest import Live
-from tests.data.conftest import data_config
-from tests.live import run_uvicorn
+from tests.support.config import Live
+from tests.support.data import data_config
+from tests.support.live import run_uvicorn
 
 POSTS = {
     "read": "doc.uid == auth.uid || doc.published == true",

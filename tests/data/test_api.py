@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from minibase.client import Client, ClientError
-from tests.conftest import Live
-from tests.data.conftest import OTS_CROSS_OWNER, is_tablestore
+from tests.support.config import Live
+from tests.support.data import OTS_CROSS_OWNER, is_tablestore
 
 
 def err(c: Client, event: dict[str, Any]) -> ClientError:

@@ -33,9 +33,9 @@ from minibase.core import Minibase
 from minibase.data.filters import Cmp
 from minibase.store.records import Key
 from minibase.store.writes import Insert, Remove
-from tests.conftest import SECRET, SERVICE, Clock, base_raw
-from tests.data.conftest import OTS_ENV, backend_environ, database_raw
-from tests.live import run_uvicorn
+from tests.support.config import SECRET, SERVICE, Clock, base_raw
+from tests.support.data import OTS_ENV, backend_environ, database_raw
+from tests.support.live import run_uvicorn
 
 MIN = 60.0
 IDLE, MAX, TTL = 10 * MIN, 30 * MIN, 60 * MIN

@@ -16,9 +16,9 @@ from minibase.config import Config
 from minibase.core import Minibase
 from minibase.store.records import Key
 from minibase.store.writes import Insert, Remove
-from tests.conftest import Live, base_raw
-from tests.data.conftest import COLLECTIONS, backend_environ, database_raw
-from tests.live import run_uvicorn
+from tests.support.config import Live, base_raw
+from tests.support.data import COLLECTIONS, backend_environ, database_raw
+from tests.support.live import run_uvicorn
 
 PRESETS = ["owner", "authenticated", "public", "none"]
 CALLERS = ["own", "other", "anon"]

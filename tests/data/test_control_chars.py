@@ -25,8 +25,8 @@ from minibase.data.filters import Cmp
 from minibase.errors import InvalidArgument
 from minibase.store.postgres import PostgresStore
 from minibase.store.records import Key
-from tests.conftest import Live
-from tests.data.conftest import is_tablestore
+from tests.support.config import Live
+from tests.support.data import is_tablestore
 
 CONTROL = st.characters(codec="utf-8", categories=["Cc"])
 PLAIN = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)

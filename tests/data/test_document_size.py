@@ -21,9 +21,9 @@ from minibase.app import create_app
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.data.api import PAGE_DOCUMENTS
-from tests.conftest import Live, base_raw
-from tests.data.conftest import COLLECTIONS, backend_environ, database_raw
-from tests.live import run_uvicorn
+from tests.support.config import Live, base_raw
+from tests.support.data import COLLECTIONS, backend_environ, database_raw
+from tests.support.live import run_uvicorn
 
 LIMIT = 4096
 

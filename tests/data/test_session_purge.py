@@ -18,9 +18,9 @@ from minibase.app import create_app
 from minibase.auth import sessions as sessions_mod
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.conftest import Clock, base_raw
-from tests.data.conftest import COLLECTIONS, backend_environ, database_raw
-from tests.live import run_uvicorn
+from tests.support.config import Clock, base_raw
+from tests.support.data import COLLECTIONS, backend_environ, database_raw
+from tests.support.live import run_uvicorn
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -51,7 +51,7 @@ from minibase.errors import InvalidArgument
 from minibase.store.postgres import MIGRATIONS
 from minibase.store.postgres_docs import init_connection as _init_connection
 from minibase.store.postgres_docs import position_value as _position_value
-from tests.data.reference import sorted_docs
+from tests.support.reference import sorted_docs
 
 COLLECTION = "t"
 

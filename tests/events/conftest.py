@@ -3,8 +3,6 @@ or PostgreSQL, and the payment platforms' fakes with their keys in files."""
 
 from __future__ import annotations
 
-import secrets
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,16 +10,9 @@ from typing import Any
 import pytest
 
 from minibase.config import Config, parse_config
-from tests.conftest import base_raw
 from tests.fakes.payments import AlipayNotifier, WechatPayNotifier
-
-APP_ID = "2021000000000001"
-
-
-def write_module(tmp_path: Path, source: str) -> str:
-    name = f"events_{secrets.token_hex(4)}"  # unique: modules are cached per process
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-    return name
+from tests.support.config import base_raw
+from tests.support.events import APP_ID, write_module
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -69,9 +60,3 @@ def events_config(
         return parse_config(raw, data_dir=tmp_path / "data", base_dir=tmp_path, environ={})
 
     return make
-
-
-def handled(tmp_path: Path) -> list[str]:
-    """The lines the handlers appended (one per run)."""
-    path = tmp_path / "handled.log"
-    return path.read_text().splitlines() if path.exists() else []

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.events.conftest import write_module
 from tests.fakes.server import free_port
+from tests.support.events import write_module
 
 MINIBASE = [sys.executable, "-m", "minibase.cli"]
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "MINIBASE_"))}

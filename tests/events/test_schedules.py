@@ -20,7 +20,7 @@ from minibase.core import Minibase
 from minibase.errors import ConfigError
 from minibase.events import schedule
 from minibase.events.cron import fc_cron, next_after
-from tests.events.conftest import handled
+from tests.support.events import handled
 
 MODULE = """
 import json
@@ -120,7 +120,7 @@ def test_cron_expressions_and_the_time_zone() -> None:
 
 
 def test_timezone_config(make_config: Callable[..., Config]) -> None:
-    from tests.conftest import base_raw
+    from tests.support.config import base_raw
 
     assert make_config().functions.timezone == "Asia/Shanghai"
     assert make_config(base_raw(functions={"timezone": "Europe/Paris"})).functions.timezone == "Europe/Paris"

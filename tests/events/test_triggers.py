@@ -18,7 +18,7 @@ from minibase.errors import PermissionDenied
 from minibase.events.runner import Dispatcher
 from minibase.store.records import Key
 from minibase.store.writes import Insert, Put, Remove, Update
-from tests.events.conftest import handled
+from tests.support.events import handled
 
 MODULE = """
 import json, os

@@ -17,9 +17,9 @@ import pytest
 from minibase.app import create_app
 from minibase.config import Config
 from minibase.core import Minibase
-from tests.events.conftest import handled
 from tests.fakes.payments import AlipayNotifier, WechatPayNotifier, _key
-from tests.live import run_uvicorn
+from tests.support.events import handled
+from tests.support.live import run_uvicorn
 
 MODULE = """
 import json, asyncio, os
@@ -247,8 +247,8 @@ def test_through_the_fc_http_trigger_handler(
     import orjson
 
     from minibase.runtime import fc
-    from tests.events.conftest import APP_ID, write_module
     from tests.runtime.test_fc import CONTEXT, http_event
+    from tests.support.events import APP_ID, write_module
 
     key = alipay.write_public_key(tmp_path / "alipay_public.pem")
     wkey = wechatpay.write_public_key(tmp_path / "wechatpay_public.pem")

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-TODO = ROOT / "examples" / "todo"
-EXAMPLE = TODO / "minibase.toml"
-MINIBASE = [sys.executable, "-m", "minibase.cli"]
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "MINIBASE_", "WECHAT_"))}
-
-
-@dataclass
-class Served:
-    url: str
-    data: Path
+from tests.support.examples import ENV, EXAMPLE, MINIBASE, Served
 
 
 @pytest.fixture(scope="module")

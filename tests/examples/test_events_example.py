@@ -18,8 +18,8 @@ from minibase.errors import PermissionDenied
 from minibase.results import Raw
 from minibase.store.records import Key
 from minibase.store.writes import Insert
-from tests.examples.conftest import EXAMPLE
 from tests.fakes.payments import AlipayNotifier
+from tests.support.examples import EXAMPLE
 
 APP_ID = "2021000000000042"
 FORM = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}

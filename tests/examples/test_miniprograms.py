@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.examples.conftest import ENV, EXAMPLE, MINIBASE, ROOT, TODO, Served
 from tests.fakes.server import free_port
+from tests.support.examples import ENV, EXAMPLE, MINIBASE, ROOT, TODO, Served
 
 SIM = ROOT / "tests" / "examples" / "miniprogram_sim.cjs"
 RUNTIME = ROOT / "tests" / "examples" / "miniprogram_runtime.cjs"

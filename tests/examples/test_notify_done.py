@@ -15,11 +15,11 @@ import pytest
 from minibase.app import create_app
 from minibase.config import parse_config
 from minibase.core import Minibase
-from tests.examples.conftest import EXAMPLE, TODO
 from tests.fakes.server import serve_app
 from tests.fakes.wechat_api import WechatUser, make_wechat_api
 from tests.fakes.wechat_openapi import WechatOpenApi, add_openapi
-from tests.live import run_uvicorn
+from tests.support.examples import EXAMPLE, TODO
+from tests.support.live import run_uvicorn
 
 APP, SECRET = "wx0000000000e4a3p1", "example-wechat-secret"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.examples.conftest import EXAMPLE, ROOT, Served
+from tests.support.examples import EXAMPLE, ROOT, Served
 
 OUTPUT = ROOT / "test-output"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.examples.conftest import ROOT, TODO
+from tests.support.examples import ROOT, TODO
 
 VENDOR = ROOT / "clients" / "js" / "scripts" / "vendor.mjs"
 DIST = ROOT / "clients" / "js" / "dist" / "cjs"

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from tests.live import run_uvicorn
+from tests.support.live import run_uvicorn
 
 __all__ = ["RecordedRequest", "free_port", "record", "serve_app", "wait_or_disconnect"]
 

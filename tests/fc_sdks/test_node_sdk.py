@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.fc_sdks.conftest import SERVICE, Server
+from tests.support.config import SERVICE
+from tests.support.fc_sdks import Server
 
 HERE = Path(__file__).resolve().parent
 FLOW = HERE / "flow.cjs"

@@ -17,7 +17,8 @@ try:
 except ImportError:  # an environment set up before the SDK joined the test extra
     pytest.fail("FC's Python SDK (aliyun-fc2, in the test extra) is not installed: run scripts/setup", False)
 
-from tests.fc_sdks.conftest import SERVICE, Server
+from tests.support.config import SERVICE
+from tests.support.fc_sdks import Server
 
 TIMEOUT = 10  # seconds; the SDK's own default is 60
 

@@ -47,10 +47,10 @@ from minibase.client import Credentials, signed_headers
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.files import LocalFileStore
-from tests.conftest import SECRET, SERVICE, Clock, base_raw
-from tests.files.conftest import make_bucket
-from tests.files.s3server import ACCESS_KEY, REGION, SECRET_KEY, SigV4Gateway
-from tests.live import run_uvicorn
+from tests.fakes.s3server import ACCESS_KEY, REGION, SECRET_KEY, SigV4Gateway
+from tests.support.config import SECRET, SERVICE, Clock, base_raw
+from tests.support.files import make_bucket
+from tests.support.live import run_uvicorn
 
 MIN = 60.0
 

@@ -25,7 +25,7 @@ from minibase.errors import (
     Unavailable,
 )
 from minibase.files.store.local import in_thread
-from tests.files.harness import FilesEnv, send_upload
+from tests.support.files_harness import FilesEnv, send_upload
 
 ALICE = "u_alice000000000000000"
 BOB = "u_bob00000000000000000"

@@ -16,8 +16,8 @@ import pytest
 
 from minibase.config import Config
 from minibase.errors import InvalidArgument, PayloadTooLarge
-from tests.files.conftest import files_config, local_env
-from tests.files.harness import FilesEnv
+from tests.support.files import files_config, local_env
+from tests.support.files_harness import FilesEnv
 
 ALICE = "u_alice000000000000000"
 BOB = "u_bob00000000000000000"

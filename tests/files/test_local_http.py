@@ -21,9 +21,9 @@ from minibase.config import Config
 from minibase.errors import Internal, PermissionDenied
 from minibase.files import LocalFilesApp, LocalFileStore
 from minibase.util.record import replace
-from tests.conftest import SECRET
-from tests.files.conftest import files_config, local_env
-from tests.files.harness import FilesEnv, caller, roundtrip, send_upload
+from tests.support.config import SECRET
+from tests.support.files import files_config, local_env
+from tests.support.files_harness import FilesEnv, caller, roundtrip, send_upload
 
 ALICE = "u_alice000000000000000"
 

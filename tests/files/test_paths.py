@@ -10,7 +10,7 @@ from minibase.config import Config
 from minibase.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from minibase.files.api import content_type_allowed
 from minibase.files.paths import check_prefix, resolve, resolve_prefix
-from tests.conftest import base_raw
+from tests.support.config import base_raw
 
 UID = "u_alice000000000000000"
 

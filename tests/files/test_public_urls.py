@@ -13,8 +13,8 @@ import pytest
 from minibase.config import Config
 from minibase.errors import InvalidArgument, NotFound, PermissionDenied
 from minibase.files import LocalFileStore
-from tests.files.conftest import files_config
-from tests.files.harness import FilesEnv, caller
+from tests.support.files import files_config
+from tests.support.files_harness import FilesEnv, caller
 
 ALICE = "u_alice000000000000000"
 BOB = "u_bob00000000000000000"
@@ -235,7 +235,7 @@ def test_public_url_goes_through_the_real_app(make_config: Callable[..., Config]
     """The stable URL is served by the whole app (not only the files app on its own)."""
     from minibase.app import create_app
     from minibase.core import Minibase
-    from tests.live import run_uvicorn
+    from tests.support.live import run_uvicorn
 
     config = files_config(make_config, "file://files")
     core = Minibase(config)

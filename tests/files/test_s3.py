@@ -14,9 +14,9 @@ from starlette.routing import Route
 from minibase.config import parse_s3_url
 from minibase.errors import Internal, Unavailable
 from minibase.files.store.s3 import S3FileStore
+from tests.fakes.s3server import SigV4Gateway
 from tests.fakes.server import free_port, serve_app
-from tests.files.harness import FilesEnv, send_upload
-from tests.files.s3server import SigV4Gateway
+from tests.support.files_harness import FilesEnv, send_upload
 
 ALICE = "u_alice000000000000000"
 

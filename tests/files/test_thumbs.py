@@ -19,8 +19,8 @@ from minibase.config import Config
 from minibase.errors import InvalidArgument, NotFound, PayloadTooLarge
 from minibase.files import build_file_store
 from minibase.files.thumbs import Thumbnailer, ThumbSpec
-from tests.files.conftest import files_config
-from tests.files.harness import FilesEnv
+from tests.support.files import files_config
+from tests.support.files_harness import FilesEnv
 
 ALICE = "u_alice000000000000000"
 BOB = "u_bob00000000000000000"
@@ -196,7 +196,7 @@ def test_oss_thumbnails_are_a_signed_x_oss_process_url(
     make_config: Callable[..., Config], s3_endpoint: tuple[str, object]
 ) -> None:
     endpoint, _ = s3_endpoint
-    from tests.files.conftest import make_bucket
+    from tests.support.files import make_bucket
 
     bucket = make_bucket(endpoint)
     url = f"oss://{bucket}?endpoint={endpoint}&region=oss-cn-hangzhou&path_style=true"

@@ -15,7 +15,7 @@ import pytest
 
 from minibase.errors import Conflict
 from minibase.files import LocalFileStore, UploadCondition
-from tests.files.harness import FilesEnv, send_upload
+from tests.support.files_harness import FilesEnv, send_upload
 
 ALICE = "u_alice000000000000000"
 BOB = "u_bob00000000000000000"

@@ -15,8 +15,8 @@ from minibase.client import ClientError
 from minibase.config import Config, parse_config
 from minibase.core import Minibase
 from minibase.errors import ConfigError
-from tests.conftest import Live, base_raw
-from tests.live import run_uvicorn
+from tests.support.config import Live, base_raw
+from tests.support.live import run_uvicorn
 
 MODULE = """
 import asyncio, time

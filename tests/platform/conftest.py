@@ -3,21 +3,9 @@ on PostgreSQL (``backend`` is parametrized by the tests that run on both)."""
 
 from __future__ import annotations
 
-import secrets
-import textwrap
-import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from minibase.app import create_app
-from minibase.config import Config, parse_config
-from minibase.core import Minibase
-from tests.conftest import Live, base_raw
-from tests.live import run_uvicorn
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -26,35 +14,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_url")
         return url
     return f"sqlite:///{tmp_path / 'shared.db'}"
-
-
-def write_module(tmp_path: Path, source: str) -> str:
-    name = f"fns_{secrets.token_hex(4)}"  # unique: modules are cached per process
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-    return name
-
-
-def make_config(
-    tmp_path: Path, environ: dict[str, str] | None = None, data: str = "data", **sections: Any
-) -> Config:
-    """A config whose functions module lives in ``tmp_path``; ``data``: its data folder."""
-    return parse_config(
-        base_raw(**sections), data_dir=tmp_path / data, base_dir=tmp_path, environ=environ or {}
-    )
-
-
-@contextmanager
-def serve(*configs: Config, clock: Callable[[], float] = time.time) -> Iterator[list[Live]]:
-    """One real server per config (several configs on one database: several instances)."""
-    with ExitStack() as stack:
-        servers = []
-        for config in configs:
-            core = Minibase(config, clock=clock)
-            url = stack.enter_context(run_uvicorn(create_app(config, core=core)))
-            servers.append(Live(url, core))
-        try:
-            yield servers
-        finally:
-            for s in servers:
-                for c in s.clients:
-                    c.close()

@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import Live
-from tests.platform.conftest import make_config, serve, write_module
+from tests.support.config import Live
+from tests.support.platform import make_config, serve, write_module
 
 MODULE = """
 from minibase import function

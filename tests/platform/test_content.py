@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Live
 from tests.fakes.alipay_gateway import AlipayUser, make_alipay_gateway
 from tests.fakes.alipay_openapi import AlipayOpenApi, new_aes_key
 from tests.fakes.alipay_openapi import add_openapi as add_alipay
@@ -26,7 +25,8 @@ from tests.fakes.server import serve_app
 from tests.fakes.wechat_api import WechatUser, make_wechat_api
 from tests.fakes.wechat_openapi import WechatOpenApi
 from tests.fakes.wechat_openapi import add_openapi as add_wechat
-from tests.platform.conftest import make_config, serve, write_module
+from tests.support.config import Live
+from tests.support.platform import make_config, serve, write_module
 
 VEC = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "alipay_rsa2.json").read_text())
 ALI_APP, WX_APP, DY_APP = "2021000000000077", "wx00000000000c0de", "tt00000000000c0de"

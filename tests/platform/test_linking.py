@@ -11,7 +11,7 @@ import pytest
 from minibase.config import Config
 from tests.fakes.server import serve_app
 from tests.fakes.wechat_api import WechatUser, make_wechat_api
-from tests.platform.conftest import make_config, serve, write_module
+from tests.support.platform import make_config, serve, write_module
 
 MODULE = """
 from minibase import function

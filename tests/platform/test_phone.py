@@ -87,8 +87,8 @@ def test_a_bad_aes_key_stops_the_start(tmp_path: Path) -> None:
 
     from minibase.core import Minibase
     from minibase.errors import ConfigError
-    from tests.platform.conftest import make_config
     from tests.platform.test_content import VEC
+    from tests.support.platform import make_config
 
     (tmp_path / "app.pem").write_text(VEC["app_private_key_pem"])
     (tmp_path / "alipay.pem").write_text(VEC["alipay_public_key_pem"])

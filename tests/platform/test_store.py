@@ -11,7 +11,7 @@ from typing import Any
 from minibase.auth.providers.base import Identity
 from minibase.core import _open_store
 from minibase.store.platform import CachedToken, PlatformStore, platform_store_for
-from tests.platform.conftest import make_config
+from tests.support.platform import make_config
 
 
 def run(tmp_path: Path, url: str, body: Callable[[Any, PlatformStore], Awaitable[None]]) -> None:

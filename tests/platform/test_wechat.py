@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Clock, Live
 from tests.fakes.server import serve_app
 from tests.fakes.wechat_api import WechatUser, make_wechat_api
 from tests.fakes.wechat_openapi import WechatOpenApi, add_openapi
-from tests.platform.conftest import make_config, serve, write_module
+from tests.support.config import Clock, Live
+from tests.support.platform import make_config, serve, write_module
 
 WX_APP, WX_SECRET = "wx5fa1c0ffee000001", "wechat-openapi-secret"
 

@@ -22,7 +22,7 @@ from minibase.errors import Conflict, InvalidArgument, NotFound, PermissionDenie
 from minibase.store.protocols import Store
 from minibase.store.records import Identity, Key, SessionRecord
 from minibase.store.writes import Get, Insert, Put, Remove, Update, WriteOp
-from tests.data.conftest import OTS_KEY_ID, OTS_SECRET, OTS_TOKEN
+from tests.support.data import OTS_KEY_ID, OTS_SECRET, OTS_TOKEN
 
 BACKENDS = ["sqlite", "postgres", "tablestore"]
 T0 = "2026-01-01T00:00:00.000Z"

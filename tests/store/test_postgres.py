@@ -28,7 +28,7 @@ from minibase.store import postgres as postgres_module
 from minibase.store.postgres import MIGRATIONS, PostgresStore
 from minibase.store.records import Key, SessionRecord
 from minibase.store.writes import Insert, Put, Update
-from tests.pg import PgServer, start_server
+from tests.support.pg import PgServer, start_server
 
 T0 = "2026-01-01T00:00:00.000Z"
 T1 = "2026-01-02T00:00:00.000Z"

@@ -23,8 +23,8 @@ from minibase.errors import ConfigError
 from minibase.functions.registry import function
 from minibase.runtime.deploy import DeployOptions, read_project, render_yaml
 from minibase.util import names
-from tests.conftest import base_raw
-from tests.live import run_uvicorn
+from tests.support.config import base_raw
+from tests.support.live import run_uvicorn
 
 # Python's `$` matches only before "\n"; the others are here so no future pattern with
 # `\s` or a line-mode flag lets them through either.

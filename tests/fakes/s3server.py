@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from tests.live import run_uvicorn
+from tests.support.live import run_uvicorn
 
 ACCESS_KEY = "AKIDMINIBASETEST"
 SECRET_KEY = "minibase-test-secret-key-0123456789"
