@@ -43,6 +43,7 @@ SESSION_PATH = f"{FC_API}/proxy/{SERVICE}/session/"
 DB_PATH = f"{FC_API}/services/{SERVICE}/functions/db/invocations"
 AUTH_CODE = "dev:bench"
 DOC_ID = "bench"
+LIST_DOCS = 40  # the bench user's documents with a number n, for the list of 20
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -78,6 +79,7 @@ calls_per_ip = "off"
 [collections.todo_list]
 read = "owner"
 write = "owner"
+indexes = [["n"]]
 """
 
 
@@ -239,6 +241,7 @@ def wait_answer(
 class WrkResult:
     scenario: str
     label: str
+    round: int
     requests: int
     duration_s: float
     rps: float
@@ -422,8 +425,10 @@ class Scenario:
 SCENARIOS = [
     Scenario("bare", "bare GET /", "bare"),
     Scenario("db_get", "db get (FC-signed)", "minibase"),
+    Scenario("db_list", "db list of 20 (FC-signed)", "minibase"),
     Scenario("login", "dev login (write)", "minibase"),
     Scenario("db_put", "db put (FC-signed, write)", "minibase"),
+    Scenario("db_insert", "db insert (FC-signed, write)", "minibase"),
 ]
 # --h11-baseline: the bare app on uvicorn's pure-Python h11 parser, for reference only
 # (the "about 7,000 req/s" once quoted for a bare app matches this, not the httptools parser serve uses).
@@ -446,6 +451,20 @@ def build_load(sc: Scenario, ports: dict[str, int], session: Session, run_tag: s
         if session.check_signed(body, headers, "db get") is None:
             raise BenchError(f"sample db get returned data null: document {DOC_ID!r} is missing")
         return Load(mb + DB_PATH, signed_args(headers, body))
+    if sc.name == "db_list":
+        body = orjson.dumps({"sid": session.sid, "op": "query", "orderBy": [["n", "desc"]], "limit": 20})
+        headers = session.fresh_headers(body)
+        if len(session.check_signed(body, headers, "db list")) != 20:
+            raise BenchError("sample db list did not return 20 documents")
+        return Load(mb + DB_PATH, signed_args(headers, body))
+    if sc.name == "db_insert":
+        # No id: the server generates one, so the body (and its signed Content-MD5) is fixed.
+        body = orjson.dumps(
+            {"sid": session.sid, "op": "insert", "obj": {"title": "benchmark insert", "n": -1}}
+        )
+        headers = session.fresh_headers(body)
+        session.check_signed(body, headers, "db insert")
+        return Load(mb + DB_PATH, signed_args(headers, body))
     if sc.name == "db_put":
         obj = {"id": "__ID__", "title": "benchmark write", "completed": False}
         body = orjson.dumps({"sid": session.sid, "op": "put", "obj": obj})
@@ -457,24 +476,40 @@ def build_load(sc: Scenario, ports: dict[str, int], session: Session, run_tag: s
 
 
 def bench_throughput(args: argparse.Namespace, ports: dict[str, int], session: Session) -> list[WrkResult]:
+    """Every selected scenario once per round; each round's ratios are to that round's bare run."""
     results: list[WrkResult] = []
     duration = wrk_duration(args.duration)
     warmup = wrk_duration(args.warmup) if args.warmup > 0 else None
     bound = args.duration + 60.0
-    scenarios = [*SCENARIOS, H11_SCENARIO] if "bare_h11" in ports else SCENARIOS
-    for i, sc in enumerate(scenarios):
-        if warmup is not None:
-            print(f"  {sc.label}: warm-up {warmup} ...", file=sys.stderr, flush=True)
-            load = build_load(sc, ports, session, f"w{i}{int(time.time())}")
-            run_wrk(load, warmup, args.threads, args.connections, args.warmup + 60.0)
-        print(f"  {sc.label}: {duration} ...", file=sys.stderr, flush=True)
-        # Re-signed right before the run: the Date stays well inside the 15-minute window.
-        load = build_load(sc, ports, session, f"r{i}{int(time.time())}")
-        out = run_wrk(load, duration, args.threads, args.connections, bound)
-        if args.verbose:
-            print(out, file=sys.stderr)
-        parsed = parse_wrk(out)
-        results.append(WrkResult(scenario=sc.name, label=sc.label, **parsed))
+    scenarios = [sc for sc in SCENARIOS if sc.name in args.only]
+    if "bare_h11" in ports:
+        scenarios.append(H11_SCENARIO)
+    for round_no in range(1, args.rounds + 1):
+        done: list[WrkResult] = []
+        for i, sc in enumerate(scenarios):
+            tag = f"{round_no}-{i}-{int(time.time())}"
+            if warmup is not None:
+                print(f"  {sc.label}: warm-up {warmup} ...", file=sys.stderr, flush=True)
+                run_wrk(
+                    build_load(sc, ports, session, "w" + tag), warmup, args.threads, args.connections, bound
+                )
+            print(
+                f"  {sc.label}: {duration} (round {round_no}/{args.rounds}) ...", file=sys.stderr, flush=True
+            )
+            # Re-signed right before the run: the Date stays well inside the 15-minute window.
+            out = run_wrk(
+                build_load(sc, ports, session, "r" + tag), duration, args.threads, args.connections, bound
+            )
+            if args.verbose:
+                print(out, file=sys.stderr)
+            done.append(WrkResult(scenario=sc.name, label=sc.label, round=round_no, **parse_wrk(out)))
+        _judge(done)
+        results.extend(done)
+    return results
+
+
+def _judge(results: list[WrkResult]) -> None:
+    """Ratios to the bare run of the same round, and the targets."""
     bare = next(r for r in results if r.scenario == "bare")
     for r in results:
         r.ratio_to_bare = r.rps / bare.rps if bare.rps else None
@@ -484,7 +519,7 @@ def bench_throughput(args: argparse.Namespace, ports: dict[str, int], session: S
                 (f">= {TARGET_GET_RATIO:.2f}x bare", (r.ratio_to_bare or 0) >= TARGET_GET_RATIO),
                 (f">= {POCKETBASE_VIEW:,.0f} req/s (PocketBase view)", r.rps >= POCKETBASE_VIEW),
             ]
-        elif r.scenario == "db_put":
+        elif r.scenario in ("db_put", "db_insert"):
             checks = [(f">= {POCKETBASE_CREATE:,.0f} req/s (PocketBase create)", r.rps >= POCKETBASE_CREATE)]
         elif r.scenario == "bare_h11":
             r.target = "reference only (~7,000 quoted for bare)"
@@ -493,7 +528,6 @@ def bench_throughput(args: argparse.Namespace, ports: dict[str, int], session: S
                 checks.append(("no errors", False))
             r.target = "; ".join(f"{text} {_mark(met)}" for text, met in checks)
             r.target_met = all(met for _, met in checks)
-    return results
 
 
 # -------------------------------------------------------------------------- cold start
@@ -571,17 +605,26 @@ def print_table(results: list[WrkResult], cold: list[ColdResult], meta: dict[str
     print()
     print(
         f"minibase bench: wrk -t{meta['threads']} -c{meta['connections']} -d{meta['duration']} "
-        f"on {meta['cpus']} CPUs shared by wrk and the server; {meta['python']}"
+        f"on {meta['cpus']} CPUs shared by wrk and the server; {meta['python']}; "
+        f"load average {meta['load_average'][0]} before, {meta['load_average'][1]} after"
     )
     head = f"{'scenario':<29} {'req/s':>9} {'p50':>9} {'p99':>9} {'errors':>7} {'x bare':>7}  target"
     print(head)
     print("-" * (len(head) + 30))
+    rounds = meta["rounds"]
     for r in results:
         ratio = f"{r.ratio_to_bare:.2f}" if r.ratio_to_bare is not None else "-"
         target = r.target or ""
+        label = f"{r.label} [{r.round}]" if rounds > 1 else r.label
         print(
-            f"{r.label:<29} {r.rps:>9,.0f} {r.p50_ms:>7.2f}ms {r.p99_ms:>7.2f}ms {r.errors:>7} {ratio:>7}  {target}"
+            f"{label:<29} {r.rps:>9,.0f} {r.p50_ms:>7.2f}ms {r.p99_ms:>7.2f}ms {r.errors:>7} {ratio:>7}  {target}"
         )
+    if rounds > 1:
+        print(f"x bare over {rounds} rounds (min / median / max):")
+        for sc in dict.fromkeys(r.scenario for r in results if r.scenario != "bare"):
+            ratios = [r.ratio_to_bare or 0.0 for r in results if r.scenario == sc]
+            label = next(r.label for r in results if r.scenario == sc)
+            print(f"  {label:<27} {min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}")
     for r in results:
         if r.errors:
             detail = f"non-2xx {r.non_2xx}, socket {r.socket_errors}, failed check {r.check_bad}"
@@ -628,6 +671,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--warmup", type=parse_duration, default=None, help="unrecorded wrk run first (default 2s)"
     )
+    p.add_argument(
+        "--only",
+        default=",".join(sc.name for sc in SCENARIOS),
+        help="comma-separated scenarios to run (bare is always run: the ratios' baseline); "
+        f"default all: {','.join(sc.name for sc in SCENARIOS)}",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="run the scenarios this many times (default 1)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--cold-runs", type=int, default=None, help="cold starts of each server (default 5)")
@@ -650,6 +700,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.cold_runs = 3 if args.quick else 5
     if args.cold_runs < 1:
         p.error("--cold-runs must be at least 1")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    known = {sc.name for sc in SCENARIOS}
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    if only - known:
+        p.error(f"unknown scenario(s) {', '.join(sorted(only - known))} (known: {', '.join(sorted(known))})")
+    args.only = only | {"bare"}
     return args
 
 
@@ -689,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:
+    load_before = os.getloadavg()[0]
     config = work / "minibase.toml"
     config.write_text(CONFIG_TOML)
     names = ["minibase", "bare", *(["bare_h11"] if args.h11_baseline else [])]
@@ -717,6 +775,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         try:
             session.login()
             session.client.db("put", obj={"id": DOC_ID, "title": "benchmark document", "completed": False})
+            for n in range(LIST_DOCS):
+                session.client.db("put", obj={"id": f"list-{n}", "title": f"todo {n}", "n": n})
         except Exception as e:
             raise BenchError(f"could not log in / put the bench document with the Python client: {e}") from e
         print(
@@ -740,6 +800,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         "warmup": wrk_duration(args.warmup) if args.warmup > 0 else None,
         "threads": args.threads,
         "connections": args.connections,
+        "rounds": args.rounds,
+        # The machine's other work moves every figure: 1-minute load average before and after.
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "cold_runs": args.cold_runs,
         "cpus": os.cpu_count(),
         "python": f"Python {platform.python_version()}",
