@@ -143,6 +143,25 @@ def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
     return SessionRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]), bool(row[8]))
 
 
+def _switch_to_wal(conn: sqlite3.Connection, wait: float = 10.0) -> None:
+    """``journal_mode=WAL``, tried again while another connection holds the write lock.
+
+    Two processes switching one fresh file at once: the second, already reading, would
+    deadlock waiting for the first's lock, so SQLite answers it "database is locked" at
+    once without calling the busy handler (no busy timeout helps). Processes of this store
+    take turns at start (:meth:`SQLiteStore.open`); this covers any other writer.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if not str(e).startswith("database is locked") or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)  # at start only: once the file is in WAL, this never waits
+
+
 class _ReadConnection(BudgetedConnection):
     """A reader whose statements fail with Unavailable when SQLite cannot serve them now
     (locked past the busy timeout, disk failing): the reads' one place for that."""
@@ -180,11 +199,11 @@ class SQLiteStore:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, factory=BudgetedConnection
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")  # before anything that may wait for a lock
+        _switch_to_wal(conn)
         # FULL: a commit is on disk before it is acknowledged (NORMAL may lose the last
         # transactions on power loss in WAL mode).
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
     def _reader(self) -> BudgetedConnection:
@@ -256,8 +275,13 @@ class SQLiteStore:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._private_files()
-        # Migrate on a connection of our own, before the writer thread exists, so that
-        # several processes starting at once serialize on BEGIN IMMEDIATE.
+        # Migrate on a connection of our own, before the writer thread exists. Processes
+        # starting at once (serve --workers) take turns through the writers' lock file for
+        # the WAL switch and the migrations, and BEGIN IMMEDIATE serializes them as well.
+        async with self._writer.exclusive():
+            self._migrate()
+
+    def _migrate(self) -> None:
         conn = self._connect_writer()
         try:
             conn.execute("BEGIN IMMEDIATE")

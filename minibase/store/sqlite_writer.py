@@ -46,7 +46,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from ..errors import Unavailable
@@ -200,6 +200,28 @@ class SQLiteWriter:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the processes' write lock (when there is a lock file) for the enclosed
+        blocking work, such as opening the database and migrating it at start."""
+        if self._lock_path is None:
+            yield
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + _BUSY_WAIT_MS / 1000
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:  # SQLite's busy timeout still applies
+                        break
+                    await asyncio.sleep(0.002)
+            yield
+        finally:
+            os.close(fd)  # and the lock with it
 
     # ------------------------------------------------------------------- flusher
 

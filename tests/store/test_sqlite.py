@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -92,21 +94,66 @@ def test_data_survives_restart(tmp_path: Path) -> None:
     assert orjson.loads(run(tmp_path / "db", read))["keep"] is True
 
 
-def _open_in_process(path: str) -> None:
-    run(Path(path), lambda store: asyncio.sleep(0))
+def test_opening_waits_while_another_connection_switches_the_file(tmp_path: Path) -> None:
+    """Another writer holds the write lock of a fresh (rollback-journal) file, as one does
+    mid-way through its own switch to WAL: SQLite refuses the second switch at once,
+    without its busy handler (it would deadlock), so opening tries again until it is free."""
+    path = tmp_path / "db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO held VALUES (1)")
+    release = threading.Timer(0.3, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        run(path, lambda store: store.write([Put(Key("c", "u", "a"), {"x": 1})], "t"))
+    finally:
+        release.join()
+        other.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
 
 
-def test_migrations_are_safe_when_processes_start_at_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "db")
+def _open_at_once(paths: list[str], barrier: Any, errors: Any) -> None:
+    """For each fresh file: wait for the other processes, then open (WAL switch and
+    migrations) and write, all at the same moment."""
+
+    async def write(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", f"p{os.getpid()}"), {"x": 1})], "t")
+
+    for path in paths:
+        barrier.wait(30)
+        try:
+            run(Path(path), write)
+        except Exception as e:  # reported to the parent, which fails the test with it
+            errors.put(f"{path}: {type(e).__name__}: {e}")
+
+
+def test_processes_opening_one_fresh_file_at_once(tmp_path: Path) -> None:
+    """``serve --workers N`` starts its workers at once on a fresh file: the WAL switch and
+    the migrations of one wait for the other's instead of failing with "database is
+    locked" (seen with two workers). Three processes, five fresh files."""
+    paths = [str(tmp_path / f"db{i}") for i in range(5)]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_open_in_process, args=(path,)) for _ in range(4)]
+    barrier, errors = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_open_at_once, args=(paths, barrier, errors)) for _ in range(3)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    rows = sqlite3.connect(path).execute("SELECT version FROM schema_migrations").fetchall()
-    assert rows == [(v,) for v, _ in MIGRATIONS]
+        p.join(60)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == []
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    for path in paths:
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [
+            (v,) for v, _ in MIGRATIONS
+        ]
+        assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 3
 
 
 def test_closed_store_refuses_writes(tmp_path: Path) -> None:
