@@ -118,7 +118,7 @@ class MinibaseApp:
         self.limit = config.limits.max_body
         self.body_timeout = BODY_TIMEOUT
         self.require_body_digest = config.auth.require_body_digest
-        self.starlette = _starlette(core)
+        self.starlette = _starlette(core, self.stop)
         self.state = self.starlette.state
         # Local files are served here (built on the first /files/ request: cold start).
         self.local_files = config.files_root is not None
@@ -140,6 +140,12 @@ class MinibaseApp:
             "fc_invoke": (self._fc_invoke, True),
             "webhook": (self._webhook, False),
         }
+
+    async def stop(self) -> None:
+        """At shutdown (the lifespan, or FC's runtime reset): what the app holds is flushed
+        (the console's audit batch) before the core closes the store under it."""
+        await self.console.close()
+        await self.core.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.cors_origins:
@@ -448,7 +454,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
-def _starlette(core: Minibase) -> Starlette:
+def _starlette(core: Minibase, stop: Callable[[], Awaitable[None]]) -> Starlette:
     async def healthz(request: Request) -> Response:
         return _json({"data": {"ok": True}})
 
@@ -469,7 +475,7 @@ def _starlette(core: Minibase) -> Starlette:
         try:
             yield
         finally:
-            await core.stop()
+            await stop()
 
     async def not_here(request: Request) -> Response:  # POSTs are served before Starlette
         raise HTTPException(404)

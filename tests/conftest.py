@@ -9,6 +9,7 @@ import pytest
 from minibase.app import create_app
 from minibase.config import Config, parse_config
 from minibase.core import Minibase
+from tests.fakes.s3server import SigV4Gateway, s3_server
 from tests.support.config import Clock, Live, base_raw
 from tests.support.live import run_uvicorn
 from tests.support.pg import pg_server, pg_url  # noqa: F401  (fixtures)
@@ -44,3 +45,10 @@ def live(make_config: Callable[..., Config]) -> Iterator[Live]:
         finally:
             for c in server.clients:
                 c.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[tuple[str, SigV4Gateway]]:
+    """One S3 fake per session (moto behind the SigV4-checking gateway): files and backups."""
+    with s3_server() as pair:
+        yield pair

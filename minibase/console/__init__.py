@@ -31,6 +31,9 @@ class ConsoleMount:
         self.sink = AuditSink.install(core.config)
         self._app: Any = None
 
+    async def close(self) -> None:
+        await self.sink.close()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
             from .api import Console

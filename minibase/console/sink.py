@@ -45,7 +45,7 @@ class AuditSink:
     def __init__(self, store: ConsoleStore | None) -> None:
         self.store = store
         self.pending: list[AuditRecord] = []
-        self._scheduled = False
+        self._scheduled: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.handler = _Handler(self)
 
@@ -84,19 +84,29 @@ class AuditSink:
                 line,
             )
         )
-        if not self._scheduled:
+        if self._scheduled is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return  # no loop (a CLI command): flushed by whoever flushes next
-            self._scheduled = True
-            loop.call_later(_DELAY, self._spawn)
+            self._scheduled = loop.call_later(_DELAY, self._spawn)
 
     def _spawn(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         task = asyncio.get_running_loop().create_task(self.flush())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """At the app's shutdown, before the store closes: the batches under way finish and
+        the last one is written (an FC instance or a worker may stop right after a call)."""
+        self.uninstall()
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flush()
 
     async def flush(self) -> None:
         if not self.pending or self.store is None:

@@ -81,7 +81,7 @@ def reset() -> None:
             loop, app = _runtime
             _runtime = None
             try:
-                loop.run_until_complete(app.core.stop())
+                loop.run_until_complete(app.stop())
             finally:
                 loop.close()
 

@@ -247,8 +247,8 @@ def test_through_the_fc_http_trigger_handler(
     import orjson
 
     from minibase.runtime import fc
-    from tests.runtime.test_fc import CONTEXT, http_event
     from tests.support.events import APP_ID, write_module
+    from tests.support.fc import CONTEXT, http_event
 
     key = alipay.write_public_key(tmp_path / "alipay_public.pem")
     wkey = wechatpay.write_public_key(tmp_path / "wechatpay_public.pem")

@@ -13,16 +13,10 @@ import pytest
 
 from minibase.config import Config
 from minibase.files import build_file_store
-from tests.fakes.s3server import REGION, SigV4Gateway, s3_server
+from tests.fakes.s3server import REGION
 from tests.support.config import SECRET
 from tests.support.files import BACKENDS, FILES, files_config, local_env, make_bucket
 from tests.support.files_harness import FilesEnv
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[tuple[str, SigV4Gateway]]:
-    with s3_server() as pair:
-        yield pair
 
 
 @pytest.fixture(params=BACKENDS)
