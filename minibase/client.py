@@ -50,7 +50,7 @@ REFRESH_MARGIN = 60.0  # seconds before Expiration at which credentials are rene
 # higher). Never insert (without an id it would store twice), update (inc, push: applied
 # twice), remove, login/refresh/logout, or the developer's own functions.
 RETRY_SAFE: dict[str, frozenset[str]] = {
-    "db": frozenset(("get", "list", "query", "count", "put")),
+    "db": frozenset(("get", "list", "query", "count", "aggregate", "put")),
     "files": frozenset(("uploadUrl", "downloadUrl", "stat", "list")),
 }
 RETRY_BATCH_OPS = frozenset(("get", "put"))  # a batch is retried when all its ops are these
@@ -485,6 +485,21 @@ class Query:
     def count(self) -> Any:
         return self._client._data(
             "db", {"op": "count", "collection": self.collection, **_only(self.event, "where", "owner")}
+        )
+
+    def aggregate(self, pipeline: list[dict[str, Any]]) -> Any:
+        """The groups of ``pipeline`` (docs/data.md#aggregation); this query's ``where``
+        becomes its ``$match`` stage and ``owner`` carries over."""
+        if "where" in self.event:
+            pipeline = [{"$match": self.event["where"]}, *pipeline]
+        return self._client._data(
+            "db",
+            {
+                "op": "aggregate",
+                "collection": self.collection,
+                "pipeline": pipeline,
+                **_only(self.event, "owner"),
+            },
         )
 
 

@@ -146,6 +146,8 @@ class Minibase:
         for name, col in self.config.collections.items():
             if col.indexes:
                 await self.store.ensure_indexes(name, col.indexes, owner_first=col.read.text == "owner")
+        # Always: a declaration removed since the last start drops its index rows.
+        await self.store.ensure_search({n: c.search for n, c in self.config.collections.items() if c.search})
         if self.events is not None:
             await self.events.open()
             if self.background:

@@ -4,6 +4,7 @@
 
     MinibaseError                  (code, HTTP status)
     ├── InvalidArgument            InvalidArgument   400
+    │   └── NotIndexed             NotIndexed        400 ($search on a field without a declared search index)
     ├── Unauthenticated            Unauthenticated   401
     │   └── GatewayError           FC gateway refusal (bad signature, skew, unknown key)
     ├── PermissionDenied           PermissionDenied  403
@@ -39,6 +40,7 @@ __all__ = [
     "MethodNotAllowed",
     "MinibaseError",
     "NotFound",
+    "NotIndexed",
     "PayloadTooLarge",
     "PermissionDenied",
     "ProviderError",
@@ -76,6 +78,13 @@ class InvalidArgument(MinibaseError):
     code = "InvalidArgument"
     status = 400
     default_message = "invalid argument"
+
+
+class NotIndexed(InvalidArgument):
+    """A query needs an index the collection does not declare (``$search``)."""
+
+    code = "NotIndexed"
+    default_message = "the query needs an index this collection does not declare"
 
 
 class Unauthenticated(MinibaseError):

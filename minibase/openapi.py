@@ -42,7 +42,15 @@ _SID = {
 }
 _WHERE = {
     "type": "object",
-    "description": "Mongo-style filter: equality, $eq $ne $gt $gte $lt $lte $in $nin $exists $prefix $contains, $and/$or, dotted paths",
+    "description": "Mongo-style filter: equality, $eq $ne $gt $gte $lt $lte $in $nin $exists $prefix $contains $search, $and/$or, dotted paths",
+}
+_PIPELINE = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 4,
+    "description": "stages, each once and in this order: {$match: where}, {$group: {_id, name: {$count|$sum|$avg|$min|$max}}},"
+    " {$sort: {field: 1|-1}}, {$limit: n}; $group is required (docs/data.md#aggregation)",
+    "items": {"type": "object", "minProperties": 1, "maxProperties": 1},
 }
 _ORDER = {
     "type": "array",
@@ -234,6 +242,7 @@ def _db_schemas(limits: LimitsConfig) -> dict[str, Any]:
             "query", {"where": _WHERE, "orderBy": _ORDER, **page, "fields": fields, "owner": _OWNER}
         ),
         "db.count": _event("count", {"where": _WHERE, "owner": _OWNER}),
+        "db.aggregate": _event("aggregate", {"pipeline": _PIPELINE, "owner": _OWNER}, ["pipeline"]),
         "db.batch": _event("batch", {"ops": batch}, ["ops"]),
     }
 

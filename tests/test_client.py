@@ -26,6 +26,10 @@ def test_sync_surface(live: Live) -> None:
     rest = todos.where({"done": True}).order_by("n", "desc").limit(10).get(page["next"])
     assert [d["n"] for d in rest["data"]] == [2, 1, 0] and rest["next"] is None
     assert todos.where({"done": True}).count() == 5 and todos.count() == 7
+    groups = todos.where({"done": True}).aggregate(
+        [{"$group": {"_id": "$done", "n": {"$count": {}}, "top": {"$max": "$n"}}}, {"$limit": 1}]
+    )
+    assert groups == [{"_id": True, "n": 5, "top": 4}]
     assert todos.where({"n": 1}).fields(["n"]).get()["data"][0].keys() == {"id", "uid", "n"}
     results = mb.db.batch([{"op": "remove", "id": "b"}, {"op": "get", "id": a["id"]}], collection="todo_list")
     assert results[0] is None and results[1]["title"] == "buy milk"
@@ -56,6 +60,9 @@ def test_async_surface(live: Live) -> None:
             page = await todos.where({"n": 2}).get()
             assert [d["id"] for d in page["data"]] == [doc["id"]]
             assert await todos.count() == 1
+            assert await todos.aggregate([{"$group": {"_id": None, "s": {"$sum": "$n"}}}]) == [
+                {"_id": None, "s": 2}
+            ]
             assert mb.credentials is not None
             mb.credentials.expiration = 0  # expired: refreshed before the next call
             assert await mb.db("count") == 1

@@ -17,6 +17,7 @@ from minibase.errors import MinibaseError, error_body
 # The stable API of docs/http-api.md#errors: code → HTTP status.
 CODES = {
     "InvalidArgument": 400,
+    "NotIndexed": 400,
     "Unauthenticated": 401,
     "PermissionDenied": 403,
     "NotFound": 404,

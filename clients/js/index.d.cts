@@ -103,6 +103,7 @@ export type ErrorCode =
   | 'Unauthenticated'
   | 'PermissionDenied'
   | 'NotFound'
+  | 'NotIndexed'
   | 'MethodNotAllowed'
   | 'Conflict'
   | 'ContentRejected'
@@ -237,6 +238,21 @@ export class DocumentRef<T = Record<string, unknown>> {
   remove(): Promise<null>
 }
 
+/** One `aggregate` stage (docs/data.md#aggregation); `$group` is required. */
+export type AggregateStage =
+  | { $match: Where }
+  | {
+      $group: { _id: null | string | Record<string, string> } & Record<
+        string,
+        null | string | Record<string, string> | { $count: Record<string, never> } | { $sum: string } | { $avg: string } | { $min: string } | { $max: string }
+      >
+    }
+  | { $sort: Record<string, 1 | -1> }
+  | { $limit: number }
+
+/** One group: its `_id` (a value, or an object of values) and the accumulators. */
+export type AggregateGroup = { _id: unknown } & Record<string, unknown>
+
 export class Query<T = Record<string, unknown>> {
   readonly collection: string
   where(filter: Where): Query<T>
@@ -247,6 +263,8 @@ export class Query<T = Record<string, unknown>> {
   owner(uid: string): Query<T>
   get(options?: { cursor?: string | null }): Promise<Page<Doc<T>>>
   count(): Promise<number>
+  /** Groups of the matching documents; this query's `where` becomes the `$match` stage. */
+  aggregate(pipeline: AggregateStage[]): Promise<AggregateGroup[]>
 }
 
 export class Collection<T = Record<string, unknown>> extends Query<T> {

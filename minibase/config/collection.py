@@ -72,6 +72,21 @@ def _indexes(r: Reader, v: Any, key: str) -> tuple[tuple[tuple[str, ...], ...], 
     return tuple(out)
 
 
+def _search_fields(r: Reader, v: Any, key: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(v, list) or len(v) > 16:
+        raise ConfigError(key, "expected a list (at most 16) of field paths")
+    out: list[tuple[str, ...]] = []
+    for i, f in enumerate(v):
+        path = _field_path(f)
+        if path is None or path == ("id",):
+            raise ConfigError(
+                f"{key}[{i}]", f"{f!r} is not a document field path (a.b.c of [A-Za-z0-9_], not id)"
+            )
+        if path not in out:
+            out.append(path)
+    return tuple(out)
+
+
 def _content_fields(r: Reader, v: Any, key: str) -> tuple[str, ...]:
     if not isinstance(v, list) or len(v) > 16:
         raise ConfigError(key, "expected a list (at most 16) of field paths")
@@ -104,6 +119,8 @@ class CollectionConfig:
     delete: Rule = field(default_factory=_owner, metadata=spec(_rule))
     schema: Mapping[str, Any] | None = field(default=None, metadata=spec(_schema))
     indexes: tuple[tuple[tuple[str, ...], ...], ...] = field(default=(), metadata=spec(_indexes))
+    # string fields `$search` may search (a trigram index each: docs/data.md#text-search)
+    search: tuple[tuple[str, ...], ...] = field(default=(), metadata=spec(_search_fields))
     # text fields the caller's platform checks on every client write (docs/platform.md#content-checks)
     content_check: tuple[str, ...] = field(default=(), metadata=spec(_content_fields))
     content_check_on_outage: str = field(

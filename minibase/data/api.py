@@ -19,7 +19,14 @@ import orjson
 
 from ..auth.sessions import Caller
 from ..config import CollectionConfig, Config
-from ..errors import InvalidArgument, MinibaseError, PayloadTooLarge, PermissionDenied, Unauthenticated
+from ..errors import (
+    InvalidArgument,
+    MinibaseError,
+    NotIndexed,
+    PayloadTooLarge,
+    PermissionDenied,
+    Unauthenticated,
+)
 from ..results import Page
 from ..store.protocols import DocumentStore
 from ..store.records import Key
@@ -27,13 +34,14 @@ from ..store.writes import Get, Insert, Put, Remove, Update, WriteOp, make_docum
 from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
+from .aggregate import MAX_GROUPS, parse_pipeline
 from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, bind_owner, conj
 from .patch import SYSTEM_FIELDS, parse_patch
-from .query import parse_fields, parse_order_by, parse_where, project
+from .query import parse_fields, parse_order_by, parse_where, project, search_paths
 from .rules import AuthInfo
 from .schema import Schema
 
-OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "batch")
+OPS = ("put", "get", "list", "remove", "insert", "update", "query", "count", "aggregate", "batch")
 BATCH_OPS = ("put", "get", "insert", "update", "remove")
 _NO_ORDER: tuple[OrderKey, ...] = ()
 
@@ -66,9 +74,13 @@ class DataFunction:
         if op == "count":
             name, col = self._collection(event, None)
             where = conj(
-                self._rule(col, "read", auth), parse_where(event.get("where")), self._owner(event, auth)
+                self._rule(col, "read", auth),
+                self._where(name, col, event.get("where")),
+                self._owner(event, auth),
             )
             return 0 if where == FALSE else await self.store.count(name, where)
+        if op == "aggregate":
+            return await self._aggregate(event, auth)
         if op == "batch":
             return await self._batch(event, auth)
         if op in ("put", "insert", "update", "remove"):
@@ -90,7 +102,7 @@ class DataFunction:
                 raise Unauthenticated("log in to list your documents")
             where, order = conj(rule, Cmp(("uid",), "eq", auth.uid)), _NO_ORDER
         else:
-            where = conj(rule, parse_where(event.get("where")), self._owner(event, auth))
+            where = conj(rule, self._where(name, col, event.get("where")), self._owner(event, auth))
             order = parse_order_by(event.get("orderBy"))
         fields = None if own_only else parse_fields(event.get("fields"))
         n = validate.limit(event, maximum=self.limits.max_query_limit)
@@ -118,6 +130,40 @@ class DataFunction:
         if fields is None:
             return Page([orjson.Fragment(body) for _, body in rows], nxt)
         return Page([project(orjson.loads(body), fields) for _, body in rows], nxt)
+
+    async def _aggregate(self, event: Mapping[str, Any], auth: AuthInfo | None) -> list[dict[str, Any]]:
+        name, col = self._collection(event, None)
+        rule = self._rule(col, "read", auth)
+        pipeline = parse_pipeline(event.get("pipeline"))
+        self._check_search(name, col, pipeline.where)
+        # The read rule is part of the one statement, as for query and count: an aggregate
+        # sees exactly the documents a query would return.
+        where = conj(rule, pipeline.where, self._owner(event, auth))
+        if where == FALSE:
+            return []
+        rows = await self.store.aggregate(name, where, pipeline.group, MAX_GROUPS)
+        if len(rows) > MAX_GROUPS:
+            raise InvalidArgument(
+                f"the aggregate forms more than {MAX_GROUPS} groups: narrow $match or group by fewer fields",
+                max=MAX_GROUPS,
+                path="pipeline",
+            )
+        return pipeline.finish(rows)
+
+    def _where(self, name: str, col: CollectionConfig, where: object) -> Filter:
+        f = parse_where(where)
+        self._check_search(name, col, f)
+        return f
+
+    def _check_search(self, name: str, col: CollectionConfig, f: Filter) -> None:
+        for path in sorted(search_paths(f)):
+            if path not in col.search:
+                field = ".".join(path)
+                raise NotIndexed(
+                    f"$search on {field!r} needs a search index: declare it in the config,"
+                    f' [collections.{name}] search = ["{field}"]',
+                    field=field,
+                )
 
     def _doc(self, raw: bytes | None, event: Mapping[str, Any]) -> Any:
         if raw is None:

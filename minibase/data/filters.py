@@ -44,7 +44,9 @@ __all__ = [
     "Path",
     "Prefix",
     "Scalar",
+    "Search",
     "TRUE",
+    "ascii_lower",
     "bind_owner",
     "conj",
     "disj",
@@ -82,6 +84,16 @@ class Prefix:
 
     path: Path
     prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """The field is a string containing ``text``, ASCII letters compared case-insensitively
+    (``A`` = ``a``; every other character exactly). Served by the collection's declared
+    search index (docs/data.md#text-search): only collections that declare the field."""
+
+    path: Path
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +135,7 @@ class Const:
 TRUE = Const(True)
 FALSE = Const(False)
 
-Filter: TypeAlias = Union[Cmp, In, Exists, Prefix, Contains, And, Or, Not, Const]  # noqa: UP007
+Filter: TypeAlias = Union[Cmp, In, Exists, Prefix, Search, Contains, And, Or, Not, Const]  # noqa: UP007
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +144,14 @@ class OrderKey:
 
     path: Path
     descending: bool = False
+
+
+def ascii_lower(text: str) -> str:
+    """``text`` with A-Z lowered and nothing else changed (what ``Search`` ignores)."""
+    return text.translate(_ASCII_LOWER) if not text.islower() else text
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 def conj(*items: Filter) -> Filter:

@@ -12,7 +12,7 @@ escapes, whatever the nesting. Work is bounded by the limits below, not by the i
 - A key is a dotted field path (segments ``[A-Za-z_][A-Za-z0-9_]{0,63}``, at most 8) or
   ``$and``/``$or`` (a non-empty list of where objects). Keys are ANDed.
 - A scalar value means equality; an object holds operators (ANDed): ``$eq $ne $gt $gte
-  $lt $lte $in $nin $exists $prefix $contains``. Arrays and objects are not comparison
+  $lt $lte $in $nin $exists $prefix $contains $search``. Arrays and objects are not comparison
   values (``$contains`` matches an array element; dotted paths reach nested fields).
 - Null and missing (the filters.py semantics, as Mongo): ``{f: null}`` / ``$eq: null`` /
   ``$in: [null]`` match a field that is null *or* missing; ``$ne: null`` matches a field
@@ -37,6 +37,7 @@ from ..errors import InvalidArgument
 from ..util.names import is_field_path
 from .filters import (
     TRUE,
+    And,
     Cmp,
     CmpOp,
     Contains,
@@ -44,10 +45,12 @@ from .filters import (
     Filter,
     In,
     Not,
+    Or,
     OrderKey,
     Path,
     Prefix,
     Scalar,
+    Search,
     conj,
     disj,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "MAX_IN",
     "MAX_LIST",
     "MAX_ORDER_KEYS",
+    "MAX_SEARCH",
     "MAX_SEGMENTS",
     "MAX_STRING",
     "MAX_VALUES",
@@ -68,6 +72,7 @@ __all__ = [
     "parse_path",
     "parse_where",
     "project",
+    "search_paths",
 ]
 
 MAX_SEGMENTS: Final = 8
@@ -76,6 +81,7 @@ MAX_DEPTH: Final = 8  # nesting of where objects through $and/$or
 MAX_LIST: Final = 50  # items in one $and/$or
 MAX_IN: Final = 100  # values in one $in/$nin
 MAX_CONTAINS: Final = 10  # $contains conditions in one where (each scans an array per document)
+MAX_SEARCH: Final = 5  # $search conditions in one where (each reads the search index)
 MAX_VALUES: Final = 1000  # comparison values in one where, $in/$nin lists included
 MAX_STRING: Final = 1024  # characters in a where string value
 MAX_ORDER_KEYS: Final = 5
@@ -193,6 +199,12 @@ def _contains(path: Path, arg: object, where: str) -> Filter:
     return Contains(path, _scalar(arg, where))
 
 
+def _search(path: Path, arg: object, where: str) -> Filter:
+    if not isinstance(arg, str) or not arg:
+        raise InvalidArgument(f"{where}: needs a non-empty string")
+    return Search(path, str(_scalar(arg, where)))
+
+
 _OPERATORS: Final[dict[str, Callable[[Path, object, str], Filter]]] = {
     "$eq": _cmp("eq"),
     "$ne": _cmp("ne"),
@@ -205,16 +217,18 @@ _OPERATORS: Final[dict[str, Callable[[Path, object, str], Filter]]] = {
     "$exists": _exists,
     "$prefix": _prefix,
     "$contains": _contains,
+    "$search": _search,
 }
 _OPERATOR_LIST = " ".join(_OPERATORS)
 
 
 class _Budget:
-    __slots__ = ("contains", "left", "values")
+    __slots__ = ("contains", "left", "search", "values")
 
     def __init__(self) -> None:
         self.left = MAX_CONDITIONS
         self.contains = MAX_CONTAINS
+        self.search = MAX_SEARCH
         self.values = MAX_VALUES
 
     def spend(self) -> None:
@@ -230,8 +244,14 @@ class _Budget:
             self.values -= len(f.values)
         elif isinstance(f, Not):
             return self.spend_values(f.item)
-        elif isinstance(f, Cmp | Prefix | Contains):
+        elif isinstance(f, Cmp | Prefix | Contains | Search):
             self.values -= 1
+        if isinstance(f, Search):
+            self.search -= 1
+            if self.search < 0:
+                raise InvalidArgument(
+                    f"where: more than {MAX_SEARCH} $search conditions", max=MAX_SEARCH, path="where"
+                )
         if isinstance(f, Contains):
             self.contains -= 1
             if self.contains < 0:
@@ -247,17 +267,29 @@ class _Budget:
         return None
 
 
+def search_paths(f: Filter) -> set[Path]:
+    """The fields ``f`` searches with ``$search`` (each needs a declared search index)."""
+    if isinstance(f, Search):
+        return {f.path}
+    if isinstance(f, And | Or):
+        return set().union(*(search_paths(g) for g in f.items))
+    if isinstance(f, Not):
+        return search_paths(f.item)
+    return set()
+
+
 def _unique(parts: list[Filter]) -> list[Filter]:
     """``parts`` without repeats. Keyed by repr, which tells ``1`` from ``true`` (as
     dataclass equality does not), so only truly identical conditions merge."""
     return list({repr(f): f for f in parts}.values())
 
 
-def parse_where(where: object) -> Filter:
-    """A client ``where`` as a filter; ``None`` (absent) matches everything."""
+def parse_where(where: object, at: str = "where") -> Filter:
+    """A client ``where`` as a filter; ``None`` (absent) matches everything. ``at`` names
+    it in messages."""
     if where is None:
         return TRUE
-    return _where(where, "where", 1, _Budget())
+    return _where(where, at, 1, _Budget())
 
 
 def _where(obj: object, at: str, depth: int, budget: _Budget) -> Filter:

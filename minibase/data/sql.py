@@ -33,17 +33,36 @@ from typing import Final
 
 from ..errors import InvalidArgument
 from ..util.names import NAME_RE, SEGMENT_RE
-from .filters import And, Cmp, Const, Contains, Exists, Filter, In, Not, Or, OrderKey, Path, Prefix, Scalar
+from .filters import (
+    And,
+    Cmp,
+    Const,
+    Contains,
+    Exists,
+    Filter,
+    In,
+    Not,
+    Or,
+    OrderKey,
+    Path,
+    Prefix,
+    Scalar,
+    Search,
+    ascii_lower,
+)
 
 __all__ = [
     "POSTGRES",
     "SQLITE",
     "Dialect",
     "Params",
+    "compile_aggregate",
     "compile_count",
     "compile_filter",
     "compile_query",
     "index_ddl",
+    "search_index_ddl",
+    "search_index_name",
 ]
 
 _TRUE: Final = "1=1"
@@ -88,6 +107,22 @@ class Dialect:
     def _contains(self, path: Path, rank: str, value: Scalar, params: Params) -> str:
         raise NotImplementedError
 
+    def _search(self, path: Path, text: str, params: Params) -> str:
+        raise NotImplementedError
+
+    def _float_flag(self, path: Path) -> str:
+        """An aggregate: true when a number in the group was written as a float."""
+        raise NotImplementedError
+
+    def _sum(self, num: str) -> str:
+        """An aggregate: the exact sum of the non-NULL ``num`` values as decimal text."""
+        raise NotImplementedError
+
+
+# A search term this long (characters) or longer is looked up in SQLite's trigram index;
+# FTS5 cannot look up shorter ones, which scan the candidates instead.
+TRIGRAM = 3
+
 
 class _SQLite(Dialect):
     def _body_field(self, path: Path) -> _Field:
@@ -119,6 +154,28 @@ class _SQLite(Dialect):
         lit = "'$." + ".".join(path) + "'"
         return f"{rank} = 4 AND EXISTS (SELECT 1 FROM json_each(body, {lit}) WHERE {cond})"  # noqa: S608 - validated paths, bound values
 
+    def _search(self, path: Path, text: str, params: Params) -> str:
+        fld = self._body_field(path)
+        lit = "'$." + ".".join(path) + "'"
+        index = ""
+        if len(text) >= TRIGRAM:
+            # The trigram index (kept by triggers, store/sqlite_search.py) narrows the rows;
+            # it folds case more widely than ASCII, so the exact test below still decides.
+            phrase = '"' + text.replace('"', '""') + '"'
+            index = (
+                "(collection, uid, id) IN (SELECT collection, uid, id FROM search_rows"  # noqa: S608 - validated paths, bound values
+                f" WHERE field = {lit} AND rowid IN (SELECT rowid FROM doc_search WHERE doc_search MATCH"
+                f" {params.add(phrase)})) AND "
+            )
+        # lower() is ASCII-only in SQLite (without ICU), as the operator's semantics are.
+        return f"{index}{fld.rank} = 3 AND instr(lower({fld.txt}), {params.add(ascii_lower(text))}) > 0"
+
+    def _float_flag(self, path: Path) -> str:
+        return f"max(json_type(body, '$.{'.'.join(path)}') = 'real')"
+
+    def _sum(self, num: str) -> str:
+        return f"mb_sum({num})"  # registered on every connection: data/aggregate.py
+
 
 class _Postgres(Dialect):
     def _body_field(self, path: Path) -> _Field:
@@ -149,6 +206,25 @@ class _Postgres(Dialect):
         else:
             elem = f"jsonb_build_array({params.add(value)}::text)"
         return f"{rank} = 4 AND (body #> '{{{','.join(path)}}}') @> {elem}"
+
+    def _search(self, path: Path, text: str, params: Params) -> str:
+        fld = self._body_field(path)
+        pattern = "%" + ascii_lower(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # The expression of the trigram index (search_index_ddl): lower() under "C" is
+        # ASCII-only, and LIKE under "C" compares code points, so this is exact.
+        return f"{fld.rank} = 3 AND {_pg_search_expr(path)} LIKE {params.add(pattern)}"
+
+    def _float_flag(self, path: Path) -> str:
+        # orjson writes every float with a point or an exponent, which jsonb keeps as scale.
+        v = f"(body #> '{{{','.join(path)}}}')"
+        return f"bool_or(CASE jsonb_typeof{v} WHEN 'number' THEN scale({v}::numeric) > 0 END)"
+
+    def _sum(self, num: str) -> str:
+        return f"(sum({num}))::text"
+
+
+def _pg_search_expr(path: Path) -> str:
+    return f"lower((body #>> '{{{','.join(path)}}}') COLLATE \"C\")"
 
 
 SQLITE: Final[Dialect] = _SQLite("sqlite", numbered=False, collate="", int64=True)
@@ -221,6 +297,10 @@ def _compile(f: Filter, d: Dialect, p: Params) -> str:
         return fld.present if f.present else fld.absent
     if isinstance(f, Prefix):
         return _prefix(f.path, f.prefix, d, p)
+    if isinstance(f, Search):
+        if _field(d, f.path).column is not None:  # also checks the path
+            raise InvalidArgument("$search works on document fields, not on id or uid")
+        return d._search(f.path, f.text, p)
     if isinstance(f, Contains):
         fld = _field(d, f.path)
         if fld.column is not None:
@@ -559,3 +639,91 @@ def index_ddl(
         cols.append("uid" + dialect.collate)
     cols.append("id" + dialect.collate)
     return f'CREATE INDEX IF NOT EXISTS "{name}" ON documents ({", ".join(cols)})'
+
+
+def search_index_name(path: Path) -> str:
+    import hashlib
+
+    return "sx_" + hashlib.sha256(".".join(path).encode()).hexdigest()[:16]
+
+
+def search_index_ddl(name: str, path: Path) -> str:
+    """PostgreSQL: ``CREATE INDEX IF NOT EXISTS`` of the trigram index ``$search`` on
+    ``path`` uses (pg_trgm, GIN), on exactly the expression the compiled filter tests.
+    Shared by every collection declaring the path, like :func:`index_ddl`'s."""
+    if not _INDEX_NAME.fullmatch(name):
+        raise ValueError(f"invalid index name {name!r}")
+    if _field(POSTGRES, path).column is not None:
+        raise ValueError("id and uid take no search index")
+    return (
+        f'CREATE INDEX IF NOT EXISTS "{name}" ON documents USING gin (({_pg_search_expr(path)}) gin_trgm_ops)'
+    )
+
+
+# --------------------------------------------------------------------- aggregates
+
+AccumulatorOp = str  # "count" | "sum" | "avg" | "min" | "max"
+
+
+def compile_aggregate(
+    dialect: Dialect,
+    collection: str,
+    where: Filter,
+    keys: Sequence[Path],
+    accumulators: Sequence[tuple[AccumulatorOp, Path | None]],
+    max_groups: int,
+) -> tuple[str, list[object]]:
+    """``SELECT … GROUP BY`` the ``keys`` over the documents matching ``where``, at most
+    ``max_groups`` rows, and its parameters.
+
+    A row is, per key, ``(rank, num, txt, is_float)`` (documents whose key field holds an
+    array or an object are left out), then per accumulator: ``count`` its count; ``sum``
+    the exact sum of the numbers as decimal text (NULL without numbers); ``avg`` that sum
+    and how many numbers; ``min``/``max`` the least/greatest boolean, number and string
+    (three columns). :mod:`minibase.data.aggregate` decodes it.
+    """
+    p = Params(dialect)
+    select: list[str] = []
+    group: list[str] = []
+    conds: list[str] = []
+    for path in keys:
+        fld = _field(dialect, path)
+        if fld.column is not None:
+            select += ("3", "0", fld.txt, "0")
+            group.append(fld.txt)
+        else:
+            select += (fld.rank, fld.num, fld.txt, dialect._float_flag(path))
+            group += (fld.rank, fld.num, fld.txt)
+            conds.append(f"{fld.rank} < 4")
+    for op, ref in accumulators:
+        if op == "count":
+            select.append("count(*)")
+            continue
+        assert ref is not None
+        fld = _field(dialect, ref)
+        num = f"CASE WHEN {fld.rank} = 2 THEN {fld.num} END"
+        if op == "sum":
+            select.append(dialect._sum(num))
+        elif op == "avg":
+            select += (dialect._sum(num), f"count({num})")
+        elif op in ("min", "max"):
+            select += (
+                f"{op}(CASE WHEN {fld.rank} = 1 THEN {fld.num} END)",
+                f"{op}({num})",
+                f"{op}(CASE WHEN {fld.rank} = 3 THEN {fld.txt} END)",
+            )
+        else:
+            raise ValueError(f"unknown accumulator {op!r}")
+    if not select:
+        select.append("count(*)")
+    sql = f"SELECT {', '.join(select)} FROM documents WHERE collection = {p.add(collection)}"  # noqa: S608 - validated paths, bound values
+    cond = _compile(where, dialect, p)
+    if cond != _TRUE:
+        sql += f" AND {cond}"
+    for c in conds:
+        sql += f" AND {c}"
+    # Without keys, one group of every match (collection is the same in every row), and
+    # none at all when nothing matches.
+    sql += f" GROUP BY {', '.join(group or ['collection'])}"
+    sql += f" LIMIT {p.add(max_groups)}"
+    return sql, p.values

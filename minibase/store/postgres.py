@@ -17,15 +17,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
+from ..data.aggregate import Group, GroupRow, decode_rows
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
-from ..data.sql import POSTGRES, compile_count, compile_query, index_ddl, index_name
+from ..data.filters import Path as FieldPath
+from ..data.sql import (
+    POSTGRES,
+    compile_aggregate,
+    compile_count,
+    compile_query,
+    index_ddl,
+    index_name,
+    search_index_ddl,
+    search_index_name,
+)
 from ..errors import (
+    ConfigError,
     Conflict,
     Internal,
     InvalidArgument,
@@ -508,6 +520,42 @@ class PostgresStore:
     async def count(self, collection: str, where: Filter) -> int:
         sql, args = compile_count(POSTGRES, collection, where)
         return int(await self._fetchval(sql, *args))
+
+    async def aggregate(
+        self, collection: str, where: Filter, group: Group, max_groups: int
+    ) -> list[GroupRow]:
+        accs = [(a.op, a.path) for a in group.accumulators]
+        sql, args = compile_aggregate(POSTGRES, collection, where, group.keys, accs, max_groups + 1)
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> list[asyncpg.Record]:
+            return await conn.fetch(sql, *args)  # type: ignore[no-any-return]
+
+        return decode_rows(await self._run(fn, idempotent=True), group)
+
+    async def ensure_search(self, declared: Mapping[str, Sequence[FieldPath]]) -> None:
+        paths = sorted({p for ps in declared.values() for p in ps})
+        if not paths:
+            return
+        first = min(declared)
+
+        async def fn(conn: asyncpg.Connection, _: _Progress) -> None:
+            await conn.execute("SELECT pg_advisory_lock($1)", _INDEX_LOCK)  # as ensure_indexes
+            try:
+                try:
+                    await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                except asyncpg.PostgresError as e:
+                    raise ConfigError(
+                        f"collections.{first}.search",
+                        f"needs PostgreSQL's pg_trgm extension, which this role cannot create: {e}."
+                        " Create it once as a superuser (CREATE EXTENSION pg_trgm), or drop the declaration.",
+                    ) from None
+                for path in paths:
+                    # Builds over the stored documents; then PostgreSQL keeps it in step.
+                    await conn.execute(search_index_ddl(search_index_name(path), path))
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _INDEX_LOCK)
+
+        await self._run(fn, idempotent=True)  # IF NOT EXISTS
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         async def fn(conn: asyncpg.Connection, progress: _Progress) -> list[Any]:

@@ -15,10 +15,11 @@ read can be passed to the client without decoding and re-encoding it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..data.filters import TRUE, Filter, OrderKey
+from ..data.aggregate import Group, GroupRow
+from ..data.filters import TRUE, Filter, OrderKey, Path
 from .records import Identity, Key, SessionRecord, UserRecord
 from .writes import WriteOp
 
@@ -96,6 +97,13 @@ class DocumentStore(Protocol):
 
     async def count(self, collection: str, where: Filter) -> int: ...
 
+    async def aggregate(
+        self, collection: str, where: Filter, group: Group, max_groups: int
+    ) -> list[GroupRow]:
+        """The groups of the documents matching ``where``; at most ``max_groups + 1`` of
+        them (that many means: too many)."""
+        ...
+
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         """Apply ``ops`` atomically, in order; one result per op. On the first failing op
         nothing is written and its MinibaseError is raised with ``details["index"]``."""
@@ -105,6 +113,11 @@ class DocumentStore(Protocol):
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
     ) -> None:
         """Create the declared indexes (idempotent; safe with several instances)."""
+        ...
+
+    async def ensure_search(self, declared: Mapping[str, Sequence[Path]]) -> None:
+        """Make the search indexes serve ``declared`` (collection -> fields searched with
+        ``$search``), indexing stored documents; idempotent, safe with several instances."""
         ...
 
 

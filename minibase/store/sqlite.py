@@ -21,14 +21,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from ..data.aggregate import ExactSum, Group, GroupRow, decode_rows
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
-from ..data.sql import SQLITE, Params, compile_count, compile_filter, compile_query, index_ddl, index_name
+from ..data.filters import Path as FieldPath
+from ..data.sql import (
+    SQLITE,
+    Params,
+    compile_aggregate,
+    compile_count,
+    compile_filter,
+    compile_query,
+    index_ddl,
+    index_name,
+)
 from ..errors import InvalidArgument, MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
@@ -215,6 +226,8 @@ class SQLiteStore:
                 )
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA query_only=ON")
+                # Sums exact as PostgreSQL's numeric (data/aggregate.py), not double addition.
+                conn.create_aggregate("mb_sum", 1, ExactSum)  # type: ignore[arg-type]
             except sqlite3.Error as e:
                 raise outage(e) from e
             self._local.conn = conn
@@ -480,6 +493,20 @@ class SQLiteStore:
         args = _checked(params)
         n: int = await self._read(lambda conn: conn.execute(sql, args).fetchone()[0], inline=False)
         return n
+
+    async def aggregate(
+        self, collection: str, where: Filter, group: Group, max_groups: int
+    ) -> list[GroupRow]:
+        accs = [(a.op, a.path) for a in group.accumulators]
+        sql, params = compile_aggregate(SQLITE, collection, where, group.keys, accs, max_groups + 1)
+        args = _checked(params)
+        rows = await self._read(lambda conn: conn.execute(sql, args).fetchall(), inline=False)
+        return decode_rows(rows, group)
+
+    async def ensure_search(self, declared: Mapping[str, Sequence[FieldPath]]) -> None:
+        from . import sqlite_search
+
+        await self._writer.run(lambda conn: sqlite_search.sync(conn, declared))
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         def job(conn: sqlite3.Connection) -> list[Any]:

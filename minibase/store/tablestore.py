@@ -40,11 +40,12 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
+from ..data.aggregate import Group, GroupRow, group_documents
 from ..data.filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
 from ..errors import (
     Conflict,
@@ -584,11 +585,37 @@ class TableStoreStore:
             page = [self._row(r) for r in rows]
             yield [r["body"] for r in page if r is not None and (after_id is None or r["id"] != after_id)]
 
+    async def aggregate(
+        self, collection: str, where: Filter, group: Group, max_groups: int
+    ) -> list[GroupRow]:
+        """In memory, over the owner's matching documents (at most ``max_sort`` scanned)."""
+        uid = self._partition(collection, where)
+        if uid is None:
+            return []
+        end = time.monotonic() + self.query_time
+        bodies: list[bytes] = []
+        scanned = 0
+        async for page in self._pages(collection, uid, True, None, end):
+            scanned += len(page)
+            if scanned > self.max_sort:
+                raise InvalidArgument(
+                    f"TableStore cannot serve this aggregate efficiently: it groups in memory, and the"
+                    f" owner has more than {self.max_sort} documents in {collection!r}. Use the SQLite"
+                    " or PostgreSQL backend."
+                )
+            bodies += [body for _, body in await self._select(page, where, (), None, end)]
+        docs = [orjson.loads(b) for b in bodies]
+        return await asyncio.to_thread(group_documents, docs, group, max_groups + 1)
+
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool
     ) -> None:
         # Reads are served from the owner's partition, so declared indexes have nothing
         # to add here; queries they would serve across owners are refused instead.
+        return None
+
+    async def ensure_search(self, declared: Mapping[str, Sequence[tuple[str, ...]]]) -> None:
+        # As indexes: $search filters the owner's partition as it is read.
         return None
 
     # ---------------------------------------------------------------------- writes

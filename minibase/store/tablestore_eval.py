@@ -33,6 +33,8 @@ from ..data.filters import (
     Path,
     Prefix,
     Scalar,
+    Search,
+    ascii_lower,
 )
 from ..errors import InvalidArgument
 from .writes import deadline_exceeded
@@ -111,6 +113,8 @@ def matches(doc: dict[str, Any], f: Filter) -> bool:
         return (value is not _MISSING) == f.present
     if isinstance(f, Prefix):
         return isinstance(value, str) and value.startswith(f.prefix)
+    if isinstance(f, Search):  # no index here: the owner's partition is scanned anyway
+        return isinstance(value, str) and ascii_lower(f.text) in ascii_lower(value)
     if isinstance(f, Contains):
         # ``in`` runs at C speed and type-aware equality implies ``==``: no ``==``, no match.
         return isinstance(value, list) and f.value in value and any(_same(e, f.value) for e in value)

@@ -364,6 +364,16 @@ def test_authorization_matrix(world: World) -> None:
                 ids = None if got[1] is None else sorted((d["uid"], d["id"]) for d in got[1])
                 check("query owner", outright, (got[0], ids), [k for k in visible if k[0] == alice])
                 check("count", across, call({"op": "count"}), len(visible))
+                # aggregate: the groups of exactly the rows the rule allows (as count, query)
+                totals = [{"_id": None, "c": len(visible), "s": sum(stored[k]["n"] for k in visible)}]
+                group = {"$group": {"_id": None, "c": {"$count": {}}, "s": {"$sum": "$n"}}}
+                got = call({"op": "aggregate", "pipeline": [group]})
+                check("aggregate", across, got, totals if visible else [])
+                by_owner = {"$group": {"_id": "$uid", "c": {"$count": {}}, "hi": {"$max": "$id"}}}
+                mine = [k for k in visible if k[0] == alice]
+                want_o = [{"_id": alice, "c": len(mine), "hi": max(i for _, i in mine)}] if mine else []
+                got = call({"op": "aggregate", "owner": alice, "pipeline": [by_owner]})
+                check("aggregate owner", outright, got, want_o)
                 got = call({"op": "list"})
                 ids = None if got[1] is None else sorted((d["uid"], d["id"]) for d in got[1])
                 list_code = outright or ("Unauthenticated" if uid is None else None)
@@ -475,8 +485,8 @@ def test_authorization_matrix(world: World) -> None:
                     w.direct.reset(col, seed)
 
     assert not wrong, f"{len(wrong)} of {cells} cells wrong:\n" + "\n".join(wrong[:80])
-    # Every cell ran: 6 rules x (9 callers bearer + 8 signed) x (11 reads + 9 writes).
-    assert cells == len(RULES) * (len(LIVE) + len(DEAD) + len(LIVE) - 1 + len(DEAD)) * 20
+    # Every cell ran: 6 rules x (9 callers bearer + 8 signed) x (13 reads + 9 writes).
+    assert cells == len(RULES) * (len(LIVE) + len(DEAD) + len(LIVE) - 1 + len(DEAD)) * 22
 
 
 # ------------------------------------------- answers carry only what the reader may read
@@ -530,10 +540,11 @@ def test_no_answer_carries_what_the_read_rule_hides(leak_world: World) -> None:
         (alice, "q"): {"shared": False, "members": [bob]},  # bob may change it, not read it
         (bob, "b"): {"shared": False, "members": [alice]},
     }
-    seed = {k: {**v, "n": 1, "secret": {"deep": [marker(*k)]}} for k, v in shapes.items()}
+    seed = {k: {**v, "n": 1, "mark": marker(*k), "secret": {"deep": [marker(*k)]}} for k, v in shapes.items()}
     wrong: list[str] = []
     answers = 0
     shown = 0  # answers that carried a marker the caller may read
+    by_mark = [{"$group": {"_id": "$mark", "c": {"$count": {}}, "m": {"$min": "$mark"}}}]
 
     for read in RULES:
         for write in RULES:
@@ -581,6 +592,8 @@ def test_no_answer_carries_what_the_read_rule_hides(leak_world: World) -> None:
                     ("query bob", {"op": "query", "owner": bob}, "db", None),
                     ("list", {"op": "list"}, "db", None),
                     ("count", {"op": "count", "owner": alice}, "db", None),
+                    ("aggregate", {"op": "aggregate", "owner": alice, "pipeline": by_mark}, "db", None),
+                    ("aggregate bob", {"op": "aggregate", "owner": bob, "pipeline": by_mark}, "db", None),
                 ]
                 events += [("remove", {"op": "remove", "id": i, "owner": o}, "db", (o, i)) for o, i in docs]
                 for what, event, function, key in events:

@@ -9,12 +9,15 @@ independently of the SQL compiler so backends can be checked against it.
 - ``Exists`` alone tells null from missing; ``Contains`` needs an array with an element
   equal (type-aware) to the value; ``Prefix`` needs a string.
 - Sort: per key (rank, number, string), arrays and objects tie; then uid, id ascending.
+- ``Search``: a string containing the text when A-Z are read as a-z (nothing else folds).
+- :func:`aggregate` reads a client pipeline as docs/data.md#aggregation describes it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from minibase.data.filters import (
@@ -31,9 +34,10 @@ from minibase.data.filters import (
     Path,
     Prefix,
     Scalar,
+    Search,
 )
 
-__all__ = ["MISSING", "get", "matches", "rank", "sort_key", "sorted_docs"]
+__all__ = ["MISSING", "aggregate", "get", "matches", "rank", "sort_key", "sorted_docs"]
 
 
 class _Missing:
@@ -113,6 +117,8 @@ def matches(doc: dict[str, Any], f: Filter) -> bool:
         return (value is not MISSING) == f.present
     if isinstance(f, Prefix):
         return isinstance(value, str) and value.startswith(f.prefix)
+    if isinstance(f, Search):
+        return isinstance(value, str) and _fold(f.text) in _fold(value)
     if isinstance(f, Contains):
         if not isinstance(value, list):
             return False
@@ -164,3 +170,101 @@ def sorted_docs(
     docs: Sequence[dict[str, Any]], where: Filter, order: Sequence[OrderKey]
 ) -> list[dict[str, Any]]:
     return sorted((d for d in docs if matches(d, where)), key=lambda d: sort_key(d, order))
+
+
+def _fold(text: str) -> str:
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+class Overflow(Exception):
+    """A $sum beyond the double range (the server answers InvalidArgument)."""
+
+
+def _exact(value: int | float) -> Fraction:
+    # A float as written: the shortest decimal that reads back as it (what the stores keep).
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
+
+
+def _number(total: Fraction, any_float: bool) -> int | float:
+    if not any_float and -(2**63) <= total <= 2**63 - 1:
+        return int(total)
+    try:
+        return float(total)
+    except OverflowError:
+        raise Overflow() from None
+
+
+def _scalar_order(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, dict):
+        return (9, tuple(_scalar_order(v) for v in value.values()))
+    return _field_key(MISSING if value is None else value)
+
+
+def aggregate(
+    docs: Sequence[dict[str, Any]], where: Filter, pipeline: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The groups of ``docs`` matching ``where`` under a valid client ``pipeline`` (its
+    ``$match`` is ``where``, already parsed)."""
+    stages = {k: v for stage in pipeline for k, v in stage.items()}
+    spec = stages["$group"]
+    key_spec = spec["_id"]
+    if key_spec is None:
+        names: list[str] | None = None
+        refs: list[str] = []
+    elif isinstance(key_spec, dict):
+        names, refs = list(key_spec), list(key_spec.values())
+    else:
+        names, refs = None, [key_spec]
+    paths = [tuple(r[1:].split(".")) for r in refs]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for doc in docs:
+        if not matches(doc, where):
+            continue
+        values = [get(doc, p) for p in paths]
+        if any(isinstance(v, list | dict) for v in values):
+            continue
+        # rank then value: true and 1 differ, 1 and 1.0 are one number
+        ident = tuple((rank(v), None if v is MISSING else v) for v in values)
+        groups.setdefault(ident, []).append(doc)
+    out: list[dict[str, Any]] = []
+    for ident, members in groups.items():
+        key = []
+        for j, (r, v) in enumerate(ident):
+            if r == 2 and any(isinstance(get(m, paths[j]), float) for m in members):
+                v = float(v)
+            key.append(v)
+        row: dict[str, Any] = {}
+        if names is not None:
+            row["_id"] = dict(zip(names, key, strict=True))
+        else:
+            row["_id"] = key[0] if key else None
+        for name, acc in spec.items():
+            if name == "_id":
+                continue
+            [(op, ref)] = acc.items()
+            if op == "$count":
+                row[name] = len(members)
+                continue
+            vals = [get(m, tuple(ref[1:].split("."))) for m in members]
+            nums = [v for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+            if op == "$sum":
+                row[name] = _number(
+                    sum((_exact(v) for v in nums), Fraction(0)), any(isinstance(v, float) for v in nums)
+                )
+            elif op == "$avg":
+                row[name] = float(sum((_exact(v) for v in nums), Fraction(0)) / len(nums)) if nums else None
+            else:
+                typed = [v for v in vals if rank(v) in (1, 2, 3)]
+                pick = min if op == "$min" else max
+                row[name] = pick(typed, key=_field_key) if typed else None
+        out.append(row)
+    out.sort(key=lambda g: _scalar_order(g["_id"]))
+    for field, direction in reversed(list(stages.get("$sort", {}).items())):
+        head, _, sub = field.partition(".")
+        out.sort(key=lambda g, h=head, s=sub: _scalar_order(g[h][s] if s else g[h]), reverse=direction == -1)
+    if "$limit" in stages:
+        out = out[: stages["$limit"]]
+    return out

@@ -3,6 +3,7 @@
 /** HTTP status of each stable error code. */
 export const CODE_STATUS = {
   InvalidArgument: 400,
+  NotIndexed: 400,
   Unauthenticated: 401,
   PermissionDenied: 403,
   NotFound: 404,
@@ -20,7 +21,7 @@ export const CODE_STATUS = {
 
 /** Calls sent again after 503 Unavailable: per function, the ops that cannot apply anything twice. */
 export const RETRY_SAFE = {
-  db: ['count', 'get', 'list', 'put', 'query'],
+  db: ['aggregate', 'count', 'get', 'list', 'put', 'query'],
   files: ['downloadUrl', 'list', 'stat', 'uploadUrl'],
 }
 

@@ -125,6 +125,18 @@ export class Query {
   async count() {
     return (await this._client.invoke('db', this._event('count'))).data
   }
+
+  /**
+   * Groups of the matching documents: `pipeline` is `[{$group}, {$sort}?, {$limit}?]`
+   * (and `{$match}` first if this query has no `where`, which becomes the `$match`).
+   */
+  async aggregate(pipeline) {
+    if (!Array.isArray(pipeline)) throw new MinibaseError('InvalidArgument', 'aggregate needs a pipeline: an array of stages', 400)
+    const e = this._event('aggregate')
+    e.pipeline = e.where === undefined ? pipeline : [{ $match: e.where }].concat(pipeline)
+    delete e.where
+    return (await this._client.invoke('db', e)).data
+  }
 }
 
 /** A collection: a Query over all its (readable) documents, plus `doc` and `add`. */

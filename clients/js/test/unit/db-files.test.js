@@ -71,6 +71,20 @@ test('add → insert; where/orderBy/limit/fields/startAfter → query; count; im
   assert.equal(typeof todos.where({}).doc, 'undefined', 'where() gives a Query, not a Collection')
 })
 
+test('aggregate sends the pipeline, the where as its $match, and the owner', async () => {
+  const { mb, events, answers } = await setup()
+  const todos = mb.db.collection('todo_list')
+  const group = { $group: { _id: '$done', n: { $count: {} } } }
+  answers.push({ data: [{ _id: false, n: 2 }] }, { data: [] })
+  assert.deepEqual(await todos.where({ n: { $gte: 3 } }).owner('u_bob').aggregate([group, { $limit: 5 }]), [{ _id: false, n: 2 }])
+  assert.deepEqual(await todos.aggregate([group]), [])
+  assert.deepEqual(events, [
+    { op: 'aggregate', collection: 'todo_list', owner: 'u_bob', pipeline: [{ $match: { n: { $gte: 3 } } }, group, { $limit: 5 }] },
+    { op: 'aggregate', collection: 'todo_list', pipeline: [group] },
+  ])
+  await assert.rejects(todos.aggregate({ $group: {} }), (e) => e.code === 'InvalidArgument')
+})
+
 test('batch sends {op: batch, ops, collection?} and returns the results array', async () => {
   const { mb, events, answers } = await setup()
   answers.push({ data: [{ id: 'x' }, null] })

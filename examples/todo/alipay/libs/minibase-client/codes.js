@@ -5,6 +5,7 @@
 /** HTTP status of each stable error code. */
 const CODE_STATUS = {
   InvalidArgument: 400,
+  NotIndexed: 400,
   Unauthenticated: 401,
   PermissionDenied: 403,
   NotFound: 404,
@@ -22,7 +23,7 @@ const CODE_STATUS = {
 
 /** Calls sent again after 503 Unavailable: per function, the ops that cannot apply anything twice. */
 const RETRY_SAFE = {
-  db: ['count', 'get', 'list', 'put', 'query'],
+  db: ['aggregate', 'count', 'get', 'list', 'put', 'query'],
   files: ['downloadUrl', 'list', 'stat', 'uploadUrl'],
 }
 
