@@ -86,6 +86,10 @@ class DataHandle(_Handle):
     def count(self, collection: str, **kw: Any) -> Any:
         return self.call({"op": "count", "collection": collection, **kw})
 
+    def aggregate(self, collection: str, pipeline: list[Mapping[str, Any]], **kw: Any) -> Any:
+        """The groups of ``pipeline`` (docs/data.md#aggregation); kw: owner."""
+        return self.call({"op": "aggregate", "collection": collection, "pipeline": pipeline, **kw})
+
     def batch(self, ops: list[Mapping[str, Any]], collection: str | None = None) -> Any:
         event: dict[str, Any] = {"op": "batch", "ops": ops}
         if collection is not None:

@@ -37,6 +37,8 @@ async def add_todo(ctx, event):
 @function("syncCount")
 def sync_count(ctx, event):
     ctx.db.insert("todo_list", {"title": "from a thread"})
+    [group] = ctx.db.aggregate("todo_list", [{"$group": {"_id": None, "n": {"$count": {}}}}])
+    assert group["n"] == ctx.db.count("todo_list")
     return ctx.db.count("todo_list")
 
 @function("peek")
