@@ -12,22 +12,7 @@ import pytest
 from minibase.auth import fc_signature
 from minibase.client import Client, ClientError, Credentials, signed_headers
 from tests.support.config import SERVICE, Live
-
-FC_INVOKE = f"/2016-08-15/services/{SERVICE}/functions/db/invocations"
-PROXY_SESSION = f"/2016-08-15/proxy/{SERVICE}/session/"
-
-
-def raw_login(url: str, code: str) -> dict[str, Any]:
-    r = httpx.post(url + PROXY_SESSION, json={"authCode": code})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def signed_post(
-    url: str, creds: Credentials, event: dict[str, Any], path: str = FC_INVOKE, **kw: Any
-) -> httpx.Response:
-    body = orjson.dumps(event)
-    return httpx.post(url + path, content=body, headers=signed_headers(creds, "POST", path, body, **kw))
+from tests.support.http import FC_INVOKE, PROXY_SESSION, raw_login, signed_post
 
 
 def test_template_client_flow(live: Live) -> None:

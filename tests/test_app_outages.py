@@ -24,9 +24,9 @@ from minibase.errors import RETRY_AFTER
 from minibase.store import sqlite_writer
 from tests.fakes.server import free_port
 from tests.support.config import SERVICE, base_raw
+from tests.support.http import PROXY_SESSION, signed_post
 from tests.support.live import run_uvicorn
 from tests.support.pg import PgServer, start_server
-from tests.test_app import PROXY_SESSION, signed_post
 
 
 @contextmanager

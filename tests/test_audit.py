@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.config import Live
-from tests.test_app import FC_INVOKE, raw_login, signed_post
+from tests.support.http import FC_INVOKE, raw_login, signed_post
 
 
 def events(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:

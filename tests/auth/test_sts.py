@@ -29,17 +29,8 @@ from tests.fakes.server import free_port, serve_app
 from tests.fakes.sts_server import StsState, canonical_request, make_sts_server, sign_v3
 from tests.support.config import SERVICE, base_raw
 from tests.support.live import run_uvicorn
+from tests.support.sts import ACCOUNT, AK, ENV, ROLE, SK, TOKEN
 
-AK = "LTAI5tMinibaseTestKey"
-SK = "caller-secret-0123456789abcdefghij"
-TOKEN = "CAIS-caller-token-of-the-fc-runtime"
-ACCOUNT = "1234567890123456"
-ROLE = f"acs:ram::{ACCOUNT}:role/minibase-invoker"
-ENV = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID": AK,
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK,
-    "ALIBABA_CLOUD_SECURITY_TOKEN": TOKEN,
-}
 SESSION_NAME = re.compile(r"^mb-s_[a-z2-7]{24}$")
 
 

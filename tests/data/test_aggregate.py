@@ -37,21 +37,22 @@ from minibase.store.postgres_docs import encode
 from minibase.store.records import Key
 from minibase.store.sqlite import SQLiteStore
 from minibase.store.writes import Put
-from tests.data.test_query_fuzz import JSON, assert_only_bound
-from tests.data.test_sql import (
+from tests.support import reference
+from tests.support.config import Live
+from tests.support.data import is_tablestore
+from tests.support.sql import (
     CLIENT_WHERE,
     COLLECTION,
+    JSON,
     REUSED_BACKEND,
     ROWS,
     Backend,
     PostgresBackend,
     Row,
     SQLiteBackend,
+    assert_only_bound,
     check_placeholders,
 )
-from tests.support import reference
-from tests.support.config import Live
-from tests.support.data import is_tablestore
 
 
 class _SQLite(SQLiteBackend):

@@ -17,7 +17,6 @@ Reproducible and bounded for CI: every test is derandomized with a fixed example
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,20 +26,23 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from minibase.data import cursor
-from minibase.data.filters import And, Cmp, Contains, Filter, In, Not, Or, OrderKey, Prefix
 from minibase.data.patch import parse_patch
 from minibase.data.query import parse_fields, parse_order_by, parse_where
-from minibase.data.sql import POSTGRES, SQLITE, compile_count, compile_query
+from minibase.data.sql import SQLITE, compile_query
 from minibase.errors import InvalidArgument
-from tests.data.test_sql import (
+from tests.support.sql import (
     COLLECTION,
+    JSON,
+    JSON_SCALARS,
     ROWS,
     Backend,
     PostgresBackend,
     Row,
     SQLiteBackend,
+    assert_only_bound,
     check_differential,
     check_placeholders,
+    compile_everywhere,
 )
 
 CI = settings(
@@ -66,20 +68,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 # ------------------------------------------------------------------ strategies
 
-# Anything JSON can carry, and a few things only a Python caller could pass (NaN, inf,
-# integers past 64 bits): the parsers promise InvalidArgument for those too.
-JSON_SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(),
-    st.text(max_size=12),
-)
-JSON = st.recursive(
-    JSON_SCALARS,
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
-    max_leaves=15,
-)
 
 # Values on the edges of what the parser accepts.
 EDGE_STRINGS = [
@@ -204,66 +192,6 @@ VALID_ORDERS = st.lists(
 
 
 # --------------------------------------------------------------- SQL hygiene
-
-_LITERAL = re.compile(r"'(?:[^']|'')*'")
-_SEG = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
-_PATH_LITERAL = re.compile(rf"'\$(?:\.{_SEG}){{1,8}}'|'\{{{_SEG}(?:,{_SEG}){{0,7}}\}}'")
-_TYPE_LITERALS = {
-    f"'{t}'"
-    for t in (
-        "integer",
-        "real",
-        "text",
-        "true",
-        "false",
-        "array",
-        "object",
-        "null",
-        "number",
-        "string",
-        "boolean",
-        "",
-        "[null]",
-    )
-}
-_NUMBER = re.compile(r"(?<![\w$.])\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
-
-
-def assert_only_bound(sql: str) -> None:
-    """The SQL text holds no client value: its only string literals are JSON paths and type
-    names, and its only numbers are small constants (ranks, ORDER BY column positions)."""
-    for lit in _LITERAL.findall(sql):
-        assert lit in _TYPE_LITERALS or _PATH_LITERAL.fullmatch(lit), lit
-    for num in _NUMBER.findall(_LITERAL.sub("''", sql)):
-        assert num.isdigit() and int(num) < 64, num
-
-
-def client_values(f: Filter) -> Iterator[object]:
-    if isinstance(f, Cmp | Contains):
-        yield f.value
-    elif isinstance(f, In):
-        yield from f.values
-    elif isinstance(f, Prefix):
-        yield f.prefix
-    elif isinstance(f, And | Or):
-        for item in f.items:
-            yield from client_values(item)
-    elif isinstance(f, Not):
-        yield from client_values(f.item)
-
-
-def compile_everywhere(f: Filter, order: tuple[OrderKey, ...]) -> None:
-    """Both dialects: only bound values, placeholders numbered right, every value bound."""
-    for dialect in (SQLITE, POSTGRES):
-        for sql, params in (
-            compile_query(dialect, COLLECTION, f, order, 7, None),
-            compile_count(dialect, COLLECTION, f),
-        ):
-            assert_only_bound(sql)
-            check_placeholders(dialect, sql, params)
-            for v in client_values(f):
-                if isinstance(v, str) and len(v) >= 3:
-                    assert v not in sql
 
 
 # ------------------------------------------------------------------- parsing

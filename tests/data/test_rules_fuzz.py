@@ -23,8 +23,15 @@ from hypothesis import strategies as st
 
 from minibase.data.filters import OrderKey
 from minibase.data.rules import MAX_DEPTH, AuthInfo, Rule, RuleError, parse_rule
-from tests.data.test_query_fuzz import compile_everywhere
-from tests.data.test_sql import ROWS, Backend, PostgresBackend, Row, SQLiteBackend, check_differential
+from tests.support.sql import (
+    ROWS,
+    Backend,
+    PostgresBackend,
+    Row,
+    SQLiteBackend,
+    check_differential,
+    compile_everywhere,
+)
 
 CI = settings(
     deadline=None,

@@ -7,21 +7,16 @@ the store's own ``documents`` table, jsonb bodies, positions decoded as the stor
 
 from __future__ import annotations
 
-import asyncio
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import asyncpg
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minibase.data import cursor
 from minibase.data.filters import (
-    FALSE,
     TRUE,
     And,
     Cmp,
@@ -29,7 +24,6 @@ from minibase.data.filters import (
     Exists,
     Filter,
     In,
-    Not,
     Or,
     OrderKey,
     Path,
@@ -40,105 +34,26 @@ from minibase.data.query import parse_where
 from minibase.data.sql import (
     POSTGRES,
     SQLITE,
-    Dialect,
     Params,
-    compile_count,
     compile_filter,
     compile_query,
     index_ddl,
 )
 from minibase.errors import InvalidArgument
-from minibase.store.postgres import MIGRATIONS
-from minibase.store.postgres_docs import init_connection as _init_connection
-from minibase.store.postgres_docs import position_value as _position_value
-from tests.support.reference import sorted_docs
-
-COLLECTION = "t"
-
-# (collection, document); the document holds its own "id" and "uid", as stored.
-Row = tuple[str, dict[str, Any]]
-
-
-class Backend(Protocol):
-    dialect: Dialect
-
-    def load(self, rows: Sequence[Row]) -> None:
-        """Replace the ``documents`` table's contents."""
-
-    def execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        """Rows as tuples; position values must survive a JSON round trip."""
-
-
-class SQLiteBackend:
-    dialect = SQLITE
-
-    def __init__(self) -> None:
-        self.conn = sqlite3.connect(":memory:", isolation_level=None)
-        self.conn.execute(
-            "CREATE TABLE documents (collection TEXT, uid TEXT, id TEXT, version INTEGER, created TEXT,"
-            " updated TEXT, body TEXT, PRIMARY KEY (collection, uid, id))"
-        )
-
-    def load(self, rows: Sequence[Row]) -> None:
-        self.conn.execute("DELETE FROM documents")
-        self.conn.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, 1, '', '', ?)",
-            [(col, doc["uid"], doc["id"], orjson.dumps(doc).decode()) for col, doc in rows],
-        )
-
-    def execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, params).fetchall()
-
-
-class PostgresBackend:
-    """The store's own schema (its migrations, so ``COLLATE "C"`` keys and a jsonb body) in
-    a fresh database, on one connection with the store's numeric codec, driven on a loop of
-    its own so that it stays usable across hypothesis examples."""
-
-    dialect = POSTGRES
-
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        try:
-            self.conn: asyncpg.Connection = self.loop.run_until_complete(self._connect(url))
-        except BaseException:
-            self.loop.close()
-            raise
-
-    @staticmethod
-    async def _connect(url: str) -> asyncpg.Connection:
-        conn: asyncpg.Connection = await asyncpg.connect(url)
-        try:
-            for _, sql in MIGRATIONS:
-                await conn.execute(sql)
-            await _init_connection(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
-
-    def load(self, rows: Sequence[Row]) -> None:
-        async def load() -> None:
-            async with self.conn.transaction():
-                await self.conn.execute("TRUNCATE documents")
-                await self.conn.executemany(
-                    "INSERT INTO documents VALUES ($1, $2, $3, 1, '', '', $4::text::jsonb)",
-                    [(col, doc["uid"], doc["id"], orjson.dumps(doc).decode()) for col, doc in rows],
-                )
-
-        self.loop.run_until_complete(load())
-
-    def execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        rows = self.loop.run_until_complete(self.conn.fetch(sql, *params))
-        # As PostgresStore.query: numbers arrive as int/float (the codec), and ints beyond
-        # 64 bits become floats (the body column, text, passes through unchanged).
-        return [tuple(_position_value(v) for v in row) for row in rows]
-
-    def close(self) -> None:
-        try:
-            self.loop.run_until_complete(self.conn.close())
-        finally:
-            self.loop.close()
+from tests.support.sql import (
+    CLIENT_WHERE,
+    COLLECTION,
+    FILTERS,
+    ORDERS,
+    REUSED_BACKEND,
+    ROWS,
+    Backend,
+    PostgresBackend,
+    Row,
+    SQLiteBackend,
+    check_differential,
+    check_placeholders,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -155,114 +70,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         pg.close()
 
 
-# The backend fixture outlives single examples on purpose (see above).
-REUSED_BACKEND = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def fetch_pages(
-    backend: Backend, where: Filter, order: Sequence[OrderKey], limit: int
-) -> list[tuple[str, str]]:
-    """(uid, id) of every match, page by page through cursors (JSON round-tripped)."""
-    width = 3 * len(order) + 2
-    out: list[tuple[str, str]] = []
-    after: list[Any] | None = None
-    for _ in range(1000):
-        sql, params = compile_query(backend.dialect, COLLECTION, where, order, limit, after)
-        check_placeholders(backend.dialect, sql, params)
-        rows = backend.execute(sql, params)
-        assert len(rows) <= limit
-        for row in rows:
-            assert len(row) == width + 1
-            out.append((row[width - 2], row[width - 1]))
-        if len(rows) < limit:
-            return out
-        after = cursor.decode(cursor.encode(list(rows[-1][:width])))
-    raise AssertionError("paging did not end")
-
-
-def check_differential(
-    backend: Backend, rows: Sequence[Row], where: Filter, order: Sequence[OrderKey], limit: int
-) -> None:
-    backend.load(rows)
-    docs = [doc for col, doc in rows if col == COLLECTION]
-    expected = [(d["uid"], d["id"]) for d in sorted_docs(docs, where, order)]
-    assert fetch_pages(backend, where, order, limit) == expected
-    sql, params = compile_count(backend.dialect, COLLECTION, where)
-    check_placeholders(backend.dialect, sql, params)
-    assert backend.execute(sql, params) == [(len(expected),)]
-
-
-def check_placeholders(dialect: Dialect, sql: str, params: Sequence[object]) -> None:
-    if dialect is SQLITE:
-        assert sql.count("?") == len(params)
-    else:
-        assert sorted({int(n) for n in re.findall(r"\$(\d+)", sql)}) == list(range(1, len(params) + 1))
-
-
 # --------------------------------------------------------------- generated data
-
-STRINGS = [
-    "",
-    "a",
-    "A",
-    "ab",
-    "b",
-    "é",
-    "😀",
-    "\U0010ffff",
-    "a\U0010ffff",
-    "\ud7ff",
-    "\ud7ffz",
-    "\ue000",
-    "1",
-]
-SCALARS: st.SearchStrategy[Scalar] = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 3),
-    st.sampled_from([2**53 + 1, 2**63 - 1, -(2**63)]),
-    # Exactly representable, so every JSON parser reads them back bit for bit.
-    st.sampled_from([-1.5, -0.0, 0.0, 0.25, 1.0, 3.0, 1e20]),
-    st.sampled_from(STRINGS),
-)
-VALUES = st.recursive(
-    SCALARS,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["a", "b"]), c, max_size=2),
-    max_leaves=5,
-)
-FIELDS = st.dictionaries(st.sampled_from(["a", "b", "n", "o"]), VALUES, max_size=4)
-ROWS: st.SearchStrategy[list[Row]] = st.lists(
-    st.tuples(
-        st.sampled_from([COLLECTION, COLLECTION, "other"]),
-        st.sampled_from(["u1", "u2", "ü"]),
-        st.sampled_from(["a", "b", "c", "B", "é", "😀", "a1"]),
-        FIELDS,
-    ),
-    max_size=12,
-    unique_by=lambda r: r[:3],
-).map(lambda rs: [(col, {**fields, "id": id_, "uid": uid}) for col, uid, id_, fields in rs])
-
-PATHS: st.SearchStrategy[Path] = st.sampled_from(
-    [("a",), ("b",), ("n",), ("o",), ("o", "a"), ("o", "b"), ("a", "b"), ("id",), ("uid",), ("zz",)]
-)
-LEAVES: st.SearchStrategy[Filter] = st.one_of(
-    st.builds(Cmp, PATHS, st.sampled_from(["eq", "ne", "gt", "gte", "lt", "lte"]), SCALARS),
-    st.builds(In, PATHS, st.lists(SCALARS, max_size=4).map(tuple)),
-    st.builds(Exists, PATHS, st.booleans()),
-    st.builds(Prefix, PATHS, st.sampled_from(STRINGS)),
-    st.builds(Contains, PATHS, SCALARS),
-    st.sampled_from([TRUE, FALSE]),
-)
-FILTERS: st.SearchStrategy[Filter] = st.recursive(
-    LEAVES,
-    lambda c: st.one_of(
-        st.builds(And, st.lists(c, max_size=3).map(tuple)),
-        st.builds(Or, st.lists(c, max_size=3).map(tuple)),
-        st.builds(Not, c),
-    ),
-    max_leaves=6,
-)
-ORDERS = st.lists(st.builds(OrderKey, PATHS, st.booleans()), max_size=3, unique_by=lambda k: k.path)
 
 
 @settings(REUSED_BACKEND, max_examples=200)
@@ -271,21 +79,6 @@ def test_matches_reference(
     backend: Backend, rows: list[Row], where: Filter, order: list[OrderKey], limit: int
 ) -> None:
     check_differential(backend, rows, where, order, limit)
-
-
-CLIENT_WHERE = st.dictionaries(
-    st.sampled_from(["a", "n", "o.a", "id", "$or", "$and"]),
-    st.one_of(
-        SCALARS,
-        st.dictionaries(
-            st.sampled_from(["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"]),
-            st.one_of(SCALARS, st.lists(SCALARS, max_size=3)),
-            max_size=2,
-        ),
-        st.lists(st.dictionaries(st.sampled_from(["a", "n"]), SCALARS, max_size=2), max_size=2),
-    ),
-    max_size=3,
-)
 
 
 @settings(REUSED_BACKEND, max_examples=100)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.test_content import Stack, stack_for
+from tests.support.platform import Stack, stack_for
 
 MODULE = """
 from minibase import function

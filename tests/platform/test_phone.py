@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes.alipay_openapi import new_aes_key, phone_answer
-from tests.platform.test_content import Stack, stack_for
+from tests.support.platform import Stack, stack_for
 
 ME = """
 from minibase import function
@@ -87,8 +87,7 @@ def test_a_bad_aes_key_stops_the_start(tmp_path: Path) -> None:
 
     from minibase.core import Minibase
     from minibase.errors import ConfigError
-    from tests.platform.test_content import VEC
-    from tests.support.platform import make_config
+    from tests.support.platform import VEC, make_config
 
     (tmp_path / "app.pem").write_text(VEC["app_private_key_pem"])
     (tmp_path / "alipay.pem").write_text(VEC["alipay_public_key_pem"])

@@ -638,10 +638,10 @@ def test_tablestore_and_sts_package_runs_on_the_runtimes_python(tmp_path: Path, 
     """A config on TableStore with STS credentials gets a package holding both SDKs: under
     the runtime's Python, seeing only the package, a login asks (the fake) STS through the
     STS SDK and the session and a document land in (the fake) TableStore through its SDK."""
-    from tests.auth.test_sts import AK, ENV, ROLE, SK, TOKEN
     from tests.fakes.server import serve_app
     from tests.fakes.sts_server import make_sts_server
     from tests.fakes.tablestore_server import FakeTableStore, run_fake_tablestore
+    from tests.support.sts import AK, ENV, ROLE, SK, TOKEN
 
     exe = deploy.target_python(version)
     if exe is None:

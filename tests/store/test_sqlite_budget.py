@@ -9,8 +9,6 @@ run; without the fix the ticker does not run at all until the work is done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from minibase.errors import DeadlineExceeded, InvalidArgument
 from minibase.store.records import Key
 from minibase.store.sqlite import MAX_VARIABLES, SQLiteStore
 from minibase.store.writes import Get, Put, Update
+from tests.support.ticker import Ticker
 
 BIG = [0] * 500_000  # about 1 MB of JSON, as in the report
 ABSENT = Or(tuple(Contains(("arr",), v) for v in range(1, 11)))  # 10 full scans a document
@@ -39,51 +38,6 @@ def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]], *, query_time
             await store.close()
 
     return asyncio.run(main())
-
-
-class Ticker:
-    """Counts how often the loop runs a task that sleeps ``every`` seconds."""
-
-    def __init__(self, every: float = 0.005) -> None:
-        self.every = every
-        self.ticks = 0
-        self.gaps: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        self.last = time.monotonic()
-        while True:
-            await asyncio.sleep(self.every)
-            now = time.monotonic()
-            self.gaps.append(now - self.last)
-            self.ticks += 1
-            self.last = now
-
-    async def __aenter__(self) -> Ticker:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        await asyncio.sleep(0)
-        self.start = time.monotonic()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.elapsed = time.monotonic() - self.start
-        # The pause since the last tick counts too: a loop held until the work ended never
-        # got to record it.
-        self.gaps.append(time.monotonic() - self.last)
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    def assert_free(self) -> None:
-        """The loop kept running: no pause as long as half the work (a blocked loop pauses
-        for all of it) nor over 500 ms, and short pauses most of the time. Decoding or
-        encoding a 1 MB document holds the GIL for tens of milliseconds wherever it runs,
-        and the machine is shared: hence the margins."""
-        assert self.elapsed > 0.2, f"the work took {self.elapsed:.3f}s: too short to tell"
-        gaps = sorted(self.gaps)
-        assert gaps and gaps[-1] < min(0.5, self.elapsed / 2), (self.elapsed, gaps[-5:])
-        assert gaps[len(gaps) // 2] < 0.05, gaps[-5:]
 
 
 async def _store_big(store: SQLiteStore, n: int) -> None:

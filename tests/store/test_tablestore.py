@@ -29,12 +29,12 @@ from minibase.store.records import Key
 from minibase.store.tablestore import TableStoreStore
 from minibase.store.tablestore_eval import matches, position, position_key
 from minibase.store.writes import Get, Insert, Put, Remove, Update
-from tests.data.test_sql import FILTERS, ORDERS, ROWS
 from tests.fakes.tablestore_server import FakeTableStore
-from tests.store.test_sqlite_budget import Ticker
 from tests.support import reference
 from tests.support.config import base_raw
 from tests.support.data import OTS_CROSS_OWNER, OTS_ENV, OTS_KEY_ID, OTS_SECRET, OTS_TOKEN
+from tests.support.sql import FILTERS, ORDERS, ROWS
+from tests.support.ticker import Ticker
 
 NOW = "2026-01-01T00:00:00.000Z"
 OWNER = Cmp(("uid",), "eq", "u1")
