@@ -11,8 +11,13 @@ from minibase.config import Config, parse_config
 from minibase.core import Minibase
 from tests.fakes.s3server import SigV4Gateway, s3_server
 from tests.support.config import Clock, Live, base_raw
+from tests.support.http import share_ssl_context
 from tests.support.live import run_uvicorn
 from tests.support.pg import pg_server, pg_url  # noqa: F401  (fixtures)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_ssl_context()
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
-"""Helpers shared by tests (from tests/test_app.py)."""
+"""HTTP helpers for the tests: signed FC calls and logins over loopback, and one SSL context
+for every httpx client of a test process."""
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
 
 import httpx
@@ -27,3 +30,26 @@ def signed_post(
 ) -> httpx.Response:
     body = orjson.dumps(event)
     return httpx.post(url + path, content=body, headers=signed_headers(creds, "POST", path, body, **kw))
+
+
+def share_ssl_context() -> None:
+    """Every httpx client builds an SSL context (certifi's bundle parsed: tens of ms of CPU
+    each) although the tests only speak plain HTTP on loopback; build each kind once per
+    test process. The context is unchanged: the same settings, created once."""
+    from httpx._transports import default
+
+    create = default.create_ssl_context
+    if getattr(create, "shared", False):
+        return
+
+    @functools.lru_cache(maxsize=8)
+    def cached(verify: Any, cert: Any, trust_env: bool) -> ssl.SSLContext:
+        return create(verify=verify, cert=cert, trust_env=trust_env)
+
+    def shared(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if isinstance(verify, bool) and cert is None:
+            return cached(verify, cert, trust_env)
+        return create(verify=verify, cert=cert, trust_env=trust_env)
+
+    shared.shared = True  # type: ignore[attr-defined]
+    default.create_ssl_context = shared  # type: ignore[assignment]
