@@ -431,7 +431,7 @@ def build_queries(depth: float) -> list[Query]:
 async def measure(
     backend: str, ds: Dataset, config: Config, sqlite_path: Path, args: argparse.Namespace, run: Run
 ) -> None:
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     t0 = time.perf_counter()
     await core.start()  # migrations are done; this builds the declared indexes on the loaded rows
     index_s = time.perf_counter() - t0

@@ -69,7 +69,7 @@ async def bench_backend(url: str, tmp: Path, writes: int, gap: float, events: in
         "functions": {"module": name},
     }
     config = parse_config(raw, data_dir=tmp / "data", base_dir=tmp, environ={})
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     await core.start()
     module = sys.modules[name]
     seen: list[float] = module.SEEN

@@ -465,7 +465,7 @@ def _starlette(core: Minibase, stop: Callable[[], Awaitable[None]]) -> Starlette
             from .openapi import build_openapi
 
             config = core.config
-            doc = build_openapi(config.app.service, sorted(core.functions.specs), limits=config.limits)
+            doc = build_openapi(config.app.service, sorted(core.functions.developer()), limits=config.limits)
             spec.append(orjson.dumps(doc))
         return Response(spec[0], media_type="application/json")
 
@@ -502,4 +502,4 @@ def _starlette(core: Minibase, stop: Callable[[], Awaitable[None]]) -> Starlette
 
 def create_app(config: Config, *, core: Minibase | None = None) -> MinibaseApp:
     """The ASGI app for ``config`` (``core`` to share or pre-build the Minibase)."""
-    return MinibaseApp(config, core if core is not None else Minibase(config))
+    return MinibaseApp(config, core if core is not None else Minibase.from_config(config))

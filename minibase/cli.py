@@ -83,7 +83,7 @@ def _admin(args: argparse.Namespace, action: str) -> int:
     config = _config(args)
 
     async def run() -> int:
-        core = Minibase(config)
+        core = Minibase.from_config(config)
         await core.store.open()
         try:
             if action == "revoke":
@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
 
     async def run() -> int:
-        core = Minibase(config)
+        core = Minibase.from_config(config)
         if core.events is None or args.name not in core.events.specs.schedules:
             print(f"minibase: no @schedule named {args.name!r}", file=sys.stderr)
             return 1

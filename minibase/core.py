@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .audit import audit
 from .auth import gateway
 from .auth.credentials import CredentialMinter
 from .auth.issuer import build_issuer
@@ -33,23 +33,24 @@ from .errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from .functions.builtins import builtin_specs
 from .functions.context import Context
 from .functions.registry import FunctionSpec, Registry, run_with_timeout
 from .store.protocols import Store
+from .util.lazy import Lazy
 from .util.timefmt import now as wall_clock
 
 if TYPE_CHECKING:
-    from .data.api import DataFunction
     from .events.runner import Events
-    from .files.api import FilesFunction
     from .files.store.base import FileStore
     from .platform.admin import AppDataFunction, AppFilesFunction
     from .platform.services import PlatformServices
+    from .ratelimit import RateLimiter
     from .results import Raw
+    from .store.events import EventStore
 
 log = logging.getLogger("minibase")
 
-BUILTINS = ("session", "db", "files")
 STS_SIGNED_REFUSAL = (
     'this server issues STS credentials (auth.credentials = "sts"), whose signatures only '
     "Function Compute can verify: invoke through Function Compute, or send "
@@ -58,57 +59,110 @@ STS_SIGNED_REFUSAL = (
 
 
 class Minibase:
+    """The core over its collaborators. :meth:`from_config` builds them from a Config (the
+    I/O: the secret key, the store, the developer's module); tests may pass their own."""
+
     def __init__(
         self,
         config: Config,
         *,
-        store: Store | None = None,
-        providers: Mapping[str, Provider] | None = None,
+        store: Store,
+        minter: CredentialMinter,
+        sessions: Sessions,
+        limiter: RateLimiter,
+        providers: Mapping[str, Provider],
+        functions: Registry,
+        file_store: Lazy[FileStore],
+        platform: PlatformServices,
+        event_store: EventStore | None = None,
+        background: bool = False,
         clock: Callable[[], float] = wall_clock,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.store: Store = store if store is not None else _open_store(config)
+        self.store = store
+        self.minter = minter
+        self.sessions = sessions
+        self.limiter = limiter
+        self.providers = providers
+        self.functions = functions  # the built-ins and the developer's: one invoke path
+        self._file_store = file_store
+        self.platform = platform  # ctx.identity, ctx.user, ctx.platform, content checks
+        self._app_db: AppDataFunction | None = None  # ctx.admin's, built on first use
+        self._app_files: AppFilesFunction | None = None
+        # @webhook/@schedule/@after_write: their runner over ``event_store``, only when the
+        # module declares any. Built here, not passed in: it asks this core for its
+        # handlers' contexts.
+        self.events: Events | None = None
+        self.background = background  # run schedules and the trigger dispatcher here (minibase serve)
+        if functions.events:
+            if event_store is None:
+                raise ValueError("the module declares @webhook/@schedule/@after_write: pass an event_store")
+            from .events.runner import Events
+
+            self.events = Events(config, functions.events, event_store, self._event_context, clock)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        store: Store | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        background: bool = False,
+        clock: Callable[[], float] = wall_clock,
+    ) -> Minibase:
+        """The core ``config`` describes: loads (or creates) the secret key, builds the store,
+        the providers, the file store (S3/OSS now, so a bad setup stops the start; the local
+        one on first use), imports the developer's module and loads its webhooks' keys.
+        Nothing connects yet: see :meth:`start`. ``background``: this process runs the
+        schedules and delivers the triggers (``minibase serve``)."""
+        from .platform.services import PlatformServices
+        from .ratelimit import RateLimiter
+        from .store.platform import platform_store_for
+
+        store = store if store is not None else _open_store(config)
+        platform = PlatformServices(config, platform_store_for(store), clock)  # its tables: the store's
         secrets = config.app.secrets
         if not secrets:
             from .secret_key import load_or_create
 
             secrets = (load_or_create(config.data_dir),)
-        self.minter = CredentialMinter(secrets, config.auth.credentials_ttl)
-        self._secrets = secrets
-        self._file_store: FileStore | None = None
-        self._files: FilesFunction | None = None
+        minter = CredentialMinter(secrets, config.auth.credentials_ttl)
+        file_store = Lazy(partial(_build_file_store, config, secrets))
         if config.files_root is None:
-            _ = self.file_store  # S3/OSS: built now, so a bad setup stops the start
-        self.providers = dict(providers) if providers is not None else build_providers(config.auth)
-        self.sessions = Sessions(self.store, config.auth, self.minter, clock)
-        self._login = LoginFunction(config.auth, self.store, self.sessions, self.providers)
-        from .ratelimit import RateLimiter
-
-        self.limiter = RateLimiter(self.store, config.rate_limits, clock)
-        self._login.limiter = self.limiter
-        self._db: DataFunction | None = None  # built on the first db call: a lighter cold start
-        self._platform: PlatformServices | None = None  # built at start (ctx.identity, ctx.admin, ...)
-        self._app_db: AppDataFunction | None = None
-        self._content_checked = any(c.content_check for c in config.collections.values())
-        self._app_files: AppFilesFunction | None = None
-        self.functions = Registry.load(config.functions)
-        # @webhook/@schedule/@after_write: their runner, only when the module declares any.
-        self.events: Events | None = None
-        self.background = False  # run schedules and the trigger dispatcher here (minibase serve)
-        if self.functions.events:
-            from .events.runner import Events, open_event_store
-
-            self.events = Events(
-                config,
-                self.functions.events,
-                open_event_store(config, self.store),
-                self._event_context,
-                clock,
-            )
-            self.events.check_keys()
+            file_store.get()
+        providers = dict(providers) if providers is not None else build_providers(config.auth)
+        functions = Registry.load(config.functions)
         # Where login/refresh credentials come from (auth.credentials: local or sts).
-        self.sessions.issuer = build_issuer(config, self.minter, ["db", "files", *self.functions.specs])
+        issuer = build_issuer(config, minter, ["db", "files", *functions.developer()])
+        sessions = Sessions(store, config.auth, minter, clock, issuer)
+        limiter = RateLimiter(store, config.rate_limits, clock)
+        login = LoginFunction(config.auth, store, sessions, providers, limiter, platform.store)
+        for spec in builtin_specs(config, store, login, platform, file_store):
+            functions.add_builtin(spec)
+        event_store = None
+        if functions.events:
+            from .events.runner import open_event_store
+
+            event_store = open_event_store(config, store)
+        core = cls(
+            config,
+            store=store,
+            minter=minter,
+            sessions=sessions,
+            limiter=limiter,
+            providers=providers,
+            functions=functions,
+            file_store=file_store,
+            platform=platform,
+            event_store=event_store,
+            background=background,
+            clock=clock,
+        )
+        if core.events is not None:
+            core.events.check_keys()  # a bad key file stops the start, with its key named
+        return core
 
     def use_cloud_credentials(self, key_id: str, secret: str, token: str | None) -> None:
         """Sign calls to Alibaba Cloud (TableStore, STS) with these from now on: the FC
@@ -121,20 +175,10 @@ class Minibase:
     @property
     def file_store(self) -> FileStore:
         """The files backend; the local one is built on first use (a lighter cold start)."""
-        if self._file_store is None:
-            from .files.store import build_file_store
-
-            self._file_store = build_file_store(self.config, self._secrets)
-        return self._file_store
+        return self._file_store.get()
 
     async def start(self) -> None:
         await self.store.open()
-        from .platform.services import PlatformServices
-        from .store.platform import platform_store_for
-
-        platform_store = platform_store_for(self.store)  # its tables: the store's migrations
-        self._platform = PlatformServices(self.config, platform_store, self.clock)
-        self._login.platform_store = platform_store
         alipay = self.config.auth.alipay
         if alipay is not None and alipay.aes_key:
             from .platform.alipay import load_aes_key
@@ -158,10 +202,10 @@ class Minibase:
             await self.events.close()
         for p in self.providers.values():
             await p.aclose()
-        if self._platform is not None:
-            await self._platform.aclose()
-        if self._file_store is not None:
-            await self._file_store.close()
+        await self.platform.aclose()
+        built = self._file_store.built
+        if built is not None:
+            await built.close()
         await self.store.close()
 
     # ------------------------------------------------------------------ callers
@@ -230,7 +274,7 @@ class Minibase:
             caller=None,
             config=self.config,
             request_id=request_id,
-            invoke=lambda fn, ev, who: self._builtin(fn, ev, who, None),
+            invoke=lambda fn, ev, who: self._call_builtin(fn, ev, who, request_id, None),
             loop=loop,
             function=name,
             admin=admin_for(as_app, loop),
@@ -239,7 +283,7 @@ class Minibase:
     # --------------------------------------------------------------- functions
 
     def has_function(self, name: str) -> bool:
-        return name in BUILTINS or name in self.functions
+        return name in self.functions
 
     async def invoke(
         self,
@@ -251,73 +295,56 @@ class Minibase:
         client_ip: str | None = None,
     ) -> Any:
         """Run ``function`` with ``event`` for ``caller`` (None: no credentials sent);
-        ``client_ip`` (when the transport knows it) is what per-address limits count."""
+        ``client_ip`` (when the transport knows it) is what per-address limits count.
+        Built-in and developer functions alike: one lookup, one check of the caller."""
         if not isinstance(event, dict):
             raise InvalidArgument("the event must be a JSON object")
         # The one input-limit check, before any function (built-in or not) sees the event.
         validate_event(event, self.config.limits)
-        if function == "session":
-            await self.limiter.session_call(client_ip)
-            return await self._session(event, request_id)
         spec = self.functions.get(function)
-        if spec is None and function not in BUILTINS:
+        if spec is None:
             raise NotFound(f"no function named '{function[:64]}'")
+        if spec.sessionless:
+            await self.limiter.session_call(client_ip)
+            caller = None
+        else:
+            caller = await self._event_caller(event, caller)
+            await self.limiter.call(caller.uid if caller is not None else None, client_ip)
+            if caller is None and not spec.public:
+                raise Unauthenticated(f"log in to call {spec.name}")
+        if spec.builtin:
+            return await spec.fn(event, caller, request_id, base_url)
+        return await self._run_developer_function(spec, event, caller, request_id, base_url)
+
+    async def _event_caller(self, event: dict[str, Any], caller: Caller | None) -> Caller | None:
+        """The caller, given the event's ``sid``: a bearer sessionId when no credentials
+        came with the call; else it must be the credentials' own session."""
         sid = event.get("sid")
         if caller is None:
             if isinstance(sid, str) and sid:
                 # The sessionId is the bearer secret (it can mint credentials through
                 # refresh anyway), so an event's sid counts as Authorization: Bearer.
-                caller = await self.caller_from_session_id(sid)
-            elif sid is not None:
+                return await self.caller_from_session_id(sid)
+            if sid is not None:
                 raise Unauthenticated("sid must be a sessionId")
-            # else: an anonymous call; rules (or the function) decide.
-        elif sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
+            return None  # an anonymous call; rules (or the function) decide
+        if sid is not None and (not isinstance(sid, str) or not caller.owns_sid(sid)):
             raise PermissionDenied("sid does not match the session these credentials belong to")
-        await self.limiter.call(caller.uid if caller is not None else None, client_ip)
-        if spec is not None:
-            return await self._run_developer_function(spec, event, caller, request_id, base_url)
-        return await self._builtin(function, event, caller, base_url)
+        return caller
 
-    async def _session(self, event: dict[str, Any], request_id: str) -> Any:
-        op = event.get("op", "login")
-        if op == "providers":  # a public listing, not a security event
-            return await self._login(event)
-        if op == "linkPhone":
-            return await self._link_phone(event, request_id)
-        op = op if op in ("login", "refresh", "logout") else "session"
-        provider = event.get("provider") if isinstance(event.get("provider"), str) else None
-        try:
-            result = await self._login(event)
-        except MinibaseError as e:
-            audit(f"{op}.failure", request_id, reason=e.code, detail=e.message, provider=provider)
-            raise
-        user = getattr(result, "value", {}).get("user") if result is not None else None
-        audit(
-            f"{op}.success",
-            request_id,
-            uid=user["uid"] if user else None,
-            provider=user["provider"] if user else provider,
-        )
-        return result
-
-    async def _builtin(
-        self, function: str, event: dict[str, Any], caller: Caller | None, base_url: str | None = None
+    async def _call_builtin(
+        self,
+        function: str,
+        event: dict[str, Any],
+        caller: Caller | None,
+        request_id: str,
+        base_url: str | None,
     ) -> Any:
-        if function == "db":
-            if self._db is None:
-                from .data.api import DataFunction
-
-                self._db = DataFunction(self.config, self.store)
-            if self._content_checked:
-                await self._check_content(event, caller)
-            return await self._db(caller, event)
-        if function == "files":
-            if self._files is None:
-                from .files.api import FilesFunction
-
-                self._files = FilesFunction(self.config, self.file_store)
-            return await self._files(caller, event, base_url=base_url)
-        raise NotFound(f"no function named '{function[:64]}'")
+        """A handler's ``ctx.db``/``ctx.files``: the built-in entry, as the handler's caller."""
+        spec = self.functions.get(function)
+        if spec is None or not spec.builtin:
+            raise NotFound(f"no function named '{function[:64]}'")
+        return await spec.fn(event, caller, request_id, base_url)
 
     async def _run_developer_function(
         self,
@@ -327,15 +354,13 @@ class Minibase:
         request_id: str,
         base_url: str | None,
     ) -> Any:
-        if caller is None and not spec.public:
-            raise Unauthenticated(f"log in to call {spec.name}")
         event = {k: v for k, v in event.items() if k != "sid"}  # a secret the function needn't see
         loop = asyncio.get_running_loop()
         ctx = Context(
             caller=caller,
             config=self.config,
             request_id=request_id,
-            invoke=lambda fn, ev, who: self._builtin(fn, ev, who, base_url),
+            invoke=lambda fn, ev, who: self._call_builtin(fn, ev, who, request_id, base_url),
             loop=loop,
             function=spec.name,
             **(await self._context_extras(spec.name, caller, request_id, base_url, loop)),
@@ -367,11 +392,9 @@ class Minibase:
     ) -> dict[str, Any]:
         """ctx.identity, ctx.user, ctx.admin (docs/platform.md): only ever built here, for
         a developer function, never from anything a client sends."""
-        from .platform.services import Platforms, PlatformServices, admin_for
+        from .platform.services import Platforms, admin_for
 
-        if self._platform is None:  # a core used without start() (tests of the parts)
-            self._platform = PlatformServices(self.config, None, self.clock)
-        platform = self._platform
+        platform = self.platform
 
         async def as_app(kind: str, event: dict[str, Any]) -> Any:
             return await self._as_app(kind, event, function, request_id, base_url)
@@ -381,33 +404,6 @@ class Minibase:
             extras["identity"] = await platform.identity(caller)
             extras["user"] = await platform.user(caller)
         return extras
-
-    async def _link_phone(self, event: dict[str, Any], request_id: str) -> Any:
-        """The session function's ``linkPhone``: the platform's phone answer for this
-        session's user, checked with the platform, stored on the user (docs/platform.md)."""
-        from .auth.login import _sid
-        from .platform.phone import link_phone
-        from .platform.services import PlatformServices
-
-        caller = await self.caller_from_session_id(_sid(event))
-        if self._platform is None:
-            self._platform = PlatformServices(self.config, None, self.clock)
-        try:
-            phone = await link_phone(self._platform, caller, event)
-        except MinibaseError as e:
-            audit("phone.link.failure", request_id, uid=caller.uid, provider=caller.provider, reason=e.code)
-            raise
-        audit("phone.link.success", request_id, uid=caller.uid, provider=caller.provider)
-        return {"phone": phone}
-
-    async def _check_content(self, event: dict[str, Any], caller: Caller | None) -> None:
-        """[collections.X] content_check on a write by ``caller`` (docs/platform.md)."""
-        from .platform.content import check_write
-        from .platform.services import PlatformServices
-
-        if self._platform is None:
-            self._platform = PlatformServices(self.config, None, self.clock)
-        await check_write(self.config, self._platform, event, caller)
 
     async def _as_app(
         self, kind: str, event: dict[str, Any], function: str, request_id: str, base_url: str | None
@@ -424,6 +420,12 @@ class Minibase:
         if self._app_files is None:
             self._app_files = AppFilesFunction(self.config, self.file_store)
         return await self._app_files.as_app(event, base_url)
+
+
+def _build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:
+    from .files.store import build_file_store
+
+    return build_file_store(config, secrets)
 
 
 def _open_store(config: Config) -> Store:

@@ -42,7 +42,7 @@ def clock() -> Clock:
 def live(make_config: Callable[..., Config]) -> Iterator[Live]:
     """A real minibase server on loopback (example-like config, dev login enabled)."""
     config = make_config()
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
         try:

@@ -354,7 +354,7 @@ def test_unexpected_errors_are_internal_without_traceback(
     from tests.support.live import run_uvicorn
 
     config = make_config()
-    core = Minibase(config)
+    core = Minibase.from_config(config)
 
     async def broken(*args: Any) -> bytes:
         raise RuntimeError("disk on fire at /secret/path")

@@ -47,7 +47,7 @@ def test_web_folder_and_cors(tmp_path: Path, make_config: Callable[..., Config])
     (web / "index.html").write_text("<h1>todo</h1>")
     (web / "app.js").write_text("export {}")
     config = make_config(base_raw(app={"web": str(web), "cors_origins": ["https://shop.example"]}))
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         assert "<h1>todo</h1>" in httpx.get(url + "/").text
         assert (

@@ -31,7 +31,7 @@ from tests.support.pg import PgServer, start_server
 
 @contextmanager
 def serve(config: Config) -> Iterator[tuple[str, Minibase]]:
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         yield url, core
 

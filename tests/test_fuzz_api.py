@@ -104,7 +104,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     config = parse_config(base_raw(), data_dir=tmp / "data", base_dir=tmp, environ={})
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
         # Log in before fuzzing: the fuzzer's own logins may trip the login rate limit.
         r = httpx.post(url + "/session", json={"authCode": "dev:fuzzer", "provider": "dev"})
         assert r.status_code == 200, r.text

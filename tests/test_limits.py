@@ -52,7 +52,7 @@ def limits_raw(tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Live]:
     config = parse_config(limits_raw(tmp_path), data_dir=tmp_path / "data", base_dir=tmp_path, environ={})
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         live = Live(url, core)
         try:

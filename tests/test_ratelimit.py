@@ -48,7 +48,7 @@ def serve(make_config: Callable[..., Config], clock: Clock) -> Iterator[Callable
             config = make_config(base_raw(rate_limits={**OFF, **limits}, collections=PUBLIC))
             urls = []
             for _ in range(instances):  # several cores on one SQLite file: several instances
-                core = Minibase(config, clock=clock)
+                core = Minibase.from_config(config, clock=clock)
                 urls.append(stack.enter_context(run_uvicorn(create_app(config, core=core))))
             server = Server(urls)
             stack.callback(server.http.close)

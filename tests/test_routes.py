@@ -85,7 +85,7 @@ def test_every_function_route_answers_405_to_other_methods(live: Live) -> None:
 def test_openapi_bounds_follow_the_limits_config(make_config: Callable[..., Config]) -> None:
     raw = base_raw(limits={"max_batch": 7, "max_query_limit": 50, "max_id_length": 40})
     config = make_config(raw)
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
         spec = httpx.get(url + "/openapi.json").json()
     schemas = spec["components"]["schemas"]
     assert schemas["db.batch"]["properties"]["ops"]["maxItems"] == 7

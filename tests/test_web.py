@@ -144,7 +144,7 @@ def _serve(tmp_path: Path, web: Path, **app: Any) -> Iterator[str]:
     config: Config = parse_config(
         base_raw(app={"web": str(web), **app}), data_dir=tmp_path / "data", base_dir=tmp_path, environ={}
     )
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
         yield url
 
 

@@ -28,14 +28,20 @@ MAX_SID = 256
 
 class LoginFunction:
     def __init__(
-        self, auth: AuthConfig, store: UserStore, sessions: Sessions, providers: Mapping[str, Provider]
+        self,
+        auth: AuthConfig,
+        store: UserStore,
+        sessions: Sessions,
+        providers: Mapping[str, Provider],
+        limiter: RateLimiter | None = None,
+        platform_store: PlatformStore | None = None,
     ) -> None:
         self.auth = auth
         self.store = store
         self.sessions = sessions
         self.providers = providers
-        self.limiter: RateLimiter | None = None  # set by the core when limits are on
-        self.platform_store: PlatformStore | None = None  # set by the core at start (linking)
+        self.limiter = limiter  # None: no per-identity and per-session limits
+        self.platform_store = platform_store  # None: no identity linking (link_by_unionid)
 
     async def __call__(self, event: Mapping[str, Any]) -> Any:
         op = event.get("op", "login")

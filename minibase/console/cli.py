@@ -43,7 +43,7 @@ def _run(config: Config, work: Callable[[Any], Any]) -> int:
     from .api import Console
 
     async def run() -> int:
-        core = Minibase(config)
+        core = Minibase.from_config(config)
         await core.store.open()
         try:
             await work(Console(core))

@@ -24,13 +24,21 @@ _ATTR = "__minibase_function__"
 
 @record
 class FunctionSpec:
-    """A registered developer function: its name, callable and options."""
+    """A registered function: its name, callable and options.
+
+    A developer's ``@function`` is ``fn(ctx, event)``, sync or async, run with a Context
+    and a time limit. A built-in (``builtin``) is ``await fn(event, caller, request_id,
+    base_url)``, run as is; a ``sessionless`` one (``session``) takes no caller and is
+    rate-limited per address instead of per caller.
+    """
 
     name: str
     fn: Callable[..., Any]
     public: bool  # callable without a session
     timeout: float | None  # overrides the config's
     is_async: bool
+    builtin: bool = False
+    sessionless: bool = False
 
 
 @overload
@@ -68,6 +76,11 @@ def _check_name(name: str) -> str:
 
 
 class Registry:
+    """Every function a client can call, by name: the built-ins (``session``, ``db``,
+    ``files``: see :mod:`minibase.functions.builtins`) and the developer's ``@function``s,
+    which the core looks up here and calls through its one invoke path; and the developer's
+    ``@webhook``, ``@schedule`` and ``@after_write`` handlers (``events``)."""
+
     def __init__(self, specs: dict[str, FunctionSpec] | None = None) -> None:
         self.specs = specs or {}
         from ..events.decl import EventSpecs
@@ -79,6 +92,15 @@ class Registry:
 
     def get(self, name: str) -> FunctionSpec | None:
         return self.specs.get(name)
+
+    def developer(self) -> list[str]:
+        """The developer's function names, in the order they were added."""
+        return [name for name, spec in self.specs.items() if not spec.builtin]
+
+    def add_builtin(self, spec: FunctionSpec) -> None:
+        if not spec.builtin or spec.name not in RESERVED:
+            raise ValueError(f"{spec.name!r} is not a built-in function")
+        self.specs[spec.name] = spec
 
     def add(self, fn: Callable[..., Any]) -> FunctionSpec:
         mark = getattr(fn, _ATTR, None)

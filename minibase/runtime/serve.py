@@ -181,13 +181,13 @@ def serve(
     import uvicorn
 
     from ..app import create_app
+    from ..core import Minibase
 
     # Built before uvicorn starts, so a bad key file or secret fails here, with its key named.
     # With workers it is built once here and inherited by every fork, never started here.
-    minibase_app = create_app(config)
     # Each process runs the schedules and delivers triggers (claims in the database make
     # every run and delivery happen once across them).
-    minibase_app.core.background = True
+    minibase_app = create_app(config, core=Minibase.from_config(config, background=True))
     app = ForwardedHeaders(minibase_app, os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED_PROXIES))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for note in startup_notes(config):

@@ -202,7 +202,7 @@ class SQLiteStore:
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
         # Called after each document write commits (the events' dispatcher wakes on it; the
         # outbox rows themselves are written by triggers in the write's transaction).
-        self.on_write: Callable[[], None] | None = None
+        self._write_listeners: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ connections
 
@@ -521,9 +521,17 @@ class SQLiteStore:
             return results
 
         results = await self._writer.run(job)
-        if self.on_write is not None:
-            self.on_write()
+        for listener in self._write_listeners:
+            listener()
         return results
+
+    def add_write_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each committed document write through this store."""
+        self._write_listeners.append(listener)
+
+    def remove_write_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._write_listeners:
+            self._write_listeners.remove(listener)
 
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool

@@ -149,10 +149,10 @@ class SQLiteEvents:
         finally:
             conn.close()
         # Writes through this process's store wake the dispatcher at once.
-        self.store.on_write = self._wake.set
+        self.store.add_write_listener(self._wake.set)
 
     async def close(self) -> None:
-        self.store.on_write = None
+        self.store.remove_write_listener(self._wake.set)
 
     # ------------------------------------------------------------- notifications
 

@@ -53,7 +53,7 @@ def serve(make_config: Callable[..., Config]) -> Iterator[Callable[..., Server]]
 
     def start(**auth: Any) -> Server:
         config = make_config(base_raw(auth={"dev": {"enabled": True}, **auth}))
-        cm = run_uvicorn(create_app(config, core=Minibase(config)))
+        cm = run_uvicorn(create_app(config, core=Minibase.from_config(config)))
         url = cm.__enter__()
         stack.append(cm)
         servers.append(Server(url))

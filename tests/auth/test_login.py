@@ -80,7 +80,7 @@ def stack(make_config: Callable[..., Config], tmp_path: Path) -> Iterator[Stack]
     wx = make_wechat_api(WX_APP, WX_SECRET, users=WECHAT_USERS)
     with serve_app(ali) as ali_url, serve_app(wx) as wx_url:
         config = _config(make_config, tmp_path, ali_url + "/gateway.do", wx_url)
-        core = Minibase(config)
+        core = Minibase.from_config(config)
         with run_uvicorn(create_app(config, core=core)) as url:
             yield Stack(url, ali.state.fake, wx.state.fake, core)
 

@@ -48,7 +48,7 @@ def fake_sts() -> Iterator[tuple[str, StsState]]:
 
 @contextmanager
 def serve(config: Config) -> Iterator[httpx.Client]:
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url, httpx.Client(base_url=url, timeout=15) as http:
         yield http
 
@@ -422,7 +422,7 @@ def test_a_too_long_policy_stops_the_server_at_start(make_config: Callable[..., 
     names = [f"function-with-a-long-name-{i:03d}" for i in range(60)]
     config = make_config(sts_raw("http://127.0.0.1:9", fc_version="3.0", functions=names), ENV)
     with pytest.raises(ConfigError) as e:
-        Minibase(config)
+        Minibase.from_config(config)
     assert e.value.key == "auth.sts.functions"
 
 
@@ -439,7 +439,7 @@ def test_sts_mode_without_the_sdk_stops_at_start(
         lambda name, *a: None if name == "alibabacloud_sts20150401" else real(name, *a),
     )
     with pytest.raises(ConfigError) as e:
-        Minibase(config)
+        Minibase.from_config(config)
     assert e.value.key == "auth.credentials" and "minibase[sts]" in str(e.value)
 
 

@@ -87,7 +87,7 @@ def _seed(url: str) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
 def test_export_import_round_trip_is_byte_identical(config_file: Path, tmp_path: Path, suffix: str) -> None:
     config = load_config(config_file, data_dir=tmp_path / "a")
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
         _seed(url)
     first, second = tmp_path / f"first{suffix}", tmp_path / f"second{suffix}"
     assert (
@@ -102,7 +102,7 @@ def test_export_import_round_trip_is_byte_identical(config_file: Path, tmp_path:
     assert text.count(b'"type":"document"') == 60 and "中文".encode() in text
     # The imported database serves the same data.
     config_b = load_config(config_file, data_dir=tmp_path / "b")
-    with run_uvicorn(create_app(config_b, core=Minibase(config_b))) as url:
+    with run_uvicorn(create_app(config_b, core=Minibase.from_config(config_b))) as url:
         c = Client(url, SERVICE)
         try:
             c.login(auth_code="dev:alice")
@@ -119,7 +119,7 @@ def test_backup_and_restore_on_a_live_server(config_file: Path, tmp_path: Path) 
     data, folder = tmp_path / "data", tmp_path / "backups"
     base = ["--config", str(config_file), "--data", str(data)]
     config = load_config(config_file, data_dir=data)
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
         alice = Client(url, SERVICE)
         try:
             alice.login(auth_code="dev:alice")

@@ -70,7 +70,7 @@ async def _chunks(data: bytes, size: int = 7) -> AsyncIterator[bytes]:
 
 
 async def _start(config: Config) -> Minibase:
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     await core.start()
     return core
 
@@ -92,8 +92,8 @@ async def test_find_users_by_uid_subject_prefix_unionid_phone_and_provider(
     core = await _start(configure("data"))
     try:
         uids = await _seed(core)
-        if core._platform is not None and core._platform.store is not None:
-            await core._platform.store.set_phone(uids["alfred"], "+8613800000000", 1.0)
+        assert core.platform.store is not None  # from_config gives the platform the store's tables
+        await core.platform.store.set_phone(uids["alfred"], "+8613800000000", 1.0)
         console = Console(core)
         await console.ready()
 

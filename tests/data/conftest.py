@@ -50,7 +50,7 @@ def db_url(backend: str, request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def data_live(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Iterator[Live]:
     config = data_config(make_config, backend, db_url)
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
         try:

@@ -37,7 +37,7 @@ SECRET = "SECRET-MARKER-7f3a"
 @pytest.fixture
 def posts_live(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Iterator[Live]:
     config = data_config(make_config, backend, db_url, posts=POSTS)
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
         try:

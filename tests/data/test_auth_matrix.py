@@ -116,7 +116,7 @@ class Direct:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.core = Minibase(config)
+        self.core = Minibase.from_config(config)
         self.uids: set[str] = set()  # whose documents snapshot() reads
         self.run(self.core.store.open())
 
@@ -184,7 +184,7 @@ def world(
     )
     config = make_config(raw, backend_environ(backend))
     clock = Clock()
-    core = Minibase(config, clock=clock)
+    core = Minibase.from_config(config, clock=clock)
     direct = Direct(config)
     try:
         with run_uvicorn(create_app(config, core=core)) as url, httpx.Client(base_url=url) as http:
@@ -517,7 +517,7 @@ def leak_world(
         },
     )
     config = make_config(raw, backend_environ(backend))
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     direct = Direct(config)
     try:
         with run_uvicorn(create_app(config, core=core)) as url, httpx.Client(base_url=url) as http:

@@ -77,7 +77,7 @@ class Seeder:
 
     def _run(self, fn: Callable[[Minibase], Any]) -> Any:
         async def main() -> Any:
-            core = Minibase(self.config)
+            core = Minibase.from_config(self.config)
             await core.start()
             try:
                 return await fn(core)
@@ -109,7 +109,7 @@ def test_authorization_matrix(matrix_config: Config, preset: str) -> None:
     col = f"p_{preset}"
     ots = matrix_config.database.url.startswith("tablestore://")
     seeder = Seeder(matrix_config)
-    core = Minibase(matrix_config)
+    core = Minibase.from_config(matrix_config)
     with run_uvicorn(create_app(matrix_config, core=core)) as url:
         live = Live(url, core)
         logins = {

@@ -35,7 +35,7 @@ def small_live(make_config: Callable[..., Config], backend: str, db_url: str | N
     )
     config = make_config(raw, backend_environ(backend))
     assert config.limits.max_document == LIMIT
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
         try:

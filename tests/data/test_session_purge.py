@@ -36,7 +36,7 @@ def url(make_config: Callable[..., Config], backend: str, db_url: str | None, cl
         auth={"session_idle": "1h", "session_max": "3d"},
     )
     config = make_config(raw, backend_environ(backend))
-    with run_uvicorn(create_app(config, core=Minibase(config, clock=clock))) as base:
+    with run_uvicorn(create_app(config, core=Minibase.from_config(config, clock=clock))) as base:
         yield base
 
 

@@ -55,9 +55,8 @@ def test_each_run_happens_once_across_two_instances(
 ) -> None:
     async def run() -> None:
         config = events_config(source())
-        cores = [Minibase(config), Minibase(config)]
+        cores = [Minibase.from_config(config, background=True) for _ in range(2)]
         for c in cores:
-            c.background = True
             await c.start()
         try:
             await asyncio.sleep(2.6)

@@ -53,7 +53,7 @@ def lines(tmp_path: Path, t: str = "all") -> list[dict[str, Any]]:
 
 
 async def started(config: Config) -> Minibase:
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     await core.start()
     return core
 

@@ -58,7 +58,7 @@ def github(ctx, event):
 @pytest.fixture
 def server(events_config: Callable[..., Config]) -> Iterator[tuple[str, Minibase]]:
     config = events_config(MODULE.replace("{log!r}", "'{log}'"))
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         yield url, core
 
@@ -208,7 +208,7 @@ def test_wechatpay_platform_certificate_by_serial(
     config = events_config(
         MODULE.replace("{log!r}", "'{log}'"), platform_keys={serial: str(tmp_path / "wechatpay_cert.pem")}
     )
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         h, b = wechatpay.notification(serial=serial)
         assert post(url, "/webhooks/wxNotify", b, h).status_code == 204

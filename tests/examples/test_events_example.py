@@ -38,7 +38,7 @@ def _example_core(tmp_path: Path, alipay: AlipayNotifier) -> Minibase:
         "ALIPAY_PRIVATE_KEY_FILE": str(tmp_path / "app_private.pem"),
         "ALIPAY_PUBLIC_KEY_FILE": str(tmp_path / "alipay_public.pem"),
     }
-    return Minibase(load_config(EXAMPLE, data_dir=tmp_path / "data", environ=environ))
+    return Minibase.from_config(load_config(EXAMPLE, data_dir=tmp_path / "data", environ=environ))
 
 
 def test_pay_for_premium_cleanup_and_todo_counter(tmp_path: Path) -> None:

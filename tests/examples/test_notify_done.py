@@ -40,7 +40,7 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
             base_dir=TODO,
             environ={"WECHAT_APP_ID": APP, "WECHAT_SECRET": SECRET},
         )
-        with run_uvicorn(create_app(config, core=Minibase(config))) as url:
+        with run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url:
             yield url, api
 
 

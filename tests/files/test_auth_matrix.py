@@ -321,7 +321,7 @@ def world(request: pytest.FixtureRequest, make_config: Callable[..., Config]) ->
     )
     config = make_config(raw, environ)
     clock = Clock()
-    core = Minibase(config, clock=clock)
+    core = Minibase.from_config(config, clock=clock)
     try:
         with (
             run_uvicorn(create_app(config, core=core)) as url,
@@ -361,7 +361,7 @@ def make_callers(w: World) -> dict[str, Who]:
     assert r.status_code == 200
     w.admin("sessions", "revoke", "--uid", str(who["revoked"].uid))
     w.admin("users", "disable", str(who["disabled"].uid))
-    core = Minibase(w.config)  # the store as another process sees it: no revoke, just the flag
+    core = Minibase.from_config(w.config)  # the store as another process sees it: no revoke, just the flag
 
     async def disable() -> bool:
         await core.store.open()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from email.utils import formatdate
+from typing import Any
 
 import httpx
 import pytest
@@ -238,9 +239,12 @@ def test_public_url_goes_through_the_real_app(make_config: Callable[..., Config]
     from tests.support.live import run_uvicorn
 
     config = files_config(make_config, "file://files")
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url, httpx.Client(timeout=10) as http:
-        fn = core._builtin
+
+        def fn(name: str, event: dict[str, Any], who: Any, base_url: str) -> Any:
+            return core._call_builtin(name, event, who, "", base_url)
+
         grant = asyncio.run(
             fn(
                 "files",

@@ -82,7 +82,7 @@ def fn_config(tmp_path: Path, module: str, **functions: object) -> Config:
 @pytest.fixture
 def fn_live(tmp_path: Path) -> Iterator[Live]:
     config = fn_config(tmp_path, write_module(tmp_path, MODULE))
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         live = Live(url, core)
         try:
@@ -169,7 +169,7 @@ def test_unknown_function(fn_live: Live) -> None:
 def test_bad_modules_fail_at_start(tmp_path: Path, source: str, message: str) -> None:
     config = fn_config(tmp_path, write_module(tmp_path, source))
     with pytest.raises(ConfigError) as e:
-        Minibase(config)
+        Minibase.from_config(config)
     assert e.value.key == "functions.module" and message in str(e.value)
 
 
@@ -196,7 +196,7 @@ def test_example_functions(tmp_path: Path) -> None:
 
     example = Path(__file__).resolve().parents[2] / "examples" / "todo" / "minibase.toml"
     config = load_config(example, data_dir=tmp_path, environ={})
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         live = Live(url, core)
         c = live.client("dev:alice")

@@ -97,7 +97,7 @@ def test_a_bad_aes_key_stops_the_start(tmp_path: Path) -> None:
         "alipay_public_key_file": "alipay.pem",
     }
     config = make_config(tmp_path, auth={"alipay": {**alipay, "aes_key": "c2hvcnQ="}})
-    core = Minibase(config)
+    core = Minibase.from_config(config)
 
     async def start() -> None:
         try:

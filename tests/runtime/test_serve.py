@@ -72,7 +72,7 @@ def new_app(make_config: Callable[..., Config]) -> Callable[[], MinibaseApp]:
     config = make_config()
 
     def make() -> MinibaseApp:
-        minibase_app = create_app(config, core=Minibase(config))
+        minibase_app = create_app(config, core=Minibase.from_config(config))
         minibase_app.body_timeout = SHORT
         return minibase_app
 

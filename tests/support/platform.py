@@ -52,7 +52,7 @@ def serve(*configs: Config, clock: Callable[[], float] = time.time) -> Iterator[
     with ExitStack() as stack:
         servers = []
         for config in configs:
-            core = Minibase(config, clock=clock)
+            core = Minibase.from_config(config, clock=clock)
             url = stack.enter_context(run_uvicorn(create_app(config, core=core)))
             servers.append(Live(url, core))
         try:

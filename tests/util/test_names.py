@@ -118,7 +118,10 @@ def test_deploy_names_refuse_terminators(tmp_path: Path, t: str) -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
     config = _config(tmp_path, collections={"locked": {"read": "none", "write": "none"}})
-    with run_uvicorn(create_app(config, core=Minibase(config))) as url, httpx.Client(base_url=url) as http:
+    with (
+        run_uvicorn(create_app(config, core=Minibase.from_config(config))) as url,
+        httpx.Client(base_url=url) as http,
+    ):
         yield url, http
 
 
