@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from minibase.data.aggregate import (
     group_documents,
     parse_pipeline,
 )
-from minibase.data.filters import TRUE, Contains, Or
+from minibase.data.filters import TRUE, Contains, Filter, Or, conj
 from minibase.data.sql import POSTGRES, SQLITE, compile_aggregate
 from minibase.errors import DeadlineExceeded, InvalidArgument
 from minibase.store.postgres import PostgresStore
@@ -43,6 +44,7 @@ from tests.support.data import is_tablestore
 from tests.support.sql import (
     CLIENT_WHERE,
     COLLECTION,
+    FILTERS,
     JSON,
     REUSED_BACKEND,
     ROWS,
@@ -86,6 +88,9 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield pg
         pg.close()
 
+
+# Reproducible and bounded: the same examples every run (as test_query_fuzz.py).
+CI = settings(REUSED_BACKEND, derandomize=True, database=None)
 
 # ------------------------------------------------------------------ strategies
 
@@ -161,7 +166,7 @@ def run_sql(backend: Backend, pipe: Pipeline) -> Any:
 # -------------------------------------------------------------------- the tests
 
 
-@settings(REUSED_BACKEND, max_examples=150)
+@settings(CI, max_examples=150)
 @given(ROWS, pipelines())
 @example(
     rows=[
@@ -191,7 +196,25 @@ def test_aggregate_matches_reference(
     assert got is want if want is InvalidArgument else agree(got, want), (got, want)
 
 
-@settings(REUSED_BACKEND, max_examples=150)
+@settings(CI, max_examples=80)
+@given(ROWS, FILTERS, pipelines())
+def test_aggregate_under_a_rule_matches_reference(
+    backend: Backend, rows: list[Row], rule: Filter, pipeline: list[dict[str, Any]]
+) -> None:
+    """Any filter a rule compiles to (owner tests, ``in`` lists, negations, constants),
+    ANDed with the ``$match`` as data/api.py does: the groups of exactly those rows."""
+    try:
+        pipe = parse_pipeline(pipeline)
+    except InvalidArgument:
+        return
+    pipe = dataclasses.replace(pipe, where=conj(rule, pipe.where))
+    want = expected(rows, pipe, pipeline)
+    backend.load(rows)
+    got = run_sql(backend, pipe)
+    assert got is want if want is InvalidArgument else agree(got, want), (got, want)
+
+
+@settings(CI, max_examples=150)
 @given(ROWS, pipelines())
 def test_in_memory_grouping_matches_reference(rows: list[Row], pipeline: list[dict[str, Any]]) -> None:
     """What TableStore runs (store/tablestore.py groups the owner's matches in memory)."""
@@ -224,7 +247,7 @@ NEAR = st.lists(
 )
 
 
-@settings(REUSED_BACKEND, max_examples=150, derandomize=True, database=None)
+@settings(CI, max_examples=150)
 @given(st.one_of(JSON, NEAR, pipelines()))
 def test_pipelines_parse_or_refuse_and_compile_bound(pipeline: Any) -> None:
     try:

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from minibase.data.filters import Cmp, Filter, Search, conj
+from minibase.data.filters import Cmp, Filter, Search, conj, disj
 from minibase.data.query import parse_where
 from minibase.data.sql import POSTGRES, SQLITE, compile_query
 from minibase.errors import InvalidArgument
@@ -152,7 +152,14 @@ def test_search_matches_reference_through_writes(
         terms = list(searches) + [(("title",), t[1:4].swapcase()) for t in stored if len(t) > 1]
         for path, term in terms:
             f = Search(path, term)
-            for where in (f, conj(f, Cmp(("uid",), "eq", "u1"))):
+            # Alone, under an owner rule, and in an $or (the index lookup is one branch).
+            either = disj(f, Cmp(("other",), "eq", "a"))
+            for where in (
+                f,
+                conj(f, Cmp(("uid",), "eq", "u1")),
+                either,
+                conj(either, Cmp(("uid",), "ne", "u2")),
+            ):
                 want = sorted((d["uid"], d["id"]) for d in model.values() if reference.matches(d, where))
                 assert search(store, where) == want, (path, term)
     finally:
@@ -217,6 +224,29 @@ def test_postgres_plan_reads_the_trigram_index(pg_url: str) -> None:
 
     text = asyncio.run(plan())
     assert "Bitmap Index Scan on sx_" in text, text
+
+
+def test_a_sqlite_without_the_trigram_tokenizer_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minibase.errors import ConfigError
+    from minibase.store import sqlite_search
+
+    # As a build without it answers: "no such tokenizer: trigram…".
+    ddl = [s.replace("tokenize = 'trigram'", "tokenize = 'trigram_missing'") for s in sqlite_search._DDL]
+    monkeypatch.setattr(sqlite_search, "_DDL", ddl)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(store.open())
+        with pytest.raises(
+            ConfigError, match=r"collections\.posts\.search: needs SQLite's FTS5 with the trigram"
+        ):
+            loop.run_until_complete(store.ensure_search(DECLARED))
+        loop.run_until_complete(store.ensure_search({}))  # without a declaration: fine
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
 
 
 @pytest.mark.parametrize("term", [None, "", 3, ["a"], "x" * 1025])
