@@ -23,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from minibase.app import create_app
+from minibase.config import Config
+from minibase.core import Minibase
 from minibase.data.filters import Cmp, Filter, Search, conj, disj
 from minibase.data.query import parse_where
 from minibase.data.sql import POSTGRES, SQLITE, compile_query
@@ -33,6 +36,8 @@ from minibase.store.sqlite import SQLiteStore
 from minibase.store.writes import Insert, Put, Remove, Update
 from tests.support import reference
 from tests.support.config import Live
+from tests.support.data import data_config
+from tests.support.live import run_uvicorn
 
 T0 = "2026-01-01T00:00:00.000Z"
 COL = "posts"
@@ -261,7 +266,23 @@ def test_at_most_five_searches() -> None:
         parse_where({"$and": [{"title": {"$search": f"t{i}"}} for i in range(6)]})
 
 
-def test_search_over_http(data_live: Live) -> None:
+@pytest.fixture
+def search_live(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Iterator[Live]:
+    """The data suite's server plus a collection declaring search fields (only here: the
+    index setup at start is not every data test's cost)."""
+    config = data_config(make_config, backend, db_url, posts={"search": ["title", "meta.s"]})
+    core = Minibase(config)
+    with run_uvicorn(create_app(config, core=core)) as url:
+        server = Live(url, core)
+        try:
+            yield server
+        finally:
+            for c in server.clients:
+                c.close()
+
+
+def test_search_over_http(search_live: Live) -> None:
+    data_live = search_live
     alice = data_live.client("dev:alice")
     for i, title in enumerate(["Buy MILK", "milkshake", "bread", "汉字搜索"]):
         alice.invoke("db", {"op": "insert", "collection": "posts", "obj": {"id": f"p{i}", "title": title}})

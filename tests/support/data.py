@@ -52,7 +52,6 @@ COLLECTIONS: dict[str, Any] = {
     },
     "shared": {"read": "doc.uid == auth.uid || doc.shared == true", "write": "owner"},
     "locked": {"read": "none", "write": "none"},
-    "posts": {"search": ["title", "meta.s"]},
     "typed": {
         "schema": {
             "type": "object",
