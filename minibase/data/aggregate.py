@@ -22,6 +22,7 @@ number (one group; which of the two a ``$min``/``$max`` tie returns is unspecifi
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -261,48 +262,46 @@ def _sort(arg: object, at: str, group: Group, names: tuple[str, ...] | None) -> 
 # ------------------------------------------------------------------ exact numbers
 
 
+# Decimal addition of decimals is exact while the digits fit the precision: with the
+# largest one it always is (a sum of doubles as written needs at most ~800 digits).
+_EXACT = decimal.Context(
+    prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[decimal.Inexact]
+)
+
+
 class ExactSum:
     """The sum of numbers as written: integers exactly, floats as their shortest decimal
     (what orjson wrote and jsonb keeps). Also SQLite's ``mb_sum`` aggregate: its answer is
     the decimal text PostgreSQL's ``sum(numeric)::text`` gives."""
 
-    __slots__ = ("fraction", "ints", "seen")
+    __slots__ = ("floats", "ints", "seen")
 
     def __init__(self) -> None:
         self.ints = 0
-        self.fraction: Fraction | None = None
+        self.floats: decimal.Decimal | None = None
         self.seen = False
 
     def step(self, value: Any) -> None:
         if value is None:
             return
         self.seen = True
-        if isinstance(value, int):
+        if type(value) is int:
             self.ints += value
+        elif self.floats is None:
+            self.floats = _EXACT.add(_ZERO, decimal.Decimal(repr(value)))  # +0: no -0
         else:
-            f = Fraction(repr(value))
-            self.fraction = f if self.fraction is None else self.fraction + f
+            self.floats = _EXACT.add(self.floats, decimal.Decimal(repr(value)))
 
     def finalize(self) -> str | None:
         if not self.seen:
             return None
-        if self.fraction is None:
+        if self.floats is None:
             return str(self.ints)
-        return _decimal(self.fraction + self.ints)
+        text = format(_EXACT.add(self.floats, decimal.Decimal(self.ints)), "f")
+        return text if "." in text else text + ".0"
 
 
-def _decimal(x: Fraction) -> str:
-    """``x`` (a finite decimal) written out exactly, with a point."""
-    den, twos, fives = x.denominator, 0, 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    scale = max(twos, fives, 1)
-    digits = str(abs(x.numerator) * 10**scale // x.denominator).rjust(scale + 1, "0")
-    return ("-" if x < 0 else "") + digits[:-scale] + "." + digits[-scale:]
+_ZERO = decimal.Decimal(0)
 
 
 def _sum_value(text: str | None, where: str) -> int | float:
