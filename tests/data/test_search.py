@@ -271,7 +271,7 @@ def search_live(make_config: Callable[..., Config], backend: str, db_url: str | 
     """The data suite's server plus a collection declaring search fields (only here: the
     index setup at start is not every data test's cost)."""
     config = data_config(make_config, backend, db_url, posts={"search": ["title", "meta.s"]})
-    core = Minibase(config)
+    core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
         try:
