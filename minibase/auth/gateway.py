@@ -51,7 +51,8 @@ def verify_request(
         raise GatewayError("RequestTimeTooSkewed", "the request's Date is more than 15 minutes off")
 
     claims, secret = minter.verify(key_id, headers.get("x-fc-security-token", ""), now)
-    expected = fc_signature.sign(secret, fc_signature.string_to_sign(method, path, headers, query))
+    string = fc_signature.string_to_sign(method, path, headers, query, lower=True)
+    expected = fc_signature.sign(secret, string)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise GatewayError("SignatureNotMatch", "the request signature does not match")
 
@@ -68,14 +69,18 @@ def verify_request(
 def content_md5_matches(header: str, body: bytes) -> bool:
     """Whether ``header`` is the body's MD5 in any encoding FC accepts.
 
-    FC's SDKs disagree: RFC 1864's base64 of the raw digest, FC's Node.js SDK base64 of the
-    lower-case hex digest, its Go SDK the hex digest itself (any case); its Python SDK sends
-    none. All three are compared, in constant time, whichever matched.
+    FC's SDKs disagree: RFC 1864's base64 of the raw digest (24 characters), FC's Node.js
+    SDK base64 of the lower-case hex digest (44), its Go SDK the hex digest itself (32, any
+    case); its Python SDK sends none. The header's length names the encoding (the length
+    is the sender's, not a secret); that one is compared in constant time.
     """
-    digest = hashlib.md5(body, usedforsecurity=False).digest()
     given = header.encode("utf-8", "replace")
-    hex_digest = digest.hex().encode()
-    raw_b64 = hmac.compare_digest(given, base64.b64encode(digest))
-    hex_b64 = hmac.compare_digest(given, base64.b64encode(hex_digest))
-    plain_hex = hmac.compare_digest(given.lower(), hex_digest)
-    return raw_b64 | hex_b64 | plain_hex
+    n = len(given)
+    if n not in (24, 32, 44):
+        return False
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    if n == 24:
+        return hmac.compare_digest(given, base64.b64encode(digest))
+    if n == 44:
+        return hmac.compare_digest(given, base64.b64encode(digest.hex().encode()))
+    return hmac.compare_digest(given.lower(), digest.hex().encode())

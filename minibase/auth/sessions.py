@@ -3,6 +3,14 @@
 Only the SHA-256 of a sessionId is stored. A session ends at the first of: idle expiry
 (sliding: ``last_used`` + ``session_idle``), absolute expiry (``session_max``), revocation
 (logout or admin), or its user being disabled. Each is checked on every request.
+
+A live session read from the store is kept in memory with the store's *auth epoch*, a
+number read just before it that every revocation, deletion and disabling bumps, from any
+instance (database triggers). A later request reuses the session only if the epoch it
+reads then is the same, so an ending takes effect on the next request everywhere, as
+before; the expiries are checked on the kept record by the clock, and an expired one is
+read again before it is refused (another instance may have moved ``last_used``). A store
+without an epoch (``None``) has every request read its session.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from ..errors import Unauthenticated
 from ..store.protocols import SessionStore
 from ..store.records import SessionRecord
 from ..util.ids import random_id, session_token, token_hash
+from ..util.record import replace
 from ..util.timefmt import now as wall_clock
 from ..util.timefmt import rfc3339_s
 from .credentials import CredentialMinter
@@ -44,6 +53,8 @@ class Caller:
 PURGE_EVERY = 300.0
 PURGE_BATCH = 500
 PURGE_GRACE = 86400.0
+# Live sessions kept per instance (all are dropped when it fills: a bound, not an LRU).
+CACHED_SESSIONS = 10_000
 
 
 class Sessions:
@@ -63,6 +74,8 @@ class Sessions:
         # Sliding expiry without a write per request: last_used moves at most this often.
         self.touch_every = min(3600.0, auth.session_idle / 10)
         self.last_purge = float("-inf")
+        # session ref or token hash -> (record, its caller, the auth epoch read before it)
+        self._cache: dict[str | bytes, tuple[SessionRecord, Caller, int]] = {}
 
     async def create(self, uid: str, provider: str, is_new: bool) -> dict[str, Any]:
         now = self.clock()
@@ -103,12 +116,35 @@ class Sessions:
             await self.store.revoke_session(record.id, self.clock())
 
     async def by_sid(self, sid: str) -> Caller:
-        record = await self._live(await self.store.session_by_hash(token_hash(sid)))
-        return Caller(record.uid, record.provider, record.id, record.token_hash)
+        return await self._caller(token_hash(sid))
 
     async def by_ref(self, session_ref: str) -> Caller:
-        record = await self._live(await self.store.session_by_id(session_ref))
-        return Caller(record.uid, record.provider, record.id, record.token_hash)
+        return await self._caller(session_ref)
+
+    async def _caller(self, key: str | bytes) -> Caller:
+        """The caller of the live session named by ``key`` (a ref, or a token hash)."""
+        epoch = await self.store.auth_epoch()  # first: an ending after it changes it
+        if epoch is not None:
+            hit = self._cache.get(key)
+            if hit is not None and hit[2] == epoch:
+                record, caller, _ = hit
+                now = self.clock()
+                if now < record.expires_max and now < record.last_used + self.auth.session_idle:
+                    if now - record.last_used > self.touch_every:
+                        await self.store.touch_session(record.id, now)
+                        record = replace(record, last_used=now)
+                        self._cache[key] = (record, caller, epoch)
+                    return caller
+        if isinstance(key, bytes):
+            record = await self._live(await self.store.session_by_hash(key))
+        else:
+            record = await self._live(await self.store.session_by_id(key))
+        caller = Caller(record.uid, record.provider, record.id, record.token_hash)
+        if epoch is not None:
+            if len(self._cache) >= CACHED_SESSIONS:
+                self._cache.clear()
+            self._cache[key] = (record, caller, epoch)
+        return caller
 
     async def _live(self, record: SessionRecord | None) -> SessionRecord:
         if record is None:
@@ -122,6 +158,7 @@ class Sessions:
             raise Unauthenticated("the session has expired: log in again")
         if now - record.last_used > self.touch_every:
             await self.store.touch_session(record.id, now)
+            record = replace(record, last_used=now)
         return record
 
     async def _result(self, sid: str, record: SessionRecord, now: float, is_new: bool) -> dict[str, Any]:

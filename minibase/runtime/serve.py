@@ -55,30 +55,38 @@ class ForwardedHeaders:
     def __init__(self, app: ASGIApp, trusted: str) -> None:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+        self.app = app
         self.proxy = ProxyHeadersMiddleware(app, trusted)  # type: ignore[arg-type]
         self.trusted = self.proxy.trusted_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             client = scope.get("client")
-            if client and client[0] in self.trusted:
-                host = next((v for k, v in scope["headers"] if k == b"x-forwarded-host"), None)
-                # The first hop's host, and only a plain one (no list, spaces or controls).
-                host = host.split(b",", 1)[0].strip() if host else None
-                if host and all(0x21 <= c <= 0x7E for c in host):
-                    scope = dict(scope)
-                    scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [
-                        (b"host", host)
-                    ]
+            if not client or client[0] not in self.trusted:
+                return await self.app(scope, receive, send)  # X-Forwarded-* count for nothing
+            # A request without any X-Forwarded-* header (most) goes straight to the app.
+            if not any(k.startswith(b"x-forwarded-") for k, _ in scope["headers"]):
+                return await self.app(scope, receive, send)
+            host = next((v for k, v in scope["headers"] if k == b"x-forwarded-host"), None)
+            # The first hop's host, and only a plain one (no list, spaces or controls).
+            host = host.split(b",", 1)[0].strip() if host else None
+            if host and all(0x21 <= c <= 0x7E for c in host):
+                scope = dict(scope)
+                scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", host)]
         await self.proxy(scope, receive, send)  # type: ignore[arg-type]
 
 
 class _HeaderTimeout:
-    """Mixed in before uvicorn's h11 or httptools protocol by :func:`header_timeout_protocol`."""
+    """Mixed in before uvicorn's h11 or httptools protocol by :func:`header_timeout_protocol`.
+
+    The budget is a deadline, not a timer per request: arming it stores a time, and one
+    timer per connection fires at most once per :data:`HEADER_TIMEOUT` to compare (a
+    keep-alive connection's requests would otherwise each create and cancel one)."""
 
     _header_seconds = HEADER_TIMEOUT
     _header_max_bytes = MAX_HEADER_BYTES
     _header_timer: asyncio.TimerHandle | None = None
+    _header_deadline: float | None = None  # None: not waiting for headers
     _header_cycle: Any = None
     _header_bytes = 0
     # Set by uvicorn's protocols.
@@ -91,10 +99,10 @@ class _HeaderTimeout:
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        waiting = self._header_timer is not None
+        waiting = self._header_deadline is not None
         super().data_received(data)  # type: ignore[misc]
         self._started()
-        if waiting and self._header_timer is not None:  # still in the headers
+        if waiting and self._header_deadline is not None:  # still in the headers
             self._header_bytes += len(data)
             if self._header_bytes > self._header_max_bytes:
                 self._expired()
@@ -106,26 +114,39 @@ class _HeaderTimeout:
             self._started()  # …unless a pipelined one already started
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)  # type: ignore[misc]
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._header_bytes = 0
-        self._header_timer = self.loop.call_later(self._header_seconds, self._expired)
-
-    def _disarm(self) -> None:
+        self._header_deadline = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _arm(self) -> None:
+        self._header_bytes = 0
+        self._header_deadline = deadline = self.loop.time() + self._header_seconds
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_at(deadline, self._check)
+
+    def _check(self) -> None:
+        self._header_timer = None
+        deadline = self._header_deadline
+        if deadline is None:
+            return  # not waiting: the next _arm starts a timer again
+        if self.loop.time() >= deadline:
+            self._expired()
+        else:  # armed again since this timer was set: wait for the new deadline
+            self._header_timer = self.loop.call_at(deadline, self._check)
 
     def _started(self) -> None:
-        if self._header_timer is not None and self.cycle is not None and self.cycle is not self._header_cycle:
+        if (
+            self._header_deadline is not None
+            and self.cycle is not None
+            and self.cycle is not self._header_cycle
+        ):
             self._header_cycle = self.cycle
-            self._disarm()
+            self._header_deadline = None
 
     def _expired(self) -> None:
-        self._disarm()
+        self._header_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 

@@ -58,6 +58,13 @@ class SessionStore(Protocol):
         ``expires_max`` is before ``max_before``; returns how many went."""
         ...
 
+    async def auth_epoch(self) -> int | None:
+        """A number that changes, for every instance, whenever a session is revoked or
+        deleted or a user disabled, enabled or deleted, read as cheaply as the store can:
+        sessions read after it may be reused while it stays the same. None: the store
+        keeps no such number (every request then reads its session)."""
+        ...
+
 
 class BucketStore(Protocol):
     """Rate-limit token buckets, shared by every instance."""

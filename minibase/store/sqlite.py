@@ -79,7 +79,9 @@ INLINE_DOCUMENT = 64 * 1024
 _READ_THREADS = 4
 
 # Versioned schema changes, applied in order and recorded in schema_migrations.
-MIGRATIONS: list[tuple[int, str]] = [
+# A migration is a script of statements split at ";", or a tuple of statements (triggers
+# have ";" inside them).
+MIGRATIONS: list[tuple[int, str | tuple[str, ...]]] = [
     (
         1,
         """
@@ -134,6 +136,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (3, PLATFORM_SQLITE_DDL),  # platform tokens, phones, identities by unionid (store/platform.py)
+    (
+        4,
+        # The auth epoch: a counter every change that can end a session bumps (revocation,
+        # deletion, a user disabled or deleted), written by triggers so that every writer
+        # bumps it (any process, the CLI, the console). A cached session stays valid only
+        # while the epoch read before it is unchanged (auth/sessions.py).
+        (
+            "CREATE TABLE auth_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+            "INSERT INTO auth_epoch VALUES (1, 0)",
+            "CREATE TRIGGER auth_epoch_session_update AFTER UPDATE OF id, token_hash, uid, provider,"
+            " created, expires_max, revoked ON sessions BEGIN UPDATE auth_epoch SET n = n + 1; END",
+            "CREATE TRIGGER auth_epoch_session_delete AFTER DELETE ON sessions"
+            " BEGIN UPDATE auth_epoch SET n = n + 1; END",
+            "CREATE TRIGGER auth_epoch_user_update AFTER UPDATE OF uid, disabled ON users"
+            " BEGIN UPDATE auth_epoch SET n = n + 1; END",
+            "CREATE TRIGGER auth_epoch_user_delete AFTER DELETE ON users BEGIN UPDATE auth_epoch SET n = n + 1; END",
+        ),
+    ),
 ]
 
 # Every this many bucket writes, rows of buckets that have refilled are deleted.
@@ -146,6 +166,7 @@ _SESSION_SELECT = (
 )
 _SESSION_BY_ID = _SESSION_SELECT + " WHERE s.id = ?"
 _SESSION_BY_HASH = _SESSION_SELECT + " WHERE s.token_hash = ?"
+_AUTH_EPOCH = "SELECT n FROM auth_epoch WHERE id = 1"
 
 
 def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
@@ -305,7 +326,7 @@ class SQLiteStore:
             for version, sql in MIGRATIONS:
                 if version in done:
                     continue
-                for statement in sql.split(";"):
+                for statement in sql if isinstance(sql, tuple) else sql.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
@@ -396,6 +417,10 @@ class SQLiteStore:
 
     async def session_by_hash(self, token_hash: bytes) -> SessionRecord | None:
         return _session(self._reader().execute(_SESSION_BY_HASH, (token_hash,)).fetchone())
+
+    async def auth_epoch(self) -> int | None:
+        row = self._reader().execute(_AUTH_EPOCH).fetchone()
+        return int(row[0]) if row is not None else None
 
     async def touch_session(self, session_ref: str, now: float) -> None:
         def job(conn: sqlite3.Connection) -> None:

@@ -366,6 +366,9 @@ class TableStoreStore:
         record = await self.session_by_id(row["id"])
         return record if record is not None and record.token_hash == token_hash else None
 
+    async def auth_epoch(self) -> int | None:
+        return None  # no cross-row trigger to keep one: every request reads its session
+
     async def touch_session(self, session_ref: str, now: float) -> None:
         # last_used only moves forward: a late, older touch must not win.
         with contextlib.suppress(Lost):
