@@ -36,7 +36,7 @@ from minibase.store.sqlite import SQLiteStore
 from minibase.store.writes import Insert, Put, Remove, Update
 from tests.support import reference
 from tests.support.config import Live
-from tests.support.data import data_config
+from tests.support.data import data_config, is_tablestore
 from tests.support.live import run_uvicorn
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -270,7 +270,13 @@ def test_at_most_five_searches() -> None:
 def search_live(make_config: Callable[..., Config], backend: str, db_url: str | None) -> Iterator[Live]:
     """The data suite's server plus a collection declaring search fields (only here: the
     index setup at start is not every data test's cost)."""
-    config = data_config(make_config, backend, db_url, posts={"search": ["title", "meta.s"]})
+    config = data_config(
+        make_config,
+        backend,
+        db_url,
+        posts={"search": ["title", "meta.s"]},
+        shelf={"search": ["title"], "read": "doc.uid == auth.uid || doc.shared == true", "write": "owner"},
+    )
     core = Minibase.from_config(config)
     with run_uvicorn(create_app(config, core=core)) as url:
         server = Live(url, core)
@@ -317,3 +323,40 @@ def test_search_over_http(search_live: Live) -> None:
         assert r.status_code == 400, r.text
         err = r.json()["error"]
         assert err["code"] == "NotIndexed" and "search = [" in err["message"], err
+
+
+def test_search_under_read_rules(search_live: Live) -> None:
+    """A search finds only what the caller may read (the rule is part of the statement):
+    bob's search through alice's unshared titles finds nothing of hers."""
+    alice, bob = search_live.client("dev:alice"), search_live.client("dev:bob")
+    for c, items in (
+        (alice, [("a1", "secret milk", False), ("a2", "shared milk", True)]),
+        (bob, [("b1", "bob milk", False)]),
+    ):
+        for i, title, shared in items:
+            c.invoke(
+                "db",
+                {"op": "insert", "collection": "shelf", "obj": {"id": i, "title": title, "shared": shared}},
+            )
+
+    def found(c: Any, **kw: Any) -> list[str]:
+        event = {"op": "query", "collection": "shelf", "where": {"title": {"$search": "MILK"}}, **kw}
+        return sorted(d["id"] for d in c.invoke("db", event)["data"])
+
+    if is_tablestore(search_live):  # not restricted to one owner: refused, as any such query
+        assert found(bob, owner=alice.uid) == ["a2"]
+        assert found(alice, owner=alice.uid) == ["a1", "a2"]
+        return
+    assert found(bob) == ["a2", "b1"]
+    assert found(alice) == ["a1", "a2"]
+    assert found(bob, owner=alice.uid) == ["a2"]
+    group = {
+        "op": "aggregate",
+        "collection": "shelf",
+        "pipeline": [
+            {"$match": {"title": {"$search": "secret"}}},
+            {"$group": {"_id": None, "n": {"$count": {}}}},
+        ],
+    }
+    assert bob.invoke("db", group)["data"] == []
+    assert alice.invoke("db", group)["data"] == [{"_id": None, "n": 1}]
