@@ -56,7 +56,6 @@ __all__ = [
     "SQLITE",
     "Dialect",
     "Params",
-    "compile_aggregate",
     "compile_count",
     "compile_filter",
     "compile_query",
@@ -658,72 +657,3 @@ def search_index_ddl(name: str, path: Path) -> str:
     return (
         f'CREATE INDEX IF NOT EXISTS "{name}" ON documents USING gin (({_pg_search_expr(path)}) gin_trgm_ops)'
     )
-
-
-# --------------------------------------------------------------------- aggregates
-
-AccumulatorOp = str  # "count" | "sum" | "avg" | "min" | "max"
-
-
-def compile_aggregate(
-    dialect: Dialect,
-    collection: str,
-    where: Filter,
-    keys: Sequence[Path],
-    accumulators: Sequence[tuple[AccumulatorOp, Path | None]],
-    max_groups: int,
-) -> tuple[str, list[object]]:
-    """``SELECT … GROUP BY`` the ``keys`` over the documents matching ``where``, at most
-    ``max_groups`` rows, and its parameters.
-
-    A row is, per key, ``(rank, num, txt, is_float)`` (documents whose key field holds an
-    array or an object are left out), then per accumulator: ``count`` its count; ``sum``
-    the exact sum of the numbers as decimal text (NULL without numbers); ``avg`` that sum
-    and how many numbers; ``min``/``max`` the least/greatest boolean, number and string
-    (three columns). :mod:`minibase.data.aggregate` decodes it.
-    """
-    p = Params(dialect)
-    select: list[str] = []
-    group: list[str] = []
-    conds: list[str] = []
-    for path in keys:
-        fld = _field(dialect, path)
-        if fld.column is not None:
-            select += ("3", "0", fld.txt, "0")
-            group.append(fld.txt)
-        else:
-            select += (fld.rank, fld.num, fld.txt, dialect._float_flag(path))
-            group += (fld.rank, fld.num, fld.txt)
-            conds.append(f"{fld.rank} < 4")
-    for op, ref in accumulators:
-        if op == "count":
-            select.append("count(*)")
-            continue
-        assert ref is not None
-        fld = _field(dialect, ref)
-        num = f"CASE WHEN {fld.rank} = 2 THEN {fld.num} END"
-        if op == "sum":
-            select.append(dialect._sum(num))
-        elif op == "avg":
-            select += (dialect._sum(num), f"count({num})")
-        elif op in ("min", "max"):
-            select += (
-                f"{op}(CASE WHEN {fld.rank} = 1 THEN {fld.num} END)",
-                f"{op}({num})",
-                f"{op}(CASE WHEN {fld.rank} = 3 THEN {fld.txt} END)",
-            )
-        else:
-            raise ValueError(f"unknown accumulator {op!r}")
-    if not select:
-        select.append("count(*)")
-    sql = f"SELECT {', '.join(select)} FROM documents WHERE collection = {p.add(collection)}"  # noqa: S608 - validated paths, bound values
-    cond = _compile(where, dialect, p)
-    if cond != _TRUE:
-        sql += f" AND {cond}"
-    for c in conds:
-        sql += f" AND {c}"
-    # Without keys, one group of every match (collection is the same in every row), and
-    # none at all when nothing matches.
-    sql += f" GROUP BY {', '.join(group or ['collection'])}"
-    sql += f" LIMIT {p.add(max_groups)}"
-    return sql, p.values

@@ -28,7 +28,6 @@ from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.filters import Path as FieldPath
 from ..data.sql import (
     POSTGRES,
-    compile_aggregate,
     compile_count,
     compile_query,
     index_ddl,
@@ -36,6 +35,7 @@ from ..data.sql import (
     search_index_ddl,
     search_index_name,
 )
+from ..data.sql_aggregate import compile_aggregate
 from ..errors import (
     ConfigError,
     Conflict,

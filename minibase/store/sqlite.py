@@ -33,13 +33,13 @@ from ..data.filters import Path as FieldPath
 from ..data.sql import (
     SQLITE,
     Params,
-    compile_aggregate,
     compile_count,
     compile_filter,
     compile_query,
     index_ddl,
     index_name,
 )
+from ..data.sql_aggregate import compile_aggregate
 from ..errors import InvalidArgument, MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL

@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..data.aggregate import Group, GroupRow, group_documents
+from ..data.aggregate import Group, GroupRow
 from ..data.filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
 from ..errors import (
     Conflict,
@@ -591,24 +591,7 @@ class TableStoreStore:
     async def aggregate(
         self, collection: str, where: Filter, group: Group, max_groups: int
     ) -> list[GroupRow]:
-        """In memory, over the owner's matching documents (at most ``max_sort`` scanned)."""
-        uid = self._partition(collection, where)
-        if uid is None:
-            return []
-        end = time.monotonic() + self.query_time
-        bodies: list[bytes] = []
-        scanned = 0
-        async for page in self._pages(collection, uid, True, None, end):
-            scanned += len(page)
-            if scanned > self.max_sort:
-                raise InvalidArgument(
-                    f"TableStore cannot serve this aggregate efficiently: it groups in memory, and the"
-                    f" owner has more than {self.max_sort} documents in {collection!r}. Use the SQLite"
-                    " or PostgreSQL backend."
-                )
-            bodies += [body for _, body in await self._select(page, where, (), None, end)]
-        docs = [orjson.loads(b) for b in bodies]
-        return await asyncio.to_thread(group_documents, docs, group, max_groups + 1)
+        return await tablestore_docs.aggregate(self, collection, where, group, max_groups)
 
     async def ensure_indexes(
         self, collection: str, indexes: Sequence[Sequence[tuple[str, ...]]], owner_first: bool

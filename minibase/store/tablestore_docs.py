@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..data.aggregate import Group, GroupRow, group_documents
 from ..data.filters import TRUE, Filter
 from ..errors import Conflict, Internal, InvalidArgument, MinibaseError, PayloadTooLarge, Unavailable
 from .records import Key
@@ -146,6 +148,29 @@ class _Batch:
         self.state[k] = None
         self.writes[k] = (key, None, cur.version)
         return True
+
+
+async def aggregate(
+    store: TableStoreStore, collection: str, where: Filter, group: Group, max_groups: int
+) -> list[GroupRow]:
+    """In memory, over the owner's matching documents (at most ``max_sort`` scanned)."""
+    uid = store._partition(collection, where)
+    if uid is None:
+        return []
+    end = time.monotonic() + store.query_time
+    bodies: list[bytes] = []
+    scanned = 0
+    async for page in store._pages(collection, uid, True, None, end):
+        scanned += len(page)
+        if scanned > store.max_sort:
+            raise InvalidArgument(
+                f"TableStore cannot serve this aggregate efficiently: it groups in memory, and the"
+                f" owner has more than {store.max_sort} documents in {collection!r}. Use the SQLite"
+                " or PostgreSQL backend."
+            )
+        bodies += [body for _, body in await store._select(page, where, (), None, end)]
+    docs = [orjson.loads(b) for b in bodies]
+    return await asyncio.to_thread(group_documents, docs, group, max_groups + 1)
 
 
 async def write(store: TableStoreStore, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:

@@ -31,7 +31,8 @@ from minibase.data.aggregate import (
     parse_pipeline,
 )
 from minibase.data.filters import TRUE, Contains, Filter, Or, conj
-from minibase.data.sql import POSTGRES, SQLITE, compile_aggregate
+from minibase.data.sql import POSTGRES, SQLITE
+from minibase.data.sql_aggregate import compile_aggregate
 from minibase.errors import DeadlineExceeded, InvalidArgument
 from minibase.store.postgres import PostgresStore
 from minibase.store.postgres_docs import encode
