@@ -170,6 +170,12 @@ class MinibaseApp:
                 assert isinstance(store, LocalFileStore)  # files_root set: the local backend
                 self.files_app = LocalFilesApp(store)
             return await self.files_app(scope, receive, send)
+        if scope.get("path") in _REALTIME:
+            from .realtime import http as realtime
+
+            if scope["type"] == "websocket":
+                return await realtime.serve_websocket(self, scope, receive, send)
+            return await realtime.serve_http(self, _Request(scope), scope, receive, send)
         if scope["type"] == "http":
             hit = self.router.match(scope["method"], scope["path"])
             if hit is not None:
@@ -400,6 +406,7 @@ class MinibaseApp:
 
 
 _Handler = Callable[..., Awaitable[Any]]
+_REALTIME = frozenset(r.path for r in ROUTES if r.handler.startswith("realtime"))
 
 
 class _Refused(Exception):

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from .platform.admin import AppDataFunction, AppFilesFunction
     from .platform.services import PlatformServices
     from .ratelimit import RateLimiter
+    from .realtime.hub import Hub
     from .results import Raw
     from .store.events import EventStore
 
@@ -95,6 +96,7 @@ class Minibase:
         # handlers' contexts.
         self.events: Events | None = None
         self.background = background  # run schedules and the trigger dispatcher here (minibase serve)
+        self.realtime: Hub | None = None  # realtime watches, started with the background work
         if functions.events:
             if event_store is None:
                 raise ValueError("the module declares @webhook/@schedule/@after_write: pass an event_store")
@@ -196,8 +198,29 @@ class Minibase:
             await self.events.open()
             if self.background:
                 self.events.start_background()
+        if self.background and self.config.app.realtime:
+            await self._start_realtime()
+
+    async def _start_realtime(self) -> None:
+        from .events.runner import open_event_store
+        from .realtime.hub import Hub
+
+        if self.events is not None:
+            hub = Hub(self, self.events.store, own_events=False)
+        else:
+            try:
+                store = open_event_store(self.config, self.store)
+            except ConfigError:
+                log.info("realtime watches need SQLite or PostgreSQL: not served with this database")
+                return
+            hub = Hub(self, store, own_events=True)
+        await hub.start()
+        self.realtime = hub
 
     async def stop(self) -> None:
+        if self.realtime is not None:
+            await self.realtime.stop()
+            self.realtime = None
         if self.events is not None:
             await self.events.close()
         for p in self.providers.values():

@@ -301,8 +301,11 @@ def _files_schemas() -> dict[str, Any]:
 class _Spec:
     """What the operations are built from: the service, the functions and the errors."""
 
-    def __init__(self, service: str, functions: list[str], events: list[str]) -> None:
+    def __init__(
+        self, service: str, functions: list[str], events: list[str], limits: LimitsConfig | None = None
+    ) -> None:
         self.service = service
+        self.limits = limits or LimitsConfig()
         self.functions = functions
         # anyOf, not oneOf: events overlap (db.list and files.list share a shape, and every
         # event is also "a developer function's event"), so oneOf would admit none of them.
@@ -469,6 +472,45 @@ def _files_ops(spec: _Spec) -> dict[str, Any]:
     return {"PUT": put, "POST": post, "GET": get}
 
 
+def _realtime_op(spec: _Spec) -> dict[str, Any]:
+    return {
+        "summary": "Watch queries over a WebSocket (upgrade; JSON text frames: docs/realtime.md)",
+        "responses": {
+            "101": {"description": "switched to the WebSocket protocol"},
+            **{s: spec.errors[s] for s in ("400", "404", "429")},
+        },
+    }
+
+
+def _realtime_sse_op(spec: _Spec) -> dict[str, Any]:
+    subscribe = {
+        "type": "object",
+        "description": "one subscribe message: collection, where, orderBy, limit, owner, resume (docs/realtime.md)",
+        "properties": {
+            "type": {"const": "subscribe"},
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "collection": _COLLECTION,
+            "where": _WHERE,
+            "orderBy": _ORDER,
+            "limit": {"type": "integer", "minimum": 1, "maximum": spec.limits.max_watch_docs},
+            "owner": _OWNER,
+        },
+        "required": ["id"],
+    }
+    return {
+        "summary": "Watch one query as Server-Sent Events (docs/realtime.md)",
+        "security": [{"fc": []}, {"bearer": []}, {}],
+        "requestBody": {"required": True, **_json(subscribe)},
+        "responses": {
+            "200": {
+                "description": "the frames, one `data:` event each",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **spec.errors,
+        },
+    }
+
+
 def _plain_get(description: str) -> Callable[[_Spec], dict[str, Any]]:
     return lambda spec: {"responses": {"200": {"description": description, **_json({"type": "object"})}}}
 
@@ -482,6 +524,8 @@ _OPERATIONS: dict[str, Callable[[_Spec], dict[str, Any]]] = {
     "openapi": _plain_get("this document"),
     "files": _files_ops,
     "webhook": _webhook_op,
+    "realtime": _realtime_op,
+    "realtime_sse": _realtime_sse_op,
 }
 
 
@@ -510,7 +554,7 @@ def build_openapi(
     """The document for ``service``; ``limits``: the config's (its bounds are in the events)."""
     builtins = {"session": SESSION_OPS, "db": DB_OPS, **({"files": FILES_OPS} if files else {})}
     events = [f"{fn}.{op}" for fn, ops in builtins.items() for op in ops]
-    spec = _Spec(service, [*builtins, *developer_functions], events)
+    spec = _Spec(service, [*builtins, *developer_functions], events, limits)
     paths = {r.path: _path_item(r, spec) for r in ROUTES if files or r.handler != "files"}
     from .console.openapi import console_paths, console_security
 

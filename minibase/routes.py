@@ -55,6 +55,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/webhooks/{name}", ("POST",), "webhook", "webhook", fast=True),
     Route("/healthz", ("GET", "HEAD"), "healthz", "healthz"),
     Route("/openapi.json", ("GET",), "openapi", "openapi"),
+    # Realtime watches (docs/realtime.md): served by minibase.realtime.http
+    Route("/realtime", ("GET",), "realtime", "realtime", mounted=True),
+    Route("/realtime/sse", ("POST",), "realtime_sse", "realtimeEvents", mounted=True),
     # The local files backend's signed URLs, served under /files/ by files.http.LocalFilesApp.
     Route("/files/{key}", ("PUT", "POST", "GET"), "files", "file", mounted=True),
 )

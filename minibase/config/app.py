@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..util.record import field, record
-from .fields import FilePath, Name, read_fields, spec
+from .fields import FilePath, Flag, Name, read_fields, spec
 from .reader import Reader
 
 __all__ = ["DEFAULT_CSP", "AppConfig"]
@@ -72,6 +72,8 @@ class AppConfig:
     web: Path | None = field(default=None, metadata=spec(_folder))
     # the Content-Security-Policy of the pages served from `web` (frame-ancestors included)
     csp: str = field(default=DEFAULT_CSP, metadata=spec(_csp))
+    # serve watches (/realtime) from `minibase serve` (docs/realtime.md)
+    realtime: bool = field(default=True, metadata=spec(Flag()))
     # origins allowed to call from a browser; "*" for any
     cors_origins: tuple[str, ...] = field(default=(), metadata=spec(_origins))
 

@@ -34,6 +34,12 @@ class LimitsConfig:
     max_query_limit: int = field(default=1000, metadata=spec(Int(1, 1000)))
     # bytes of one stored document (its JSON, system fields included); default: max_body
     max_document: int = field(default=MiB, metadata=spec(Int(1024, 64 * MiB)))
+    # realtime (docs/realtime.md): open WebSocket/SSE connections per server process
+    max_connections: int = field(default=10_000, metadata=spec(Int(1, 1_000_000)))
+    # watches of one user on one server process (of one connection when anonymous)
+    max_watches_per_user: int = field(default=100, metadata=spec(Int(1, 100_000)))
+    # documents in one watch's result (its `limit` at most)
+    max_watch_docs: int = field(default=5000, metadata=spec(Int(1, 100_000)))
     # seconds one database statement may run (DeadlineExceeded past it)
     query_time: float = field(
         default=3.0, metadata=spec(Seconds(0.01, 600, "expected a duration between 0.01 and 600 seconds"))

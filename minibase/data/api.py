@@ -102,8 +102,7 @@ class DataFunction:
                 raise Unauthenticated("log in to list your documents")
             where, order = conj(rule, Cmp(("uid",), "eq", auth.uid)), _NO_ORDER
         else:
-            where = conj(rule, self._where(name, col, event.get("where")), self._owner(event, auth))
-            order = parse_order_by(event.get("orderBy"))
+            where, order = self._filter(name, col, event, rule, auth)
         fields = None if own_only else parse_fields(event.get("fields"))
         n = validate.limit(event, maximum=self.limits.max_query_limit)
         fingerprint = _fingerprint(name, order)
@@ -164,6 +163,24 @@ class DataFunction:
                     f' [collections.{name}] search = ["{field}"]',
                     field=field,
                 )
+
+    def _filter(
+        self, name: str, col: CollectionConfig, event: Mapping[str, Any], rule: Filter, auth: AuthInfo | None
+    ) -> tuple[Filter, tuple[OrderKey, ...]]:
+        """What a query runs: the caller's read rule, ``where`` and ``owner``; its order."""
+        where = conj(rule, self._where(name, col, event.get("where")), self._owner(event, auth))
+        return where, parse_order_by(event.get("orderBy"))
+
+    def watch_plan(
+        self, event: Mapping[str, Any], auth: AuthInfo | None
+    ) -> tuple[str, Filter, tuple[OrderKey, ...]]:
+        """A realtime watch of ``event`` (a query's keys): its collection, the filter a
+        ``query`` by this caller would run (the same compiled rule) and its order."""
+        name, col = self._collection(event, None)
+        where, order = self._filter(name, col, event, self._rule(col, "read", auth), auth)
+        if search_paths(where):
+            raise InvalidArgument("$search cannot be watched: watch the query without it, and search on the client")
+        return name, where, order
 
     def _doc(self, raw: bytes | None, event: Mapping[str, Any]) -> Any:
         if raw is None:

@@ -19,7 +19,7 @@ than the replay window. A route's collection ``*`` matches every collection.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ..util.record import record
@@ -112,6 +112,23 @@ class EventStore(Protocol):
         ...
 
     async def pending_count(self) -> int: ...
+
+    # following the outbox in commit order (realtime watch)
+    async def head(self) -> tuple[int, int]:
+        """The position of the outbox's end now: :meth:`follow` from it returns only later
+        commits."""
+        ...
+
+    async def follow(self, after: tuple[int, int], limit: int) -> tuple[list[Change], tuple[int, int]]:
+        """Up to ``limit`` changes committed after position ``after``, in an order where no
+        change is ever passed over by a later one (commit order on SQLite; on PostgreSQL by
+        transaction, up to the oldest transaction still running), and the new position."""
+        ...
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) when an event may have been appended: this
+        process's writes (SQLite), any instance's commit (PostgreSQL's NOTIFY)."""
+        ...
 
     async def wait_changes(self, timeout: float) -> None:
         """Return when an event may have been appended (by any instance where the backend

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -106,6 +106,8 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION minibase_outbox();
         """,
     ),
+    # realtime watch follows the outbox by (transaction, seq)
+    (1002, "CREATE INDEX outbox_txid ON outbox(txid, seq)"),
 ]
 
 _SELECT_CHANGE = "SELECT seq, at, op, collection, uid, doc_id, old::text, new::text FROM outbox"
@@ -130,6 +132,7 @@ class PostgresEvents:
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
 
     async def open(self) -> None:
         try:
@@ -152,6 +155,11 @@ class PostgresEvents:
 
     def _notified(self, *args: Any) -> None:
         self._wake.set()
+        for callback in self._listeners:
+            callback()
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -338,6 +346,31 @@ class PostgresEvents:
             limit,
         )
         return [_change(r) for r in rows]
+
+    async def head(self) -> tuple[int, int]:
+        # Every transaction below xmin has finished: its rows are the past. One at or above
+        # it may still commit, so the position is just before xmin.
+        rows = await self._fetch("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return (int(rows[0][0]), 0)
+
+    async def follow(self, after: tuple[int, int], limit: int) -> tuple[list[Change], tuple[int, int]]:
+        """By (txid, seq), up to xmin: a transaction below xmin has finished, so no row can
+        appear later below a position already returned. A document's changes are ordered by
+        its row lock, not by txid: readers order them by ``_version``."""
+        if self._listener is None or self._listener.is_closed():
+            self._listener = None
+            await self._listen()  # the server came back: listen again
+        rows = await self._fetch(
+            "SELECT seq, at, op, collection, uid, doc_id, old::text, new::text, txid::text::bigint"
+            " FROM outbox WHERE (txid, seq) >= ($1::text::xid8, $2)"
+            " AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, seq LIMIT $3",
+            str(after[0]),
+            after[1] + 1,
+            limit,
+        )
+        if not rows:
+            return [], after
+        return [_change(r) for r in rows], (int(rows[-1][8]), int(rows[-1][0]))
 
     async def pending_count(self) -> int:
         rows = await self._fetch("SELECT count(*) FROM outbox_pending")

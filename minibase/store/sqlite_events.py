@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .events import Change, Delivery, Route
@@ -122,6 +122,7 @@ class SQLiteEvents:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         self._wake = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
 
     def _run(self, job: Any, durable: bool = True) -> Any:
         # The store's own writer: one connection serializes every write of this process.
@@ -151,8 +152,15 @@ class SQLiteEvents:
         # Writes through this process's store wake the dispatcher at once.
         self.store.add_write_listener(self._wake.set)
 
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+        self.store.add_write_listener(callback)
+
     async def close(self) -> None:
         self.store.remove_write_listener(self._wake.set)
+        for callback in self._listeners:
+            self.store.remove_write_listener(callback)
+        self._listeners.clear()
 
     # ------------------------------------------------------------- notifications
 
@@ -302,6 +310,25 @@ class SQLiteEvents:
     async def changes_after(self, seq: int, limit: int) -> list[Change]:
         rows = self._read().execute(f"{_SELECT_CHANGE} WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
         return [_change(r) for r in rows.fetchall()]
+
+    async def head(self) -> tuple[int, int]:
+        # Writes are serialized (one writer, BEGIN IMMEDIATE across processes): seq is
+        # commit order, and a new row's seq is above every committed one (AUTOINCREMENT).
+        row = await self.store._read(
+            lambda conn: conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone(),
+            inline=True,
+        )
+        return (0, int(row[0]) if row is not None else 0)
+
+    async def follow(self, after: tuple[int, int], limit: int) -> tuple[list[Change], tuple[int, int]]:
+        rows = await self.store._read(
+            lambda conn: conn.execute(
+                f"{_SELECT_CHANGE} WHERE seq > ? ORDER BY seq LIMIT ?", (after[1], limit)
+            ).fetchall(),
+            inline=True,  # an indexed range read; off the loop only if it runs long
+        )
+        changes = [_change(r) for r in rows]
+        return changes, ((0, changes[-1].seq) if changes else after)
 
     async def pending_count(self) -> int:
         n: int = self._read().execute("SELECT count(*) FROM outbox_pending").fetchone()[0]

@@ -13,8 +13,11 @@ from starlette.types import ASGIApp
 
 
 @contextmanager
-def run_uvicorn(app: ASGIApp, *, lifespan: str = "on", startup_timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 and a free port in a thread; yields the base URL."""
+def run_uvicorn(
+    app: ASGIApp, *, lifespan: str = "on", startup_timeout: float = 10.0, ws: str = "none"
+) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 and a free port in a thread; yields the base URL. ``ws``:
+    uvicorn's WebSocket implementation ("websockets" for realtime tests)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound before the thread starts: no race for the port
@@ -25,7 +28,7 @@ def run_uvicorn(app: ASGIApp, *, lifespan: str = "on", startup_timeout: float = 
             lifespan=lifespan,
             loop="auto",  # uvloop: the asyncio loop in a non-main thread adds ~40 ms per request here
             http="h11",
-            ws="none",
+            ws=ws,  # type: ignore[arg-type]
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
