@@ -23,8 +23,12 @@ COLLECTIONS: dict[str, Any] = {
 }
 
 
-def realtime_config(make_config: Callable[..., Config], backend: str, db_url: str | None, **extra: Any) -> Config:
-    raw = base_raw(collections={**COLLECTIONS, **extra.pop("collections", {})}, database=database_raw(backend, db_url))
+def realtime_config(
+    make_config: Callable[..., Config], backend: str, db_url: str | None, **extra: Any
+) -> Config:
+    raw = base_raw(
+        collections={**COLLECTIONS, **extra.pop("collections", {})}, database=database_raw(backend, db_url)
+    )
     for k, v in extra.items():
         raw[k] = {**raw.get(k, {}), **v}
     return make_config(raw)

@@ -57,7 +57,12 @@ async def random_writes(core: Minibase, callers: list[Any], rng: random.Random, 
         if roll < 0.55:
             event = {"op": "put", "collection": collection, "obj": {"id": doc_id, **fields}}
         elif roll < 0.8:
-            event = {"op": "update", "collection": collection, "id": doc_id, "set": {"n": fields["n"], "shared": fields["shared"]}}
+            event = {
+                "op": "update",
+                "collection": collection,
+                "id": doc_id,
+                "set": {"n": fields["n"], "shared": fields["shared"]},
+            }
         else:
             event = {"op": "remove", "collection": collection, "id": doc_id}
         try:
@@ -99,7 +104,9 @@ def test_a_resume_continues_the_list_with_only_what_changed(config: Config) -> N
         try:
             _, alice = await login(core, "alice")
             for i in range(6):
-                await core.invoke("db", {"op": "put", "collection": "items", "obj": {"id": f"d{i}", "n": i}}, alice)
+                await core.invoke(
+                    "db", {"op": "put", "collection": "items", "obj": {"id": f"d{i}", "n": i}}, alice
+                )
             watch = {"collection": "items", "orderBy": [["n", "asc"]], "limit": 4}
             first = Client(core, alice)
             await first.send(type="subscribe", id="w", **watch)
@@ -107,11 +114,16 @@ def test_a_resume_continues_the_list_with_only_what_changed(config: Config) -> N
             held, token = list(first.docs["w"]), first.token
             await first.close()  # the connection drops
             # While away: one changes, one leaves the window, one is new, one stays.
-            await core.invoke("db", {"op": "update", "collection": "items", "id": "d1", "set": {"t": 1}}, alice)
+            await core.invoke(
+                "db", {"op": "update", "collection": "items", "id": "d1", "set": {"t": 1}}, alice
+            )
             await core.invoke("db", {"op": "remove", "collection": "items", "id": "d0"}, alice)
             await core.invoke("db", {"op": "put", "collection": "items", "obj": {"id": "e", "n": -1}}, alice)
             second = Client(core, alice)
-            resume = {"token": token, "docs": [[d["uid"], d["id"], d["_created"], d["_version"]] for d in held]}
+            resume = {
+                "token": token,
+                "docs": [[d["uid"], d["id"], d["_created"], d["_version"]] for d in held],
+            }
             await second.send(type="subscribe", id="w", resume=resume, **watch)
             await quiet([second])
             [frame] = [f for f in second.frames if f["type"] == "changes"]
