@@ -6,6 +6,7 @@ ended within seconds by an expiry, a logout or a disabled user."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -276,7 +277,9 @@ def test_sse_streams_the_same_frames_and_refuses_before_streaming(server: Server
             lines = resp.iter_lines()
             frames = []
 
-            def next_frame() -> dict[str, Any]:
+            def next_frame(
+                lines: Iterator[str] = lines, frames: list[dict[str, Any]] = frames
+            ) -> dict[str, Any]:
                 for line in lines:
                     if line.startswith("data: "):
                         frame: dict[str, Any] = orjson.loads(line[6:])
@@ -299,7 +302,7 @@ def test_connection_and_watch_limits(make_config: Callable[..., Config]) -> None
         None,
         limits={"max_connections": 1, "max_watches_per_user": 2, "max_watch_docs": 3},
     )
-    for server in serve(config):
+    with contextlib.contextmanager(serve)(config) as server:
         sid = server.login("alice")["sessionId"]
         for i in range(4):
             server.db(sid, op="put", collection="items", obj={"id": f"d{i}"})
