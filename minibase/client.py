@@ -22,12 +22,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from .auth import fc_signature
+
+if TYPE_CHECKING:
+    from .client_watch import WatchStream
 
 __all__ = [
     "AsyncClient",
@@ -481,6 +484,15 @@ class Query:
         if cursor:
             event["cursor"] = cursor
         return self._client._page("db", event)
+
+    def watch(self) -> WatchStream:
+        """The query, live (AsyncClient only): ``async for snapshot in q.watch()``, each
+        snapshot ``docs`` and ``doc_changes`` (docs/realtime.md)."""
+        if not isinstance(self._client, AsyncClient):
+            raise TypeError("watch() needs an AsyncClient: it is an async iterator")
+        from .client_watch import WatchStream
+
+        return WatchStream(self._client, {"collection": self.collection, **self.event})
 
     def count(self) -> Any:
         return self._client._data(

@@ -35,14 +35,18 @@ def test_a_write_on_one_instance_reaches_the_watchers_of_another(
             latencies = []
             for i in range(5):
                 start = time.monotonic()
-                await two.invoke("db", {"op": "put", "collection": "items", "obj": {"id": f"d{i}", "n": i}}, alice_two)
+                await two.invoke(
+                    "db", {"op": "put", "collection": "items", "obj": {"id": f"d{i}", "n": i}}, alice_two
+                )
                 while len(watcher.docs["w"]) < i + 1:
                     assert time.monotonic() - start < 5, "the other instance's write never arrived"
                     await asyncio.sleep(0.005)
                 latencies.append(time.monotonic() - start)
             await two.invoke("db", {"op": "remove", "collection": "items", "id": "d0"}, alice_two)
             await quiet([watcher])
-            page = await one.invoke("db", {"op": "query", "collection": "items", "orderBy": [["n", "asc"]]}, alice_one)
+            page = await one.invoke(
+                "db", {"op": "query", "collection": "items", "orderBy": [["n", "asc"]]}, alice_one
+            )
             assert keys(watcher.docs["w"]) == keys(plain(page.data))
             changes = [c for f in watcher.frames if f["type"] == "changes" for c in f["docChanges"]]
             assert [c["dataType"] for c in changes] == ["add"] * 5 + ["remove"]  # each once

@@ -70,12 +70,18 @@ def test_every_watcher_sees_exactly_what_its_rule_allows(config: Config) -> None
                             continue
                         col = f"m_{name}"
                         allowed = sorted(
-                            (d["uid"], d["id"]) for (c, _, _), d in docs.items() if c == col and may(name, d, uid)
+                            (d["uid"], d["id"])
+                            for (c, _, _), d in docs.items()
+                            if c == col and may(name, d, uid)
                         )
                         seen = sorted((d["uid"], d["id"]) for d in client.docs[name])
                         assert seen == allowed, (phase, who, name)
                         page = await core.invoke("db", {"op": "query", "collection": col}, caller)
-                        assert seen == sorted((d["uid"], d["id"]) for d in plain(page.data)), (phase, who, name)
+                        assert seen == sorted((d["uid"], d["id"]) for d in plain(page.data)), (
+                            phase,
+                            who,
+                            name,
+                        )
 
             for name in RULES:
                 col = f"m_{name}"
