@@ -123,7 +123,7 @@ def test_dead_sessions_cannot_watch(config: Config) -> None:
     async def main() -> None:
         core = await started(config)
         try:
-            sid, caller = await login(core, "dora")
+            sid, _ = await login(core, "dora")
             await core.invoke("session", {"op": "logout", "sessionId": sid}, None)
             sid2, caller2 = await login(core, "dave")
             assert await core.store.set_user_disabled(caller2.uid, True)
