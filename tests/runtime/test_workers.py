@@ -1,5 +1,6 @@
 """``minibase serve --workers 2`` as a real process, on SQLite and on PostgreSQL: what one
-worker writes (sessions, their revocation, rate buckets, documents) holds on the other; a
+worker writes (sessions, their revocation, rate buckets, documents, realtime watches) holds
+on the other; a
 killed worker is replaced; SIGTERM lets an in-flight request finish, then everything stops.
 
 Which worker serves a request is pinned, not left to chance: a keep-alive connection stays
@@ -215,6 +216,7 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
         r = db(w, bob, {"op": "count"})
         assert r.status_code == 429 and code(r) == "RateLimited", r.text
     assert [whoami(a), whoami(b)] == [a_pid, b_pid]  # the calls went where they were pinned
+    watch_across_workers(served, a_pid, b)
 
     # A killed worker is replaced; the other one serves meanwhile.
     os.kill(a_pid, signal.SIGKILL)
@@ -267,3 +269,28 @@ def test_a_worker_that_cannot_start_stops_serve(tmp_path: Path) -> None:
         assert "failed to start" in s.output()
     finally:
         s.close()
+
+
+def watch_across_workers(served: Served, reader: int, writer: httpx.Client) -> None:
+    """Realtime across the processes of one server: a watch on ``reader`` sees what the
+    other worker writes (on SQLite found by polling the outbox, on PostgreSQL by NOTIFY)."""
+    from websockets.sync.client import connect
+
+    sid = login(writer, "wanda")
+    others = [p for p in served.workers() if p != reader]
+    for p in others:  # the socket is accepted by the reader
+        os.kill(p, signal.SIGSTOP)
+    try:
+        ws = connect(served.url.replace("http://", "ws://") + "/realtime", open_timeout=10)
+    finally:
+        for p in others:
+            os.kill(p, signal.SIGCONT)
+    with ws:
+        ws.send('{"type": "auth", "sessionId": "' + sid + '"}')
+        assert '"authed"' in str(ws.recv(timeout=10))
+        ws.send('{"type": "subscribe", "id": "w", "collection": "todo_list", "orderBy": ["n"]}')
+        assert '"init":true' in str(ws.recv(timeout=10))
+        for n in range(3):
+            assert db(writer, sid, {"op": "put", "obj": {"id": f"t{n}", "n": n}}).status_code == 200
+            frame = str(ws.recv(timeout=10))
+            assert '"dataType":"add"' in frame and f'"id":"t{n}"' in frame, frame
