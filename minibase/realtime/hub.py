@@ -112,6 +112,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._rereads: set[asyncio.Task[None]] = set()
         self._db: DataFunction | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         if self._own:
@@ -119,11 +120,11 @@ class Hub:
         await self.events.set_routes([ROUTE], ROUTE.target)
         self.pos = await self.events.head()
         self.events.on_wake(self._wake.set)
+        self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._check())]
 
     async def stop(self) -> None:
-        for conn in list(self.connections):
-            conn.fail(Unavailable("the server is stopping: reconnect and resume"))
+        self._end_all()
         for t in [*self._tasks, *self._rereads]:
             t.cancel()
         for t in [*self._tasks, *self._rereads]:
@@ -140,6 +141,16 @@ class Hub:
 
             self._db = DataFunction(self.core.config, self.core.store)
         return self._db
+
+    def stopping(self) -> None:
+        """The server is stopping (a signal handler may call this): end every connection, so
+        streams do not hold the graceful stop; clients reconnect elsewhere and resume."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        for conn in list(self.connections):
+            conn.fail(Unavailable("the server is stopping: reconnect and resume"))
 
     def token(self) -> str:
         """A resume token: when this server last told the client where things stand."""

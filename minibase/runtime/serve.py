@@ -10,6 +10,7 @@ only from the proxies in ``FORWARDED_ALLOW_IPS`` (uvicorn's variable; loopback b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -215,7 +216,11 @@ def serve(
         print(note, file=sys.stderr, flush=True)
     options = _uvicorn_options(log_level)
     if workers <= 1 or not hasattr(os, "fork"):
-        uvicorn.run(app, host=host, port=port, **options)
+        server = _server(uvicorn.Config(app, host=host, port=port, **options), minibase_app)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            sys.exit(3)  # as uvicorn.run: its STARTUP_FAILURE
         return 0
 
     from .workers import Supervisor
@@ -223,10 +228,25 @@ def serve(
     sock = uvicorn.Config(app, host=host, port=port, **options).bind_socket()
 
     def worker() -> int:
-        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        _server(uvicorn.Config(app, **options), minibase_app).run(sockets=[sock])
         return 0
 
     try:
         return Supervisor(worker, workers, graceful_timeout=GRACEFUL_TIMEOUT, on_stop=sock.close).run()
     finally:
         sock.close()
+
+
+def _server(config: Any, minibase_app: Any) -> Any:
+    """uvicorn's Server, telling the app when a stop begins: realtime streams end then (an
+    SSE stream would otherwise hold the graceful stop for its whole timeout)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            hub = minibase_app.core.realtime
+            if hub is not None:
+                hub.stopping()
+            super().handle_exit(sig, frame)
+
+    return Server(config)

@@ -237,6 +237,28 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
     )
     thread.start()
     served.wait_for("the slow call to start", started.exists)
+    # An open SSE stream must not hold the stop: it ends with "the server is stopping".
+    sse_sid = login(b, "sam")
+    lines: list[str] = []
+    stream_open = threading.Event()
+
+    def read_stream() -> None:
+        with (
+            httpx.Client(timeout=30) as h,
+            h.stream(
+                "POST",
+                served.url + "/realtime/sse",
+                json={"id": "w"},
+                headers={"authorization": f"Bearer {sse_sid}"},
+            ) as resp,
+        ):
+            for line in resp.iter_lines():
+                lines.append(line)
+                stream_open.set()
+
+    reader = threading.Thread(target=read_stream)
+    reader.start()
+    assert stream_open.wait(10), served.output()
     served.proc.send_signal(signal.SIGTERM)
 
     def refused() -> bool:
@@ -253,6 +275,8 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
     thread.join(15)
     assert answer and answer[0].status_code == 200 and answer[0].json() == {"data": c_pid}, answer
     assert served.proc.wait(15) == 0, served.output()
+    reader.join(5)
+    assert '"the server is stopping: reconnect and resume"' in [x for x in lines if x][-1], lines
     out = served.output()
     assert out.count("Application shutdown complete.") == 2, out
     assert "Traceback" not in out and "ERROR" not in out, out
