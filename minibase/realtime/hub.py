@@ -389,8 +389,12 @@ class Hub:
                     await self.events.prune(now - KEEP, 1000)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database is away: the position is kept, nothing is lost
-                log.exception("following the outbox failed; trying again")
+            except MinibaseError as e:  # the database is away: the position is kept, nothing is lost
+                log.warning("following the outbox: %s; trying again in 1 s", e.message)
+                await asyncio.sleep(1.0)
+                continue
+            except Exception:
+                log.exception("following the outbox failed; trying again in 1 s")
                 await asyncio.sleep(1.0)
                 continue
             if len(changes) < BATCH:

@@ -15,7 +15,7 @@ from minibase.config import Config
 from minibase.core import Minibase
 from minibase.realtime.connection import Connection
 from tests.conftest import base_raw
-from tests.data.conftest import database_raw
+from tests.support.data import database_raw
 
 COLLECTIONS: dict[str, Any] = {
     "items": {"read": "doc.uid == auth.uid || doc.shared == true", "write": "owner"},
