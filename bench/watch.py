@@ -164,8 +164,7 @@ async def bench_backend(
         "limits": {"max_watches_per_user": max(100, watches // users)},
     }
     config = parse_config(raw, data_dir=tmp / "data", base_dir=tmp, environ={})
-    core = Minibase(config)
-    core.background = True
+    core = Minibase.from_config(config, background=True)
     await core.start()
     try:
         callers = []

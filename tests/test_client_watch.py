@@ -15,9 +15,9 @@ from minibase import client_watch
 from minibase.client import AsyncClient, Client, ClientError
 from minibase.client_watch import Snapshot, WatchStream
 from minibase.config import Config
-from tests.conftest import SERVICE
 from tests.realtime.conftest import realtime_config
 from tests.realtime.test_http import Server, serve
+from tests.support.config import SERVICE
 
 
 @pytest.fixture

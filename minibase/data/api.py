@@ -179,7 +179,9 @@ class DataFunction:
         name, col = self._collection(event, None)
         where, order = self._filter(name, col, event, self._rule(col, "read", auth), auth)
         if search_paths(where):
-            raise InvalidArgument("$search cannot be watched: watch the query without it, and search on the client")
+            raise InvalidArgument(
+                "$search cannot be watched: watch the query without it, and search on the client"
+            )
         return name, where, order
 
     def _doc(self, raw: bytes | None, event: Mapping[str, Any]) -> Any:

@@ -14,12 +14,12 @@ from minibase.auth.sessions import Caller
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.realtime.connection import Connection
-from tests.conftest import base_raw
+from tests.support.config import base_raw
 from tests.support.data import database_raw
 
 COLLECTIONS: dict[str, Any] = {
     "items": {"read": "doc.uid == auth.uid || doc.shared == true", "write": "owner"},
-    "notes": {"read": "public", "write": "owner"},
+    "notes": {"read": "public", "write": "owner", "search": ["title"]},
 }
 
 
@@ -35,8 +35,7 @@ def realtime_config(
 
 
 async def started(config: Config, **kw: Any) -> Minibase:
-    core = Minibase(config, **kw)
-    core.background = True  # what `minibase serve` sets: the hub runs
+    core = Minibase.from_config(config, background=True, **kw)  # as `minibase serve`: the hub runs
     await core.start()
     assert core.realtime is not None
     return core

@@ -23,9 +23,9 @@ from minibase.client import Credentials, signed_headers
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.realtime.hub import CHECK_EVERY
-from tests.conftest import Clock
-from tests.live import run_uvicorn
 from tests.realtime.conftest import realtime_config
+from tests.support.config import Clock
+from tests.support.live import run_uvicorn
 
 
 class Server:
@@ -49,8 +49,7 @@ class Server:
 
 def serve(config: Config) -> Iterator[Server]:
     clock = Clock()
-    core = Minibase(config, clock=clock)
-    core.background = True
+    core = Minibase.from_config(config, clock=clock, background=True)  # as `minibase serve`
     with run_uvicorn(create_app(config, core=core), ws="websockets-sansio") as url:
         yield Server(url, core, clock)
 
@@ -199,7 +198,7 @@ def test_an_ended_session_ends_its_streams_within_seconds(server: Server, how: s
             if how == "logout":
                 httpx.post(server.url + "/session", json={"op": "logout", "sessionId": sid})
             else:  # the user disabled in the database, by another process (no revoke)
-                other = Minibase(server.core.config)
+                other = Minibase.from_config(server.core.config)
                 await other.store.open()
                 assert await other.store.set_user_disabled(alice["user"]["uid"], True)
                 await other.store.close()
@@ -234,6 +233,13 @@ def test_bad_frames_and_refused_watches(server: Server) -> None:
             await ws.send('{"type": "subscribe", "id": "n", "collection": "notes", "where": {"$bad": 1}}')
             err = await recv(ws)
             assert (err["id"], err["error"]["code"]) == ("n", "InvalidArgument")
+            await ws.send(
+                '{"type": "subscribe", "id": "n", "collection": "notes", "where": {"title": {"$search": "a"}}}'
+            )
+            err = await recv(ws)  # a text search is not matched change by change
+            assert (err["id"], err["error"]["code"]) == ("n", "InvalidArgument") and "$search" in err[
+                "error"
+            ]["message"]
             await ws.send('{"type": "subscribe", "id": "n", "collection": "notes", "limit": 5001}')
             err = await recv(ws)
             assert err["error"]["limit"] == "limits.max_watch_docs"
