@@ -219,7 +219,19 @@ def test_serve_wires_the_timeouts_and_proxy_handling(
     make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+
+    class Server:  # what serve runs, as built (uvicorn's Server, which tells realtime of a stop)
+        started = True
+
+        def __init__(self, config: uvicorn.Config) -> None:
+            keys = ("proxy_headers", "http", "timeout_keep_alive", "h11_max_incomplete_event_size")
+            seen.update(app=config.app, **{k: getattr(config, k) for k in keys})
+            seen["timeout_graceful_shutdown"] = config.timeout_graceful_shutdown
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(serve_mod, "_server", lambda config, app: Server(config))
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
     serve_mod.serve(make_config())
     assert isinstance(seen["app"], ForwardedHeaders)
