@@ -57,7 +57,9 @@ from ..util.ids import request_id
 from .content_types import browser_active
 from .multipart import MAX_FIELD_BYTES, boundary_of, file_part
 from .paths import check_path
-from .store.local import FORM_FIELD, LocalFileStore, in_thread
+from .store.local import LocalFileStore
+from .store.local_io import OpenFile, in_thread
+from .store.local_urls import FORM_FIELD, DownloadGrant
 
 __all__ = ["LocalFilesApp"]
 
@@ -221,6 +223,39 @@ class LocalFilesApp:
 
     async def _get(self, scope: Scope, send: Send, key: str, rid: str, *, head: bool) -> None:
         grant = self.store.verify_download(key, self._query(scope))
+        opened = await self._open(key, grant)
+        try:
+            info = opened.info
+            headers = _headers(scope)
+            etag = (info.etag or "").encode()
+            last_modified = formatdate(info.updated, usegmt=True).encode()
+            common = [
+                (b"etag", etag),
+                (b"last-modified", last_modified),
+                (b"cache-control", self._cache_control(grant).encode()),
+                (b"accept-ranges", b"bytes"),
+                (b"x-content-type-options", b"nosniff"),
+                (b"content-security-policy", b"sandbox"),
+                (b"x-fc-request-id", rid.encode()),
+            ]
+            if _not_modified(headers, etag, info.updated):
+                await _send_empty(send, 304, common)
+                return
+            span = _range(headers, etag, last_modified, info.size)
+            if span == _UNSATISFIABLE:
+                range_headers = [
+                    (b"content-range", f"bytes */{info.size}".encode()),
+                    (b"content-length", b"0"),
+                ]
+                await _send_empty(send, 416, [*range_headers, *common])
+                return
+            await _send_file(send, opened, span, common, head=head)
+        finally:
+            opened.close()
+
+    async def _open(self, key: str, grant: DownloadGrant) -> OpenFile:
+        """The file (or its thumbnail) ``grant`` allows, opened; NotFound when there is none,
+        or when it is no longer the version the grant names."""
         if grant.thumb is None:
             opened = await self.store.open(key)
             version = None if opened is None else opened.info.version
@@ -229,70 +264,54 @@ class LocalFilesApp:
             opened, version = (None, None) if pair is None else (pair[1], pair[0].version)
         if opened is None:
             raise NotFound("no such file")
-        try:
-            info = opened.info
-            if grant.version is not None and version != grant.version:
-                raise NotFound("the file this URL was made for was replaced or removed: ask for a new URL")
-            headers = _headers(scope)
-            etag = (info.etag or "").encode()
-            if grant.expires is None:  # a stable public URL
-                cache = f"public, max-age={self.store.public_max_age}"
-            else:
-                max_age = max(0, int(grant.expires - self.store.clock()))
-                cache = f"{'public' if grant.public else 'private'}, max-age={max_age}"
-            last_modified = formatdate(info.updated, usegmt=True).encode()
-            common = [
-                (b"etag", etag),
-                (b"last-modified", last_modified),
-                (b"cache-control", cache.encode()),
-                (b"accept-ranges", b"bytes"),
-                (b"x-content-type-options", b"nosniff"),
-                (b"content-security-policy", b"sandbox"),
-                (b"x-fc-request-id", rid.encode()),
-            ]
-            if _not_modified(headers, etag, info.updated):
-                await send({"type": "http.response.start", "status": 304, "headers": common})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            size = info.size
-            span = _range(headers, etag, last_modified, size)
-            if span == _UNSATISFIABLE:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 416,
-                        "headers": [
-                            (b"content-range", f"bytes */{size}".encode()),
-                            (b"content-length", b"0"),
-                            *common,
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-            start, length = span if span is not None else (0, size)
-            status_headers = [(b"content-range", f"bytes {start}-{start + length - 1}/{size}".encode())]
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200 if span is None else 206,
-                    "headers": [
-                        (b"content-type", info.content_type.encode("latin-1")),
-                        (b"content-length", str(length).encode()),
-                        *(status_headers if span is not None else ()),
-                        *common,
-                        *_ATTACHMENT[browser_active(info.content_type)],
-                    ],
-                }
-            )
-            if head:
-                await send({"type": "http.response.body", "body": b""})
-                return
-            async for chunk in opened.chunks(start, length):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
+        if grant.version is not None and version != grant.version:
             opened.close()
+            raise NotFound("the file this URL was made for was replaced or removed: ask for a new URL")
+        return opened
+
+    def _cache_control(self, grant: DownloadGrant) -> str:
+        if grant.expires is None:  # a stable public URL
+            return f"public, max-age={self.store.public_max_age}"
+        max_age = max(0, int(grant.expires - self.store.clock()))
+        return f"{'public' if grant.public else 'private'}, max-age={max_age}"
+
+
+async def _send_empty(send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_file(
+    send: Send,
+    opened: OpenFile,
+    span: tuple[int, int] | None,
+    common: list[tuple[bytes, bytes]],
+    *,
+    head: bool,
+) -> None:
+    """A 200 with the whole file, or a 206 with the ``(start, length)`` of it in ``span``."""
+    info = opened.info
+    start, length = span if span is not None else (0, info.size)
+    status_headers = [(b"content-range", f"bytes {start}-{start + length - 1}/{info.size}".encode())]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200 if span is None else 206,
+            "headers": [
+                (b"content-type", info.content_type.encode("latin-1")),
+                (b"content-length", str(length).encode()),
+                *(status_headers if span is not None else ()),
+                *common,
+                *_ATTACHMENT[browser_active(info.content_type)],
+            ],
+        }
+    )
+    if head:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    async for chunk in opened.chunks(start, length):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 _UNSATISFIABLE = (-1, -1)

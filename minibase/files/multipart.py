@@ -9,9 +9,12 @@ so a large upload never sits in memory. Other fields (what ``wx.uploadFile``'s
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgument, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 __all__ = ["MAX_FIELD_BYTES", "boundary_of", "file_part"]
 
@@ -37,75 +40,85 @@ async def file_part(body: AsyncIterator[bytes], boundary: bytes, field: str) -> 
     rest of the body is read through to its closing boundary (a body cut short, or without
     that part, is InvalidArgument at the end)."""
     from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
+    from python_multipart.multipart import MultipartParser
 
-    want = field.encode()
-    out: list[bytes] = []
-    state: dict[str, Any] = {"in_file": False, "seen": False, "ended": False, "fields": 0, "parts": 0}
-    header: list[bytes] = [b"", b""]
-    disposition: list[bytes] = [b""]
-
-    def on_part_begin() -> None:
-        state["parts"] += 1
-        if state["parts"] > _MAX_PARTS:
-            raise InvalidArgument(f"a form upload has at most {_MAX_PARTS} parts")
-        disposition[0] = b""
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header[0] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header[1] += data[start:end]
-
-    def on_header_end() -> None:
-        if header[0].strip().lower() == b"content-disposition":
-            disposition[0] = header[1]
-        header[0] = header[1] = b""
-
-    def on_headers_finished() -> None:
-        _, params = parse_options_header(disposition[0])
-        if params.get(b"name") == want:
-            if state["seen"]:
-                raise InvalidArgument(f"a form upload carries one {field!r} part")
-            state["in_file"] = state["seen"] = True
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["in_file"]:
-            out.append(bytes(data[start:end]))
-            return
-        state["fields"] += end - start
-        if state["fields"] > MAX_FIELD_BYTES:
-            raise PayloadTooLarge(f"the form's other fields are larger than {MAX_FIELD_BYTES} bytes")
-
-    def on_part_end() -> None:
-        state["in_file"] = False
-
-    def on_end() -> None:
-        state["ended"] = True
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-            "on_end": on_end,
-        },
-    )
+    picker = _FilePicker(field)
+    parser = MultipartParser(boundary, picker.callbacks())
     async for chunk in body:
         try:
             parser.write(chunk)
         except MultipartParseError as e:
             raise InvalidArgument(f"the multipart body is malformed: {str(e)[:100]}") from None
-        if out:
-            data = b"".join(out) if len(out) > 1 else out[0]
-            out.clear()
+        if picker.out:
+            data = b"".join(picker.out) if len(picker.out) > 1 else picker.out[0]
+            picker.out.clear()
             yield data
-    if not state["ended"]:
+    if not picker.ended:
         raise InvalidArgument("the multipart body ended before its closing boundary")
-    if not state["seen"]:
+    if not picker.seen:
         raise InvalidArgument(f"the form has no {field!r} part")
+
+
+class _FilePicker:
+    """The parser's callbacks: keep the bytes of the part named ``field`` (in ``out`` until
+    taken), count and drop the others, refuse a form of too many parts or field bytes."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self.want = field.encode()
+        self.out: list[bytes] = []
+        self.in_file = self.seen = self.ended = False
+        self.fields = self.parts = 0
+        self.header_name = self.header_value = self.disposition = b""
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > _MAX_PARTS:
+            raise InvalidArgument(f"a form upload has at most {_MAX_PARTS} parts")
+        self.disposition = b""
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        if self.header_name.strip().lower() == b"content-disposition":
+            self.disposition = self.header_value
+        self.header_name = self.header_value = b""
+
+    def on_headers_finished(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        _, params = parse_options_header(self.disposition)
+        if params.get(b"name") == self.want:
+            if self.seen:
+                raise InvalidArgument(f"a form upload carries one {self.field!r} part")
+            self.in_file = self.seen = True
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.in_file:
+            self.out.append(bytes(data[start:end]))
+            return
+        self.fields += end - start
+        if self.fields > MAX_FIELD_BYTES:
+            raise PayloadTooLarge(f"the form's other fields are larger than {MAX_FIELD_BYTES} bytes")
+
+    def on_part_end(self) -> None:
+        self.in_file = False
+
+    def on_end(self) -> None:
+        self.ended = True

@@ -24,7 +24,7 @@ from minibase.errors import (
     Unauthenticated,
     Unavailable,
 )
-from minibase.files.store.local import in_thread
+from minibase.files.store.local_io import in_thread
 from tests.support.files_harness import FilesEnv, send_upload
 
 ALICE = "u_alice000000000000000"
