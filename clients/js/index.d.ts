@@ -73,6 +73,30 @@ export function wechatTransport(api?: HostApi): Transport
 export function douyinTransport(api?: HostApi): Transport
 export function fetchTransport(fetchImpl?: FetchLike): Transport
 export function transportFor(platform: Platform, api?: HostApi | null): Transport
+
+/** A WebSocket as the SDK uses it, whatever the host: text frames, one close. */
+export interface SocketHandlers {
+  onOpen?(): void
+  onMessage?(text: string): void
+  onError?(message: string): void
+  onClose?(info: { code: number; reason: string }): void
+}
+export interface OpenSocket {
+  send(text: string): void
+  close(code?: number, reason?: string): void
+}
+export type SocketOpener = (req: { url: string; headers?: Record<string, string>; protocols?: string[] }, handlers: SocketHandlers) => OpenSocket
+/** The browser WebSocket constructor (declared structurally so no DOM lib is needed). */
+export type WebSocketLike = new (url: string, protocols?: string | string[]) => any
+/** `my.connectSocket`: a SocketTask (`multiple: true`), else the app-wide `my.onSocket*` socket. */
+export function alipaySocket(api: HostApi): SocketOpener
+/** `wx.connectSocket` / `tt.connectSocket` and their SocketTask. */
+export function wxStyleSocket(api: HostApi, name: string): SocketOpener
+export function webSocket(ctor: WebSocketLike): SocketOpener
+export function socketFor(platform: Platform, api?: HostApi | null, ctor?: WebSocketLike | null): SocketOpener | null
+/** A received frame's text, whatever the host wrapped it in (Alipay: `{data, isBuffer}`, base64, nested). */
+export function frameText(res: unknown): string
+export function base64Decode(text: string): Uint8Array
 export function detectPlatform(): Platform
 export function hostApi(platform: Platform): HostApi | null
 
@@ -264,6 +288,47 @@ export class Query<T = Record<string, unknown>> {
   count(): Promise<number>
   /** Groups of the matching documents; this query's `where` becomes the `$match` stage. */
   aggregate(pipeline: AggregateStage[]): Promise<AggregateGroup[]>
+  /** Keep the result current (docs/realtime.md): first an `init` snapshot, then every change. */
+  watch(handlers: WatchHandlers<T>): Watcher<T>
+}
+
+// --------------------------------------------------------------------- watch
+
+export interface DocChange<T = Record<string, unknown>> {
+  dataType: 'init' | 'add' | 'update' | 'remove'
+  id: string
+  /** The document's owner (documents are identified by uid and id together). */
+  uid: string
+  /** The document now; for a `remove`, the one the watch held. */
+  doc: Doc<T>
+  /** Its place before this change (-1: it was not in the result). */
+  oldIndex: number
+  /** Its place after (-1: it left the result). */
+  newIndex: number
+}
+
+export interface Snapshot<T = Record<string, unknown>> {
+  /** `init`: the whole result (the first snapshot, or a fresh start after a gap too long to replay). */
+  type: 'init' | 'change'
+  /** The query's current result, in its order. */
+  docs: Doc<T>[]
+  /** What changed since the previous snapshot, in order. */
+  docChanges: DocChange<T>[]
+}
+
+export interface WatchHandlers<T = Record<string, unknown>> {
+  onChange(snapshot: Snapshot<T>): void
+  /** The watch has ended: a bad query, a limit, the session ended (`Unauthenticated`), … */
+  onError?(err: MinibaseError): void
+}
+
+export class Watcher<T = Record<string, unknown>> {
+  /** The current result (as of the last snapshot). */
+  readonly docs: Doc<T>[]
+  /** Ended: closed by the app, or by an error (onError was called). */
+  readonly closed: boolean
+  /** Stop watching; no callback is called after this. */
+  close(): void
 }
 
 export class Collection<T = Record<string, unknown>> extends Query<T> {
@@ -358,6 +423,18 @@ export interface ClientOptions {
    * (e.g. `() => ({authCode: 'dev:alice'})`), or null to give up. Default: no re-login.
    */
   relogin?: boolean | (() => LoginOptions | null | undefined | Promise<LoginOptions | null | undefined>)
+  /** How `watch()` connects: 'websocket' (default) or, on the web, 'sse' (fetch stream). */
+  realtime?: 'websocket' | 'sse'
+  /** 'signed' (default): the invoke credentials, renewed on the open socket; 'session': the session id. */
+  realtimeAuth?: 'signed' | 'session'
+  /** The host serving `/realtime` (a long-running `minibase serve`); default: `endpoint`. */
+  realtimeEndpoint?: string
+  /** First reconnect delay in ms (default 500), doubling up to 15 s. */
+  watchRetryDelay?: number
+  /** The WebSocket constructor where there is no global one (Node < 22). */
+  WebSocket?: WebSocketLike
+  /** fetch for `realtime: 'sse'`; default: the global. */
+  fetch?: FetchLike
 }
 
 export interface Providers {

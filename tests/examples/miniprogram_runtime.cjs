@@ -10,6 +10,11 @@
 // ({type, target, currentTarget: {dataset}, detail}). Storage and the picked "photos"
 // outlive a relaunch (a new context over the same files). Requests go over real HTTP; the
 // Alipay runtime reports an HTTP status >= 400 in one of the four shapes base libraries use.
+// `connectSocket` opens a real WebSocket (Node's; Node 20 needs --experimental-websocket)
+// behind each platform's API: WeChat's and Douyin's SocketTask; on Alipay a SocketTask
+// (`multiple: true`, shapes a and b) or, as older base libraries have it, the one app-wide
+// socket of `my.onSocket*` / `my.sendSocketMessage` / `my.closeSocket` (shapes c and d),
+// with a message as `{data, isBuffer}` (a, c) or nested `{data: {data, isBuffer}}` (b, d).
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -306,6 +311,7 @@ class Runtime {
     this.clockOffset = 0 // ms the phone's clock is off
     this.timeScale = 0.05 // timers run 20× faster: the SDK's backoff stays short in CI
     this.requests = [] // every request the app made: {url, method, status}
+    this.sockets = [] // every socket the app opened: {url, header, state, sent, received}
     this.toasts = []
     this.codeLogins = 0
     this.templates = new Map()
@@ -316,6 +322,7 @@ class Runtime {
 
   launch() {
     if (this.ctx) this._teardown()
+    this.globalSocket = { current: null, listeners: { Open: [], Message: [], Error: [], Close: [] } }
     this.pending = 0
     this.timers = new Map()
     this.nextTimer = 1
@@ -390,6 +397,7 @@ class Runtime {
   }
 
   _teardown() {
+    this.dropSockets()
     for (const t of this.timers.values()) clearTimeout(t.handle)
     this.timers.clear()
     this.ctx = null
@@ -533,6 +541,9 @@ class Runtime {
       uploadFile(o) {
         self._uploadFile(o)
       },
+      connectSocket(o) {
+        return self._connectSocket(o)
+      },
       getFileSystemManager() {
         return {
           getFileInfo(o) {
@@ -554,6 +565,31 @@ class Runtime {
     }
     const read = (key) => (this.storage.has(key) ? this.storage.get(key) : undefined)
     if (p === 'alipay') {
+      // The app-wide socket's listeners (my.onSocketOpen & co.), as every base library has them.
+      const listen = (kind) => (fn) => {
+        if (typeof fn !== 'function') throw new Error(`my.onSocket${kind} takes a function`)
+        self.globalSocket.listeners[kind].push(fn)
+      }
+      const unlisten = (kind) => (fn) => {
+        const l = self.globalSocket.listeners
+        l[kind] = fn === undefined ? [] : l[kind].filter((f) => f !== fn)
+      }
+      for (const kind of ['Open', 'Message', 'Error', 'Close']) {
+        host['onSocket' + kind] = listen(kind)
+        host['offSocket' + kind] = unlisten(kind)
+      }
+      host.sendSocketMessage = (o) => {
+        const sock = self.globalSocket.current
+        if (!sock || sock.state !== 'open') return done(o, false, { error: 10, errorMessage: 'the socket is not open' })
+        if (o.isBuffer) throw new Error('the SDK sends text frames')
+        sock.send(o.data)
+        done(o, true, {})
+      }
+      host.closeSocket = (o) => {
+        const sock = self.globalSocket.current
+        if (sock) sock.close(1000, '')
+        done(o || {}, true, {})
+      }
       Object.assign(host, {
         getAuthCode(o) {
           self.codeLogins++
@@ -638,6 +674,147 @@ class Runtime {
         return settle(true, { statusCode: r.status, data, errMsg: 'uploadFile:ok' })
       })
       .catch((e) => settle(false, p === 'alipay' ? { error: 12, errorMessage: String(e.message) } : { errMsg: 'uploadFile:fail ' + e.message }))
+  }
+
+  // ------------------------------------------------------------------ WebSocket
+
+  /** Ends every open socket as a lost network would (code 1006 on the app's side). */
+  dropSockets() {
+    for (const sock of this.sockets) if (sock.state !== 'closed') sock.drop()
+  }
+
+  _connectSocket(o) {
+    const p = this.platform
+    if (typeof o.url !== 'string' || !/^wss?:\/\//.test(o.url)) throw new Error(`${this.spec.global}.connectSocket needs a ws:// or wss:// url, not ${o.url}`)
+    if (o.headers) throw new Error(`${this.spec.global}.connectSocket takes "header", not "headers"`)
+    const alipayTask = p === 'alipay' && o.multiple === true && (this.shape === 'a' || this.shape === 'b')
+    const task = p !== 'alipay' || alipayTask
+    if (p === 'alipay' && !task) {
+      if (this.globalSocket.current && this.globalSocket.current.state !== 'closed') {
+        return this._settle(o, false, { error: 2, errorMessage: 'the socket already exists' })
+      }
+    }
+    const nested = p === 'alipay' && (this.shape === 'b' || this.shape === 'd')
+    const listeners = { Open: [], Message: [], Error: [], Close: [] }
+    const emit = (kind, value) => {
+      const fns = task ? listeners[kind] : this.globalSocket.listeners[kind]
+      setTimeout(() => {
+        for (const fn of fns.slice()) this._call(() => fn(this.toSandbox(JSON.stringify(value))))
+      }, 0)
+    }
+    const sock = { url: o.url, header: o.header || {}, state: 'connecting', sent: [], received: [] }
+    this.sockets.push(sock)
+    const failText = (m) => (p === 'alipay' ? { error: 1, errorMessage: m } : { errMsg: 'connectSocket:fail ' + m })
+    const closeOnce = (code, reason) => {
+      if (sock.state === 'closed') return
+      const wasConnecting = sock.state === 'connecting'
+      sock.state = 'closed'
+      if (wasConnecting) this.pending--
+      emit('Close', p === 'alipay' ? { code, reason } : { code, reason, errMsg: 'closeSocket:ok' })
+    }
+    sock.send = (text) => {
+      sock.sent.push(text)
+      ws.send(text)
+    }
+    sock.close = (code, reason) => {
+      if (sock.state === 'closed') return
+      try {
+        ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason || '')
+      } catch (e) {
+        ws.close()
+      }
+      closeOnce(code || 1000, reason || '')
+    }
+    sock.drop = () => {
+      if (sock.state === 'closed') return
+      try {
+        ws.close()
+      } catch (e) {
+        // never opened
+      }
+      emit('Error', failText('network connection lost'))
+      closeOnce(1006, 'network connection lost')
+    }
+    this.pending++ // until it opens or fails
+    let ws
+    if (!this.online) {
+      setTimeout(() => {
+        emit('Error', failText('net::ERR_INTERNET_DISCONNECTED'))
+        closeOnce(1006, '')
+      }, 0)
+      ws = { close() {}, send() {} }
+    } else {
+      if (typeof WebSocket === 'undefined') throw new Error('the runtime needs WebSocket: Node >= 22, or Node 20 with --experimental-websocket')
+      const init = { headers: sock.header }
+      if (o.protocols) init.protocols = o.protocols
+      ws = new WebSocket(o.url, init)
+      ws.binaryType = 'arraybuffer'
+      ws.onopen = () => {
+        if (sock.state !== 'connecting') return
+        sock.state = 'open'
+        this.pending--
+        emit('Open', p === 'alipay' ? {} : { header: {}, errMsg: 'connectSocket:ok' })
+      }
+      ws.onmessage = (ev) => {
+        if (sock.state !== 'open') return
+        if (typeof ev.data !== 'string') throw new Error('the server sent a binary frame')
+        sock.received.push(ev.data)
+        const frame = p === 'alipay' ? { data: ev.data, isBuffer: false } : { data: ev.data }
+        emit('Message', nested ? { data: frame } : frame)
+      }
+      ws.onerror = () => {
+        if (sock.state === 'closed') return
+        emit('Error', failText('WebSocket error'))
+      }
+      ws.onclose = (ev) => closeOnce(ev.code, ev.reason)
+    }
+    if (!task) {
+      this.globalSocket.current = sock
+      this._settle(o, true, {})
+      return undefined // no SocketTask before base library 2.3.1 (Alipay)
+    }
+    this._settle(o, true, p === 'alipay' ? {} : p === 'douyin' ? { socketTaskId: this.sockets.length, errMsg: 'connectSocket:ok' } : { errMsg: 'connectSocket:ok' })
+    const on = (kind) => (fn) => {
+      if (typeof fn !== 'function') throw new Error(`SocketTask.on${kind} takes a function`)
+      listeners[kind].push(fn)
+    }
+    const off = (kind) => (fn) => {
+      listeners[kind] = fn === undefined ? [] : listeners[kind].filter((f) => f !== fn)
+    }
+    const self = this
+    return {
+      onOpen: on('Open'),
+      onMessage: on('Message'),
+      onError: on('Error'),
+      onClose: on('Close'),
+      offOpen: off('Open'),
+      offMessage: off('Message'),
+      offError: off('Error'),
+      offClose: off('Close'),
+      send(opts) {
+        if (sock.state !== 'open') return self._settle(opts, false, failText('the socket is not open'))
+        if (typeof opts.data !== 'string') throw new Error('the SDK sends text frames')
+        sock.send(opts.data)
+        self._settle(opts, true, {})
+      },
+      close(opts) {
+        const c = opts || {}
+        sock.close(c.code, c.reason)
+        self._settle(c, true, {})
+      },
+    }
+  }
+
+  /** success / fail / complete of a host call, later. */
+  _settle(o, ok, value) {
+    const v = this.toSandbox(JSON.stringify(value))
+    setTimeout(() => {
+      this._call(() => {
+        if (ok && o.success) o.success(v)
+        if (!ok && o.fail) o.fail(v)
+        if (o.complete) o.complete(v)
+      })
+    }, 0)
   }
 
   _request(o) {
