@@ -215,7 +215,16 @@ export function webSocket(WS) {
     if ('binaryType' in ws) ws.binaryType = 'arraybuffer'
     ws.onopen = () => h.open()
     ws.onmessage = (ev) => h.message(ev)
-    ws.onerror = () => h.error({ errMsg: 'WebSocket error' })
+    ws.onerror = () => {
+      h.error({ errMsg: 'WebSocket error' })
+      // A failed handshake fires no close event in some implementations (Node 20's).
+      h.close({ code: 1006, reason: 'WebSocket error' })
+      try {
+        ws.close()
+      } catch (e) {
+        // already closed
+      }
+    }
     ws.onclose = (ev) => h.close(ev)
     return {
       send(text) {
