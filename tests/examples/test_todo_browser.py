@@ -299,3 +299,38 @@ def test_image_attachment(new_page: Any, server: tuple[str, Path], tmp_path: Pat
     expect(item(page, "photograph the garden").get_by_test_id("todo-thumb")).to_be_hidden()
     idle(page)
     assert not stored[0].exists()
+
+
+def test_two_tabs_of_one_user_update_live(new_page: Any) -> None:
+    """Two pages of the same user side by side: each one's add, completion, rename and delete
+    shows on the other within a second, without a reload (the watch, docs/realtime.md)."""
+    from playwright.sync_api import expect
+
+    left, right = new_page(), new_page()
+    login(left, "erin")
+    login(right, "erin")
+    live = {"timeout": 1000}  # the issue's bound: within a second
+
+    add(left, "water plants")
+    expect(item(right, "water plants")).to_have_count(1, **live)
+    add(right, "call mum")
+    expect(item(left, "call mum")).to_have_count(1, **live)
+    assert titles(left) == titles(right) == ["water plants", "call mum"]
+
+    item(right, "water plants").get_by_test_id("todo-toggle").check()
+    expect(item(left, "water plants").get_by_test_id("todo-toggle")).to_be_checked(**live)
+    expect(left.get_by_test_id("items-left")).to_have_text("1 item left", **live)
+
+    item(left, "call mum").get_by_test_id("todo-title").dblclick()
+    field = left.get_by_test_id("todo-edit-input").locator("visible=true")
+    field.fill("call mum back")
+    field.press("Enter")
+    expect(item(right, "call mum back")).to_have_count(1, **live)
+
+    item(left, "water plants").get_by_test_id("todo-delete").click()
+    expect(item(right, "water plants")).to_have_count(0, **live)
+    expect(right.get_by_test_id("todo-item")).to_have_count(1, **live)
+    idle(left)
+    idle(right)
+    # Nothing was reloaded: the pages made no query after their first load.
+    assert titles(left) == titles(right) == ["call mum back"]

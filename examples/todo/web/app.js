@@ -26,6 +26,7 @@ const state = {
   focusAfter: null, // id of the todo whose Edit button gets the focus back
 }
 const thumbs = new Map() // attachment path → {url, expiresAt, error}
+let live = null // the watch that keeps state.items current (docs/realtime.md)
 const THUMB = '200x200' // one of [files.thumbs] sizes in minibase.toml
 
 const $ = (id) => document.getElementById(id)
@@ -215,6 +216,7 @@ function showThumb(li, entry) {
 // ----------------------------------------------------------------------- screens
 
 function showLogin() {
+  stopWatching()
   $('booting').hidden = true
   $('todos').hidden = true
   $('who').hidden = true
@@ -240,6 +242,42 @@ async function showTodos() {
     }
   }))
   render()
+  if (!state.loadFailed) watchTodos()
+}
+
+/**
+ * Live updates: changes made elsewhere (another tab, the phone app) appear here within a
+ * moment. Each change is applied to the list the page holds, so a request of this page
+ * that is still on its way is not undone by the stream (nor the other way round).
+ */
+function watchTodos() {
+  stopWatching()
+  live = todos.orderBy('_created', 'asc').watch({
+    onChange(snapshot) {
+      if (snapshot.type === 'init') state.items = snapshot.docs
+      else {
+        for (const c of snapshot.docChanges) {
+          if (c.dataType === 'remove') state.items = state.items.filter((t) => t.id !== c.id)
+          else upsert(c.doc)
+        }
+      }
+      render()
+    },
+    onError(e) {
+      live = null
+      if (e.code === 'Unauthenticated') {
+        showError(describe(e))
+        return showLogin()
+      }
+      state.notice = `Live updates stopped (${describe(e)}). Reload the page to resume them.`
+      renderStatus()
+    },
+  })
+}
+
+function stopWatching() {
+  if (live) live.close()
+  live = null
 }
 
 async function loadAll() {
@@ -257,7 +295,14 @@ async function loadAll() {
 
 const find = (id) => state.items.find((t) => t.id === id)
 const replace = (doc) => {
-  state.items = state.items.map((t) => (t.id === doc.id ? doc : t))
+  // Not over a newer version the live stream has brought meanwhile.
+  state.items = state.items.map((t) => (t.id === doc.id && !(t._version > doc._version) ? doc : t))
+}
+const byCreated = (a, b) => (a._created < b._created ? -1 : a._created > b._created ? 1 : a.id < b.id ? -1 : 1)
+/** Put a document into the list (oldest first): an answer and the stream may both bring it. */
+const upsert = (doc) => {
+  if (find(doc.id)) return replace(doc)
+  state.items = [...state.items, doc].sort(byCreated)
 }
 
 async function login(event) {
@@ -275,6 +320,7 @@ async function login(event) {
 }
 
 async function logout() {
+  stopWatching()
   clearError()
   try {
     await mb.logout()
@@ -302,7 +348,7 @@ async function addTodo(event) {
   const button = $('new-form').querySelector('button')
   button.disabled = true
   const ok = await run(async () => {
-    state.items.push(await todos.add({ title, completed: false }))
+    upsert(await todos.add({ title, completed: false }))
   })
   button.disabled = false
   if (ok) input.value = ''

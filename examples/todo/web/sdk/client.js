@@ -8,6 +8,8 @@ import { storageFor } from './storage.js'
 import { detectPlatform, hostApi, transportFor } from './transports.js'
 import { Database } from './db.js'
 import { Files } from './files.js'
+import { socketFor } from './sockets.js'
+import { SocketRealtime, SseRealtime, Watcher } from './watch.js'
 
 export const FC_API = '/2016-08-15'
 const PROVIDERS = { alipay: 'alipay', wechat: 'wechat', douyin: 'douyin' }
@@ -81,6 +83,22 @@ export class MinibaseClient {
       throw new MinibaseError('InvalidArgument', 'relogin must be true (the host login) or a function returning login options', 400)
     }
     this._relogin = o.relogin || null
+    if (o.realtime !== undefined && o.realtime !== 'websocket' && o.realtime !== 'sse') {
+      throw new MinibaseError('InvalidArgument', "realtime must be 'websocket' or 'sse'", 400)
+    }
+    if (o.realtimeAuth !== undefined && o.realtimeAuth !== 'signed' && o.realtimeAuth !== 'session') {
+      throw new MinibaseError('InvalidArgument', "realtimeAuth must be 'signed' or 'session'", 400)
+    }
+    if (o.realtimeEndpoint !== undefined && (typeof o.realtimeEndpoint !== 'string' || !/^https?:\/\/[^/]+/.test(o.realtimeEndpoint))) {
+      throw new MinibaseError('InvalidArgument', 'realtimeEndpoint must be an http(s) URL (the host running minibase serve)', 400)
+    }
+    this.realtime = o.realtime || 'websocket'
+    this.realtimeAuth = o.realtimeAuth || 'signed'
+    this.realtimeEndpoint = (o.realtimeEndpoint || this.endpoint).replace(/\/+$/, '')
+    this.watchRetryDelay = o.watchRetryDelay === undefined ? 500 : o.watchRetryDelay
+    this._WebSocket = o.WebSocket || null
+    this._fetchImpl = o.fetch || null
+    this._realtime = null
     this._reloggingIn = null
     this.clockOffset = 0 // server time − local time, ms; learnt from the session function's Date and RequestTimeTooSkewed
     this._session = null
@@ -447,6 +465,89 @@ export class MinibaseClient {
       const res = await this.transport.request({ url, method: 'POST', headers, body, timeout: this.timeout })
       return parseResponse(res)
     }, Object.assign({}, this._retry, { retrySafe: !!retrySafe }))
+  }
+
+  // ----------------------------------------------------------------- realtime
+
+  /** Start watching a query event (`Query.watch`). */
+  _watch(event, handlers) {
+    let rt = this._realtime
+    if (!rt) {
+      if (this.realtime === 'sse') {
+        const f = this._fetchImpl || (typeof fetch !== 'undefined' ? fetch : null)
+        if (!f) throw new MinibaseError('InvalidArgument', "realtime: 'sse' needs fetch (web pages, Node ≥ 18)", 400)
+        rt = new SseRealtime(this, f)
+      } else {
+        rt = new SocketRealtime(this)
+      }
+      this._realtime = rt
+    }
+    const w = new Watcher(rt, event, handlers)
+    rt.add(w)
+    return w
+  }
+
+  /** The host's WebSocket API, normalised (sockets.js). */
+  _socketOpener() {
+    return socketFor(this.platform, this._host, this._WebSocket)
+  }
+
+  /** `{realtimeEndpoint}/realtime`, as ws(s):// for sockets. */
+  _realtimeUrl(kind) {
+    const url = this.realtimeEndpoint + '/realtime'
+    return kind === 'ws' ? url.replace(/^http/, 'ws') : url
+  }
+
+  _realtimePath(suffix) {
+    const m = /^https?:\/\/[^/]+(\/.*)?$/.exec(this.realtimeEndpoint)
+    return ((m && m[1]) || '') + '/realtime' + suffix
+  }
+
+  /** Fresh-enough invoke credentials (refreshed when they expire within refreshMargin). */
+  async _liveSession() {
+    await this.ready
+    if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
+    if (this.realtimeAuth === 'signed' && this._expiresSoon()) await this.refresh()
+    return this._session
+  }
+
+  /** The `auth` message of a realtime connection: the session id, or FC-signed headers. */
+  async _realtimeAuth() {
+    const s = await this._liveSession()
+    if (this.realtimeAuth === 'session') return { type: 'auth', sessionId: s.sessionId }
+    const headers = await signRequest(
+      s.sts,
+      { method: 'GET', path: this._realtimePath(''), body: '' },
+      { dateHeader: this.dateHeader, now: this.serverNow(), webCrypto: this._webCrypto },
+    )
+    return { type: 'auth', headers }
+  }
+
+  /** The headers of an SSE request (`POST /realtime/sse`) with this body. */
+  async _realtimeHeaders(body) {
+    const s = await this._liveSession()
+    const base = { 'content-type': 'application/json' }
+    if (this.realtimeAuth === 'session') return Object.assign(base, { authorization: 'Bearer ' + s.sessionId })
+    return signRequest(
+      s.sts,
+      { method: 'POST', path: this._realtimePath('/sse'), headers: base, body },
+      { dateHeader: this.dateHeader, now: this.serverNow(), webCrypto: this._webCrypto },
+    )
+  }
+
+  /**
+   * The realtime server said Unauthenticated. Expired invoke credentials: refreshed, and the
+   * watches resume. An ended session (the refresh is refused; with `realtimeAuth: 'session'`
+   * the answer itself): forgotten here as for calls, and the error rejects.
+   */
+  async _realtimeRenew(err) {
+    await this.ready
+    if (!this._session) throw err
+    if (this.realtimeAuth === 'session') {
+      await this._clear()
+      throw err
+    }
+    await this.refresh()
   }
 
   /** An absolute URL for a URL the server returned (which may be relative to the endpoint). */

@@ -121,6 +121,26 @@ export class Query {
     return page(await this._client.invoke('db', e))
   }
 
+  /**
+   * Keep the result current: `onChange(snapshot)` gets `{type, docs, docChanges}` first with
+   * the whole result (`type: 'init'`), then after every change; `onError(err)` when the watch
+   * ends (a bad query, a limit, the session ended). Returns `{close()}`. docs/realtime.md.
+   */
+  watch(handlers) {
+    const h = handlers || {}
+    if (typeof h.onChange !== 'function') throw new MinibaseError('InvalidArgument', 'watch needs { onChange(snapshot) }', 400)
+    if (h.onError !== undefined && typeof h.onError !== 'function') throw new MinibaseError('InvalidArgument', 'watch: onError must be a function', 400)
+    const s = this._state
+    if (s.fields !== undefined) throw new MinibaseError('InvalidArgument', 'a watch returns whole documents: drop fields()', 400)
+    if (s.cursor != null) throw new MinibaseError('InvalidArgument', 'a watch has no pages: drop startAfter()', 400)
+    const e = { collection: this.collection }
+    if (s.where !== undefined) e.where = s.where
+    if (s.orderBy) e.orderBy = s.orderBy
+    if (s.limit !== undefined) e.limit = s.limit
+    if (s.owner) e.owner = s.owner
+    return this._client._watch(e, h)
+  }
+
   /** How many documents match (`where` only; order, limit and cursor are ignored). */
   async count() {
     return (await this._client.invoke('db', this._event('count'))).data

@@ -2,6 +2,8 @@
 export { createClient, MinibaseClient, FC_API } from './client.js'
 export { Collection, Database, DocumentRef, Query } from './db.js'
 export { Files } from './files.js'
+export { Watcher } from './watch.js'
+export { alipaySocket, base64Decode, frameText, socketFor, webSocket, wxStyleSocket } from './sockets.js'
 export { CODE_STATUS, MinibaseError, isCredentialsError, parseResponse } from './errors.js'
 export { backoffDelay, isRetryable, isRetrySafe, parseRetryAfter, withRetry } from './retry.js'
 export {
