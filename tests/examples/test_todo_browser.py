@@ -310,6 +310,12 @@ def test_two_tabs_of_one_user_update_live(new_page: Any) -> None:
     login(left, "erin")
     login(right, "erin")
     live = {"timeout": 1000}  # the bound: within a second
+    queries: list[str] = []
+    for page in (left, right):
+        page.on(
+            "request",
+            lambda r: queries.append(r.url) if '"op":"query"' in (r.post_data or "") else None,
+        )
 
     add(left, "water plants")
     expect(item(right, "water plants")).to_have_count(1, **live)
@@ -332,5 +338,6 @@ def test_two_tabs_of_one_user_update_live(new_page: Any) -> None:
     expect(right.get_by_test_id("todo-item")).to_have_count(1, **live)
     idle(left)
     idle(right)
-    # Nothing was reloaded: the pages made no query after their first load.
     assert titles(left) == titles(right) == ["call mum back"]
+    assert queries == [], "the pages were updated by the stream, not by loading the list again"
+
