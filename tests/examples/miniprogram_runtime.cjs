@@ -415,16 +415,19 @@ class Runtime {
     if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function')
     const id = this.nextTimer++
     const delay = Math.max(0, Number(ms) || 0) * this.timeScale
+    // A timer due within a second (app time) keeps the app busy; a later one (a live
+    // stream's watchdog, a renewal in minutes) does not: idle() would never come.
+    const counts = !repeat && (Number(ms) || 0) < 1000
     const run = () => {
       if (!repeat) {
         this.timers.delete(id)
-        this.pending--
+        if (counts) this.pending--
       }
       this._call(fn)
     }
     const handle = repeat ? setInterval(run, delay) : setTimeout(run, delay)
-    if (!repeat) this.pending++
-    this.timers.set(id, { handle, repeat })
+    if (counts) this.pending++
+    this.timers.set(id, { handle, repeat, counts })
     return id
   }
 
@@ -434,7 +437,7 @@ class Runtime {
     if (t.repeat) clearInterval(t.handle)
     else {
       clearTimeout(t.handle)
-      this.pending--
+      if (t.counts) this.pending--
     }
     this.timers.delete(id)
   }
@@ -976,7 +979,7 @@ class Runtime {
 
   // ------------------------------------------------------------------ the driver
 
-  /** Resolves once the app is quiet: no request, timer or navigation pending. */
+  /** Resolves once the app is quiet: no request, socket handshake, timer due within a second or navigation pending. */
   async idle(limitMs = 15000) {
     const end = Date.now() + limitMs
     let quiet = 0

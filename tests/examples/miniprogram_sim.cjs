@@ -5,8 +5,10 @@
 //
 // launch (the platform login refused: the dev-login screen), dev login, list, add, edit,
 // complete, filter, attach a picture, delete, clear, relaunch, a session ended on the
-// server, a clock 30 min off, offline then retry, log out. The last argument is the shape
-// in which Alipay's my.request reports an HTTP status >= 400 (see the runtime).
+// server, a clock 30 min off, offline then retry, log out; and live updates: todos added,
+// completed and deleted by another client appear on the page without a tap. The last
+// argument is the shape in which Alipay's my.request reports an HTTP status >= 400 and in
+// which its socket API comes (see the runtime).
 // Exits 0 with "<platform> <shape>: ok", else 1 with the failed step.
 'use strict'
 const assert = require('node:assert/strict')
@@ -55,6 +57,16 @@ const item = (title) => {
   return items[0]
 }
 const button = (root, cls) => rt.find('button.' + cls, undefined, root)
+
+/** Waits (without any tap) until `pred()` holds, at most `ms`. */
+async function until(pred, ms, what) {
+  const end = Date.now() + ms
+  while (!pred()) {
+    if (rt.errors.length) throw new Error('the app logged errors:\n' + rt.errors.join('\n'))
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}\n${rt.text()}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
 
 async function launch() {
   rt.launch()
@@ -180,6 +192,22 @@ async function main() {
   assert.deepEqual(titles(), [])
   assert.equal(rt.toasts.pop(), 'Removed 1 completed todo.')
   assert.equal(await stat(milkPicture), null)
+
+  step = 'live: another client adds, completes and deletes; the page shows it within a second'
+  const sockets = rt.sockets.filter((x) => x.state === 'open')
+  assert.equal(sockets.length, 1, 'one socket carries the watch')
+  assert.match(sockets[0].url, /^ws:\/\/127\.0\.0\.1:\d+\/realtime$/)
+  const elsewhere = (await server('session', { authCode: 'dev:' + user })).body
+  const sid2 = (elsewhere.data || elsewhere).sessionId
+  const made = (await server('db', { op: 'insert', collection: 'todo_list', obj: { title: 'from the web', completed: false } }, sid2)).body.data
+  await until(() => titles().includes('from the web'), 1000, 'the add made elsewhere')
+  await server('db', { op: 'update', collection: 'todo_list', id: made.id, set: { completed: true } }, sid2)
+  await until(() => item('from the web').attrs.class.includes('checked'), 1000, 'the completion made elsewhere')
+  assert.equal(rt.find('button.clear').attrs.disabled, false)
+  await server('db', { op: 'remove', collection: 'todo_list', id: made.id }, sid2)
+  await until(() => titles().length === 0, 1000, 'the delete made elsewhere')
+  assert.equal(rt.exists('view.error'), false, rt.text())
+  await rt.idle()
 
   step = 'relaunch: still logged in, same user'
   await addTodo('after relaunch')

@@ -31,6 +31,12 @@ RUNTIME = ROOT / "tests" / "examples" / "miniprogram_runtime.cjs"
 RUNS = [("alipay", shape) for shape in "abcd"] + [("wechat", "a"), ("douyin", "a")]
 
 
+def _node_flags(node: str) -> list[str]:
+    """Node 20 and 21 have WebSocket (the runtime's connectSocket) only behind a flag."""
+    major = int(subprocess.run([node, "-p", "process.versions.node"], capture_output=True, text=True).stdout.split(".")[0])
+    return ["--experimental-websocket"] if major < 22 else []
+
+
 @contextmanager
 def _serve(folder: Path, toml: str) -> Iterator[Served]:
     """`minibase serve` of the example's functions with this config, until the block ends."""
@@ -80,7 +86,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.mark.parametrize(("platform", "shape"), RUNS, ids=[f"{p}-{s}" for p, s in RUNS])
 def test_whole_user_flow(platform: str, shape: str, node: str, example: Served) -> None:
     out = subprocess.run(
-        [node, str(SIM), str(TODO / platform), example.url, platform, shape],
+        [node, *_node_flags(node), str(SIM), str(TODO / platform), example.url, platform, shape],
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,7 +134,7 @@ run.idle().then(() => {{
 
 def _runtime(node: str, script: str) -> subprocess.CompletedProcess[str]:
     code = f"const rt = require({str(RUNTIME)!r});\n{script}"
-    return subprocess.run([node, "-e", code], capture_output=True, text=True, timeout=60)
+    return subprocess.run([node, *_node_flags(node), "-e", code], capture_output=True, text=True, timeout=60)
 
 
 def test_template_expressions_and_markup_checks(node: str) -> None:

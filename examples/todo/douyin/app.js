@@ -139,14 +139,28 @@ App({
         return next(null)
       })
       .then(function (todos) {
-        var paths = todos.filter(function (t) { return t.attachment }).map(function (t) { return t.attachment })
-        return self.thumbUrls(paths).then(function (urls) {
-          todos.forEach(function (t) {
-            if (t.attachment) t.thumb = urls[t.attachment] || ''
-          })
-          return todos
-        })
+        return self.withThumbs(todos)
       })
+  },
+
+  /** The todos, each with a thumbnail URL for its picture (one call for those not cached). */
+  withThumbs: function (todos) {
+    var paths = todos.filter(function (t) { return t.attachment }).map(function (t) { return t.attachment })
+    return this.thumbUrls(paths).then(function (urls) {
+      return todos.map(function (t) {
+        var copy = Object.assign({}, t)
+        if (t.attachment) copy.thumb = urls[t.attachment] || ''
+        return copy
+      })
+    })
+  },
+
+  /**
+   * Live updates (docs/realtime.md): `onChange(snapshot)` after every change to the user's
+   * todos made anywhere (another phone, the web page), oldest first. Returns `{close()}`.
+   */
+  watchTodos: function (onChange, onError) {
+    return this.todos().orderBy('_created', 'asc').watch({ onChange: onChange, onError: onError })
   },
 
   loginReason: '', // why the login page opens (set just before it does)

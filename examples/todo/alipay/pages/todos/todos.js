@@ -35,6 +35,15 @@ Page({
     this.load()
   },
 
+  // A hidden page needs no live updates: onShow loads the list again anyway.
+  onHide: function () {
+    this.unwatch()
+  },
+
+  onUnload: function () {
+    this.unwatch()
+  },
+
   onPullDownRefresh: function () {
     var api = app.api
     this.load().then(function () {
@@ -53,6 +62,7 @@ Page({
       })
       .then(function (todos) {
         self.show(todos)
+        self.watch()
       })
       .catch(function (e) {
         if (e.code === 'LoginNeeded') {
@@ -66,7 +76,62 @@ Page({
       })
   },
 
+  // Changes made elsewhere (the web page, another phone) show here as they happen.
+  watch: function () {
+    var self = this
+    if (self.live) return
+    self.live = app.watchTodos(
+      function (snapshot) {
+        self.applyChanges(snapshot)
+      },
+      function (e) {
+        self.live = null
+        // The session ended: load() logs in again (as calls do) and watches again.
+        if (e.code === 'Unauthenticated') return self.load()
+        self.setData({ error: 'Live updates stopped: ' + app.errorMessage(e) })
+      }
+    )
+  },
+
+  unwatch: function () {
+    if (this.live) this.live.close()
+    this.live = null
+  },
+
+  // Each change goes into the list the page holds, unless the page already has a newer
+  // version of that todo (from its own request's answer).
+  applyChanges: function (snapshot) {
+    var self = this
+    var list = (self.items || []).slice()
+    if (snapshot.type === 'init') list = snapshot.docs.slice()
+    else {
+      snapshot.docChanges.forEach(function (c) {
+        var at = -1
+        list.forEach(function (t, i) {
+          if (t.id === c.id) at = i
+        })
+        if (c.dataType === 'remove') {
+          if (at >= 0) list.splice(at, 1)
+        } else if (at < 0) {
+          list.push(c.doc)
+        } else if (!(list[at]._version > c.doc._version)) {
+          list[at] = c.doc
+        }
+      })
+      list.sort(function (a, b) {
+        return a._created < b._created ? -1 : a._created > b._created ? 1 : a.id < b.id ? -1 : 1
+      })
+    }
+    self.items = list
+    var seq = (self.seq = (self.seq || 0) + 1)
+    return app.withThumbs(list).then(function (todos) {
+      if (seq === self.seq) self.show(todos) // not over a newer list
+    })
+  },
+
   show: function (todos) {
+    this.items = todos
+    this.seq = (this.seq || 0) + 1
     var left = todos.filter(FILTERS.active).length
     this.setData({
       todos: todos,
