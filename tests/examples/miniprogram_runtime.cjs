@@ -396,9 +396,15 @@ class Runtime {
     return vm.runInContext(code, this.ctx)
   }
 
+  /** Ends the app for good: its sockets are closed and no timer of it runs again. */
+  shutdown() {
+    this.stopped = true
+    this._teardown()
+  }
+
   _teardown() {
     this.dropSockets()
-    for (const t of this.timers.values()) clearTimeout(t.handle)
+    for (const t of this.timers.values()) (t.repeat ? clearInterval : clearTimeout)(t.handle)
     this.timers.clear()
     this.ctx = null
   }
@@ -414,6 +420,7 @@ class Runtime {
   _timer(fn, ms, repeat) {
     if (typeof fn !== 'function') throw new TypeError('setTimeout needs a function')
     const id = this.nextTimer++
+    if (this.stopped) return id
     const delay = Math.max(0, Number(ms) || 0) * this.timeScale
     // A timer due within a second (app time) keeps the app busy; a later one (a live
     // stream's watchdog, a renewal in minutes) does not: idle() would never come.
@@ -701,6 +708,7 @@ class Runtime {
     const listeners = { Open: [], Message: [], Error: [], Close: [] }
     const emit = (kind, value) => {
       const fns = task ? listeners[kind] : this.globalSocket.listeners[kind]
+      if (this.stopped) return
       setTimeout(() => {
         for (const fn of fns.slice()) this._call(() => fn(this.toSandbox(JSON.stringify(value))))
       }, 0)

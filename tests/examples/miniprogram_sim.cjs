@@ -275,4 +275,7 @@ main()
     console.error(e && e.stack ? e.stack : e)
     process.exitCode = 1
   })
-  .finally(() => fs.rmSync(app, { recursive: true, force: true }))
+  .finally(() => {
+    rt.shutdown() // its live socket would keep this process running
+    fs.rmSync(app, { recursive: true, force: true })
+  })
