@@ -322,6 +322,7 @@ class Runtime {
 
   launch() {
     if (this.ctx) this._teardown()
+    this.launches = (this.launches || 0) + 1
     this.globalSocket = { current: null, listeners: { Open: [], Message: [], Error: [], Close: [] } }
     this.pending = 0
     this.timers = new Map()
@@ -710,10 +711,11 @@ class Runtime {
       const fns = task ? listeners[kind] : this.globalSocket.listeners[kind]
       if (this.stopped) return
       setTimeout(() => {
+        if (sock.launch !== this.launches) return // an app that has been relaunched hears nothing
         for (const fn of fns.slice()) this._call(() => fn(this.toSandbox(JSON.stringify(value))))
       }, 0)
     }
-    const sock = { url: o.url, header: o.header || {}, state: 'connecting', sent: [], received: [] }
+    const sock = { url: o.url, header: o.header || {}, state: 'connecting', sent: [], received: [], launch: this.launches }
     this.sockets.push(sock)
     const failText = (m) => (p === 'alipay' ? { error: 1, errorMessage: m } : { errMsg: 'connectSocket:fail ' + m })
     const closeOnce = (code, reason) => {
