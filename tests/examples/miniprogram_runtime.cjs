@@ -481,14 +481,31 @@ class Runtime {
 
   // ------------------------------------------------------------------ the host API
 
+  /**
+   * Marks host work in flight (idle() waits for it); the returned release() ends it and says
+   * whether to call the app back: not an app that has been relaunched since (its context is
+   * gone, as on the platforms), whose work must not count against the new one's either.
+   */
+  _busy() {
+    const launch = this.launches
+    this.pending++
+    let released = false
+    return () => {
+      if (released) return false
+      released = true
+      if (launch !== this.launches) return false
+      this.pending--
+      return true
+    }
+  }
+
   _host() {
     const self = this
     const p = this.platform
     const later = (fn) => {
-      this.pending++
+      const release = this._busy()
       setTimeout(() => {
-        this.pending--
-        this._call(fn)
+        if (release()) this._call(fn)
       }, 0)
     }
     const done = (o, ok, value) => {
@@ -659,11 +676,11 @@ class Runtime {
     if (p === 'alipay' && !['image', 'video', 'audio'].includes(o.fileType)) throw new Error('my.uploadFile needs fileType: image, video or audio')
     const entry = { url: o.url, method: 'POST', status: 0, upload: true }
     this.requests.push(entry)
-    this.pending++
+    const release = this._busy()
     const settle = (ok, value) => {
-      const v = this.toSandbox(JSON.stringify(value))
       setTimeout(() => {
-        this.pending--
+        if (!release()) return
+        const v = this.toSandbox(JSON.stringify(value))
         this._call(() => {
           if (ok && o.success) o.success(v)
           if (!ok && o.fail) o.fail(v)
@@ -720,9 +737,8 @@ class Runtime {
     const failText = (m) => (p === 'alipay' ? { error: 1, errorMessage: m } : { errMsg: 'connectSocket:fail ' + m })
     const closeOnce = (code, reason) => {
       if (sock.state === 'closed') return
-      const wasConnecting = sock.state === 'connecting'
       sock.state = 'closed'
-      if (wasConnecting) this.pending--
+      release()
       emit('Close', p === 'alipay' ? { code, reason } : { code, reason, errMsg: 'closeSocket:ok' })
     }
     sock.send = (text) => {
@@ -748,7 +764,7 @@ class Runtime {
       emit('Error', failText('network connection lost'))
       closeOnce(1006, 'network connection lost')
     }
-    this.pending++ // until it opens or fails
+    const release = this._busy() // until it opens or fails
     let ws
     if (!this.online) {
       setTimeout(() => {
@@ -765,7 +781,7 @@ class Runtime {
       ws.onopen = () => {
         if (sock.state !== 'connecting') return
         sock.state = 'open'
-        this.pending--
+        release()
         emit('Open', p === 'alipay' ? {} : { header: {}, errMsg: 'connectSocket:ok' })
       }
       ws.onmessage = (ev) => {
@@ -820,8 +836,10 @@ class Runtime {
 
   /** success / fail / complete of a host call, later. */
   _settle(o, ok, value) {
+    const launch = this.launches
     const v = this.toSandbox(JSON.stringify(value))
     setTimeout(() => {
+      if (launch !== this.launches) return
       this._call(() => {
         if (ok && o.success) o.success(v)
         if (!ok && o.fail) o.fail(v)
@@ -837,11 +855,11 @@ class Runtime {
     if (p === 'alipay' && o.header) throw new Error('my.request takes "headers", not "header"')
     const entry = { url: o.url, method: o.method || 'GET', status: 0 }
     this.requests.push(entry)
-    this.pending++
+    const release = this._busy()
     const settle = (ok, value) => {
-      const v = this.toSandbox(JSON.stringify(value))
       setTimeout(() => {
-        this.pending--
+        if (!release()) return
+        const v = this.toSandbox(JSON.stringify(value))
         this._call(() => {
           if (ok && o.success) o.success(v)
           if (!ok && o.fail) o.fail(v)
