@@ -33,7 +33,11 @@ RUNS = [("alipay", shape) for shape in "abcd"] + [("wechat", "a"), ("douyin", "a
 
 def _node_flags(node: str) -> list[str]:
     """Node 20 and 21 have WebSocket (the runtime's connectSocket) only behind a flag."""
-    major = int(subprocess.run([node, "-p", "process.versions.node"], capture_output=True, text=True).stdout.split(".")[0])
+    major = int(
+        subprocess.run([node, "-p", "process.versions.node"], capture_output=True, text=True).stdout.split(
+            "."
+        )[0]
+    )
     return ["--experimental-websocket"] if major < 22 else []
 
 

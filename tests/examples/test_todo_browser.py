@@ -340,4 +340,3 @@ def test_two_tabs_of_one_user_update_live(new_page: Any) -> None:
     idle(right)
     assert titles(left) == titles(right) == ["call mum back"]
     assert queries == [], "the pages were updated by the stream, not by loading the list again"
-
