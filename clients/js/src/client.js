@@ -503,17 +503,23 @@ export class MinibaseClient {
     return ((m && m[1]) || '') + '/realtime' + suffix
   }
 
-  /** Fresh-enough invoke credentials (refreshed when they expire within refreshMargin). */
-  async _liveSession() {
+  /**
+   * Fresh-enough invoke credentials: refreshed when they expire within refreshMargin, or
+   * (`stale`, epoch ms) when they expire no later than the ones the server holds.
+   */
+  async _liveSession(stale) {
     await this.ready
     if (!this._session) throw new MinibaseError('Unauthenticated', 'not logged in: call login() first', 401)
-    if (this.realtimeAuth === 'signed' && this._expiresSoon()) await this.refresh()
+    if (this.realtimeAuth === 'signed') {
+      const exp = Date.parse(this._session.sts && this._session.sts.Expiration)
+      if (this._expiresSoon() || (stale && !(exp > stale + 1000))) await this.refresh()
+    }
     return this._session
   }
 
-  /** The `auth` message of a realtime connection: the session id, or FC-signed headers. */
-  async _realtimeAuth() {
-    const s = await this._liveSession()
+  /** The `auth` message of a realtime connection: the session id, or FC-signed headers. `stale`: see _liveSession. */
+  async _realtimeAuth(stale) {
+    const s = await this._liveSession(stale)
     if (this.realtimeAuth === 'session') return { type: 'auth', sessionId: s.sessionId }
     const headers = await signRequest(
       s.sts,

@@ -114,7 +114,7 @@ test('websocket: a connection lost while the other client writes resumes with no
   const todos = b.db.collection('todo_list')
   const one = await todos.add({ title: 'one', n: 1 })
   const s = snapshots()
-  a.db.collection('todo_list').orderBy('n', 'asc').watch(s)
+  const w = a.db.collection('todo_list').orderBy('n', 'asc').watch(s)
   await s.next((x) => x.type === 'init', 3000, 'init')
   const before = s.seen.length
 
@@ -132,6 +132,7 @@ test('websocket: a connection lost while the other client writes resumes with no
   assert.deepEqual(changes.sort(), ['add:three', 'add:two', 'update:uno'], 'each change once')
   assert.ok(net.opened >= 3)
   assert.equal(snap.docs.length, 3)
+  w.close()
 })
 
 test('websocket: a session ended elsewhere ends the watch with Unauthenticated', async () => {

@@ -118,7 +118,7 @@ test('watch: one socket, signed auth, subscribe; init then add / update / remove
 test('watch: a dropped socket reconnects and resumes from the last token, with the docs held', async () => {
   const { mb, sockets } = await loggedIn()
   const snaps = []
-  mb.db.collection('todo').watch({ onChange: (s) => snaps.push(s) })
+  const w = mb.db.collection('todo').watch({ onChange: (s) => snaps.push(s) })
   await until(() => sockets.length === 1, 'the socket')
   sockets[0].open()
   sockets[0].push({ type: 'changes', id: 'w1', init: true, token: 't1', docChanges: [{ dataType: 'init', id: 'a1', uid: 'u_devalice', doc: doc('a1'), oldIndex: -1, newIndex: 0 }] })
@@ -137,6 +137,7 @@ test('watch: a dropped socket reconnects and resumes from the last token, with t
   sockets[2].push({ type: 'changes', id: 'w1', init: true, token: 't9', docChanges: [{ dataType: 'init', id: 'c3', uid: 'u_devalice', doc: doc('c3'), oldIndex: -1, newIndex: 0 }] })
   assert.equal(snaps[2].type, 'init')
   assert.deepEqual(snaps[2].docs.map((d) => d.id), ['c3'])
+  w.close()
 })
 
 test('watch: several watches share the socket; a watch error ends only that watch', async () => {
@@ -160,6 +161,7 @@ test('watch: several watches share the socket; a watch error ends only that watc
   assert.deepEqual(sockets[0].sent[4], { type: 'unsubscribe', id: 'w3' })
   assert.equal(a.closed, false)
   assert.equal(sockets.length, 1)
+  a.close()
 })
 
 test('watch: the session ended (4401 Unauthenticated) ends every watch with that code and forgets the session', async () => {
@@ -181,7 +183,7 @@ test('watch: the session ended (4401 Unauthenticated) ends every watch with that
 test('watch: expired credentials (the session lives) are refreshed and the watches resume', async () => {
   const { mb, sockets } = await loggedIn()
   const errors = []
-  mb.db.collection('todo').watch({ onChange: () => undefined, onError: (e) => errors.push(e) })
+  const w = mb.db.collection('todo').watch({ onChange: () => undefined, onError: (e) => errors.push(e) })
   await until(() => sockets.length === 1, 'the socket')
   sockets[0].open()
   const before = mb._session.sts.AccessKeyId
@@ -191,11 +193,12 @@ test('watch: expired credentials (the session lives) are refreshed and the watch
   sockets[1].open()
   assert.equal(/^FC (.+):/.exec(sockets[1].sent[0].headers.authorization)[1], mb._session.sts.AccessKeyId)
   assert.deepEqual(errors, [])
+  w.close()
 })
 
 test('watch: before `expires` fresh credentials go as auth on the same socket', async () => {
   const { mb, server, sockets } = await loggedIn({ refreshMargin: 60 })
-  mb.db.collection('todo').watch({ onChange: () => undefined })
+  const w = mb.db.collection('todo').watch({ onChange: () => undefined })
   await until(() => sockets.length === 1, 'the socket')
   sockets[0].open()
   const first = sockets[0].sent[0].headers.authorization
@@ -208,15 +211,17 @@ test('watch: before `expires` fresh credentials go as auth on the same socket', 
   assert.notEqual(again.headers.authorization, first)
   assert.ok(server.requests.some((r) => r.body && r.body.includes('"refresh"')), 'refreshed through the session function')
   assert.equal(sockets.length, 1, 'the socket stayed')
+  w.close()
 })
 
 test('watch: realtimeAuth session sends the session id; realtimeEndpoint points elsewhere', async () => {
   const { mb, sockets } = await loggedIn({ realtimeAuth: 'session', realtimeEndpoint: 'http://rt.example.com:8000/' })
-  mb.db.collection('todo').watch({ onChange: () => undefined })
+  const w = mb.db.collection('todo').watch({ onChange: () => undefined })
   await until(() => sockets.length === 1, 'the socket')
   assert.equal(sockets[0].url, 'ws://rt.example.com:8000/realtime')
   sockets[0].open()
   assert.deepEqual(sockets[0].sent[0], { type: 'auth', sessionId: mb._session.sessionId })
+  w.close()
 })
 
 test('watch: refuses what a watch cannot do, and needs a login', async () => {
@@ -365,7 +370,7 @@ test('sse: one POST stream per watch, Bearer or signed, frames parsed across chu
   const mb = createClient({ endpoint: 'https://api.example.com', service: 'svc', platform: 'web', storage: memoryStorage(), transport: server.transport(), realtime: 'sse', fetch: fetchImpl, watchRetryDelay: 1 })
   await mb.login({ authCode: 'dev:alice' })
   const snaps = []
-  mb.db.collection('todo').watch({ onChange: (s) => snaps.push(s) })
+  const w = mb.db.collection('todo').watch({ onChange: (s) => snaps.push(s) })
   await until(() => calls.length === 1, 'the request')
   assert.equal(calls[0].url, 'https://api.example.com/realtime/sse')
   assert.equal(calls[0].init.method, 'POST')
@@ -379,4 +384,5 @@ test('sse: one POST stream per watch, Bearer or signed, frames parsed across chu
   push(null) // the stream ended: reopened with resume
   await until(() => calls.length === 2, 'a new stream')
   assert.equal(JSON.parse(calls[1].init.body).resume.token, 't1')
+  w.close()
 })

@@ -17,6 +17,13 @@ const SILENCE = 60000
 // Connection-level errors after which reconnecting can help.
 const TRANSIENT = { Unavailable: 1, RateLimited: 1, Internal: 1, NetworkError: 1, DeadlineExceeded: 1 }
 
+/** A timer that does not keep Node running by itself (the socket does while it is open). */
+function background(fn, ms) {
+  const t = setTimeout(fn, ms)
+  if (t && typeof t.unref === 'function') t.unref()
+  return t
+}
+
 function errorFrom(e) {
   const x = e || {}
   return new MinibaseError(x.code || 'Internal', x.message || 'the watch ended', undefined, x.requestId || null, x)
@@ -207,7 +214,7 @@ export class SocketRealtime {
   /** (Re)arms the silence watchdog: no frame for 60 s means the connection is dead. */
   _listen(gen) {
     if (this._silenceTimer) clearTimeout(this._silenceTimer)
-    this._silenceTimer = setTimeout(() => {
+    this._silenceTimer = background(() => {
       if (gen === this._generation) this._drop()
     }, SILENCE)
   }
@@ -305,10 +312,10 @@ export class SocketRealtime {
     if (typeof expires !== 'number') return
     const margin = Math.max(5000, Math.min(this._client.refreshMargin * 1000, 60000))
     const wait = Math.max(0, expires * 1000 - this._client.serverNow() - margin)
-    this._authTimer = setTimeout(() => {
+    this._authTimer = background(() => {
       this._authTimer = null
       if (gen !== this._generation) return
-      this._client._realtimeAuth(true).then(
+      this._client._realtimeAuth(expires * 1000).then(
         (auth) => {
           if (gen === this._generation) this._send(auth)
         },
