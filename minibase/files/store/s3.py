@@ -17,6 +17,11 @@ What a presigned URL binds (SigV4 query signing, ``X-Amz-SignedHeaders``):
   object), nothing stored. The client must send those headers exactly as returned.
 * download (``GET``): bucket, key and expiry.
 
+On ``oss://`` the download URLs and the form uploads are signed with OSS's own V4
+signature instead (``oss_sign``: what OSS documents for ``x-oss-process`` thumbnails and
+PostObject); the SDK still makes the server's own calls and the upload URLs through OSS's
+S3 API.
+
 Not bound: the body's content (only its length). Known limits: a version is an ETag (for
 a single PUT the MD5 of the bytes), so a replacement URL still works on a file removed and
 recreated with byte-identical content; a presigned GET cannot require a header (an
@@ -33,7 +38,6 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -75,6 +79,7 @@ class S3FileStore:
         self._credentials = (access_key_id, secret_access_key, session_token)
         self._concurrency = concurrency
         self._client: Any = None
+        self._session: Any = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ client
@@ -108,8 +113,7 @@ class S3FileStore:
                 response_checksum_validation="when_required",
             )
             client = session.client("s3", endpoint_url=self.location.endpoint, config=config)
-            # OSS image processing: x-oss-process goes into the query before it is signed.
-            client.meta.events.register("before-sign.s3.GetObject", _add_extra_query)
+            self._session = session
             self._client = client
             return self._client
 
@@ -160,6 +164,73 @@ class S3FileStore:
         )
         return SignedUpload(str(url), "PUT", headers)
 
+    async def _oss_credentials(self) -> Any:
+        """The credentials OSS's own signing uses: the configured ones, else what the AWS
+        SDK's chain finds (as for its own calls)."""
+        from .oss_sign import OssCredentials
+
+        key_id, secret, token = self._credentials
+        if key_id and secret:
+            return OssCredentials(key_id, secret, token)
+        await self.client()
+        found = self._session.get_credentials() if self._session is not None else None
+        if found is None:
+            raise Internal("oss:// files need credentials: files.access_key_id / secret_access_key")
+        frozen = await asyncio.to_thread(found.get_frozen_credentials)  # may refresh (a request)
+        return OssCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    async def _oss_url(self, key: str, expires: int, params: list[tuple[str, str]]) -> str:
+        """A download URL signed with OSS's own V4 query signature (``oss_sign``): OSS
+        documents ``x-oss-process`` and ``response-content-disposition`` as signed query
+        parameters there, which it does not for AWS SigV4 through its S3 API."""
+        from .oss_sign import oss_region, sign_url
+
+        location = self.location
+        assert location.endpoint is not None and location.region is not None  # parse_s3_url: oss://
+        return sign_url(
+            await self._oss_credentials(),
+            method="GET",
+            endpoint=location.endpoint,
+            bucket=location.bucket,
+            key=self._full(key),
+            region=oss_region(location.region),
+            path_style=location.path_style,
+            expires=_expires_in(expires),
+            now=time.time(),
+            params=params,
+        )
+
+    async def _oss_form(
+        self, key: str, *, content_type: str, min_size: int, max_size: int, uploader: str | None, expires: int
+    ) -> SignedForm:
+        """PostObject with a V4-signed policy pinning the bucket, the exact key, the size
+        range, ``Content-Type`` and the uploader (``x-oss-meta-uploader``)."""
+        from .oss_sign import oss_region, post_form
+
+        location = self.location
+        assert location.endpoint is not None and location.region is not None  # parse_s3_url: oss://
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            ["content-length-range", min_size, max_size],
+            ["eq", "$Content-Type", content_type],
+        ]
+        if uploader:
+            fields["x-oss-meta-uploader"] = uploader
+            conditions.append(["eq", "$x-oss-meta-uploader", uploader])
+        url, form = post_form(
+            await self._oss_credentials(),
+            endpoint=location.endpoint,
+            bucket=location.bucket,
+            key=self._full(key),
+            region=oss_region(location.region),
+            path_style=location.path_style,
+            expires=_expires_in(expires),
+            now=time.time(),
+            conditions=conditions,
+            fields=fields,
+        )
+        return SignedForm(url, "file", form)
+
     async def sign_upload_form(
         self,
         key: str,
@@ -180,6 +251,15 @@ class S3FileStore:
             raise InvalidArgument(
                 "form uploads in a write = owner area need local storage: use uploadUrl here",
                 fallback="uploadUrl",
+            )
+        if self.location.provider == "oss":
+            return await self._oss_form(
+                key,
+                content_type=content_type,
+                min_size=min_size,
+                max_size=max_size,
+                uploader=uploader,
+                expires=expires,
             )
         client = await self.client()
         fields = {"Content-Type": content_type}
@@ -232,26 +312,20 @@ class S3FileStore:
         source: FileInfo | None = None,
     ) -> str:
         # ``version`` cannot be bound (see the module's known limits).
+        if self.location.provider == "oss":
+            query = [("x-oss-process", self._oss_process(thumb))] if thumb is not None else []
+            if attachment:  # signed too: the bucket answers with it, never rendering
+                query.append(("response-content-disposition", "attachment"))
+            return await self._oss_url(key, expires, query)
         client = await self.client()
-        extra = None
         if thumb is not None:
-            if self.location.provider == "oss":
-                extra = urlencode([("x-oss-process", self._oss_process(thumb))])
-            else:
-                key = await self._rendered(key, thumb, source)
+            key = await self._rendered(key, thumb, source)
         params = {"Bucket": self.location.bucket, "Key": self._full(key)}
         if attachment:  # signed into the URL: the bucket answers with it, never rendering
             params["ResponseContentDisposition"] = "attachment"
-        token = _EXTRA_QUERY.set(extra)
-        try:
-            url = client.generate_presigned_url(
-                "get_object",
-                Params=params,
-                ExpiresIn=_expires_in(expires),
-                HttpMethod="GET",
-            )
-        finally:
-            _EXTRA_QUERY.reset(token)
+        url = client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=_expires_in(expires), HttpMethod="GET"
+        )
         return str(url)
 
     # ------------------------------------------------------------- thumbnails
@@ -410,17 +484,6 @@ class S3FileStore:
         client, self._client = self._client, None
         if client is not None and hasattr(client, "close"):
             await asyncio.to_thread(client.close)
-
-
-_EXTRA_QUERY: ContextVar[str | None] = ContextVar("minibase_s3_extra_query", default=None)
-
-
-def _add_extra_query(request: Any, **_: Any) -> None:
-    """Adds ``_EXTRA_QUERY`` to a GetObject URL before it is signed (presigning runs on
-    the caller's thread, so the context variable is the call's own)."""
-    extra = _EXTRA_QUERY.get()
-    if extra:
-        request.url += ("&" if "?" in request.url else "?") + extra
 
 
 def _expires_in(expires: int) -> int:
