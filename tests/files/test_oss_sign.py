@@ -3,10 +3,12 @@
 query, our signed URL is the SDK's ``Bucket.sign_url`` byte for byte, and our PostObject
 signature is the SDK's V4 signing key applied to our policy.
 
-The SDK has no PostObject helper (its own PostObject example builds the form by hand), so
-the POST check uses its V4 signing-key derivation (``ProviderAuthV4``'s private
+The Python SDK has no PostObject helper (its own PostObject example builds the form by
+hand), so the POST check uses its V4 signing-key derivation (``ProviderAuthV4``'s private
 ``__get_signing_key``, the one its signed URLs use) with the HMAC-SHA256 of the base64
-policy that OSS documents for POST V4."""
+policy that OSS documents for POST V4, and, as a second reference, the official Node.js
+SDK's public ``signPostObjectPolicyV4`` (``ali-oss``, installed with FC's Node SDK in
+tests/fc_sdks) on the same policy and date."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -207,3 +212,45 @@ def test_expiry_is_bounded() -> None:
         with pytest.raises(ValueError, match="expires"):
             oss_sign.post_form(creds, expires=bad, conditions=[], fields={}, **common)
     assert oss_sign.oss_region("oss-cn-hangzhou") == "cn-hangzhou" == oss_sign.oss_region("cn-hangzhou")
+
+
+def test_post_object_signature_is_the_node_sdks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ali-oss's public PostObject V4 signer on our policies (it re-serializes the policy
+    with JSON.stringify, which is our compact JSON for ASCII keys)."""
+    import minibase.files.store.s3 as s3
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node (>= 18) is needed: apt-get install -y nodejs npm")
+    cases, ours = [], []
+    for token, when in [(None, NOW), (TOKEN, NOW + 86400 * 40)]:
+        monkeypatch.setattr(s3.time, "time", lambda when=when: float(when))
+        form = asyncio.run(
+            _store(token).sign_upload_form(
+                "pics/a b.png",
+                content_type="image/png",
+                min_size=0,
+                max_size=65536,
+                uploader="u_alice",
+                expires=when + 900,
+                base_url=None,
+            )
+        )
+        fields = dict(form.form_data)
+        policy = base64.b64decode(fields["policy"]).decode()
+        cases.append(
+            {
+                "region": "oss-cn-hangzhou",
+                "accessKeyId": AK,
+                "secret": SK,
+                "policy": policy,
+                "dateMs": when * 1000,
+            }
+        )
+        ours.append(fields["x-oss-signature"])
+    script = Path(__file__).with_name("oss_post_v4.cjs")
+    run = subprocess.run(
+        [node, str(script)], input=json.dumps(cases), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == ours
