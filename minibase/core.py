@@ -125,11 +125,7 @@ class Minibase:
 
         store = store if store is not None else _open_store(config)
         platform = PlatformServices(config, platform_store_for(store), clock)  # its tables: the store's
-        secrets = config.app.secrets
-        if not secrets:
-            from .secret_key import load_or_create
-
-            secrets = (load_or_create(config.data_dir),)
+        secrets = config.app.secrets or _load_or_create_secret(config)
         minter = CredentialMinter(secrets, config.auth.credentials_ttl)
         file_store = Lazy(partial(_build_file_store, config, secrets))
         if config.files_root is None:
@@ -443,6 +439,13 @@ class Minibase:
         if self._app_files is None:
             self._app_files = AppFilesFunction(self.config, self.file_store)
         return await self._app_files.as_app(event, base_url)
+
+
+def _load_or_create_secret(config: Config) -> tuple[str]:
+    """The server secret from the data dir (made there on the first start): no ``app.secret``."""
+    from .secret_key import load_or_create
+
+    return (load_or_create(config.data_dir),)
 
 
 def _build_file_store(config: Config, secrets: Sequence[str]) -> FileStore:

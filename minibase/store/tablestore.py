@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..data.aggregate import Group, GroupRow
-from ..data.filters import FALSE, TRUE, And, Cmp, Const, Filter, In, Or, OrderKey
+from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..errors import (
     Conflict,
     Internal,
@@ -64,7 +64,7 @@ from .tablestore_docs import (
     StoredDoc,
     backoff,
 )
-from .tablestore_eval import check_position, matches, position_key, select
+from .tablestore_eval import check_position, matches, partition, position_key, select
 from .writes import WriteOp, deadline_exceeded
 
 __all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
@@ -491,18 +491,6 @@ class TableStoreStore:
             return None
         return body.encode()
 
-    def _partition(self, collection: str, where: Filter) -> str | None:
-        """The one owner ``where`` restricts to; None when there is no match at all."""
-        owner = _owner(where)
-        if owner is _ANY:
-            raise InvalidArgument(
-                "TableStore cannot serve this query efficiently: it is not restricted to one owner"
-                f" and would scan every user's documents in {collection!r} (TableStore has no"
-                " secondary index for it). Query your own documents (read rule 'owner', or"
-                " where uid == your uid), or use the SQLite or PostgreSQL backend."
-            )
-        return None if owner is _NONE else str(owner)
-
     async def query(
         self,
         collection: str,
@@ -511,7 +499,7 @@ class TableStoreStore:
         limit: int,
         after: Sequence[Any] | None,
     ) -> list[tuple[list[Any], bytes]]:
-        uid = self._partition(collection, where)
+        uid = partition(collection, where)
         if after is not None:
             check_position(after, order)
         if uid is None or limit <= 0:
@@ -546,7 +534,7 @@ class TableStoreStore:
         return out[:limit]
 
     async def count(self, collection: str, where: Filter) -> int:
-        uid = self._partition(collection, where)
+        uid = partition(collection, where)
         if uid is None:
             return 0
         end = time.monotonic() + self.query_time
@@ -656,44 +644,3 @@ class TableStoreStore:
 
     async def abort(self, txn: str) -> None:
         await self._call(self._client.abort_transaction, txn)
-
-
-# ------------------------------------------------------------------ owner analysis
-
-_ANY: Any = object()  # not restricted to one owner
-_NONE: Any = object()  # matches nothing
-
-
-def _owner(f: Filter) -> Any:
-    """The single uid every document matching ``f`` has, ``_ANY`` if unknown, ``_NONE``
-    if nothing can match."""
-    if isinstance(f, Const):
-        return _ANY if f.value else _NONE
-    if isinstance(f, Cmp) and f.path == ("uid",) and f.op == "eq":
-        return f.value if isinstance(f.value, str) else _NONE
-    if isinstance(f, In) and f.path == ("uid",):
-        strs = {v for v in f.values if isinstance(v, str)}
-        if not strs:
-            return _NONE
-        return next(iter(strs)) if len(strs) == 1 else _ANY
-    if isinstance(f, And):
-        found: Any = _ANY
-        for item in f.items:
-            o = _owner(item)
-            if o is _NONE:
-                return _NONE
-            if o is _ANY:
-                continue
-            if found is not _ANY and found != o:
-                return _NONE  # two different owners at once
-            found = o
-        return found
-    if isinstance(f, Or):
-        owners = [_owner(item) for item in f.items]
-        live = [o for o in owners if o is not _NONE]
-        if not live:
-            return _NONE
-        if any(o is _ANY for o in live) or len(set(live)) != 1:
-            return _ANY
-        return live[0]
-    return _ANY

@@ -24,7 +24,7 @@ from ..data.aggregate import Group, GroupRow, group_documents
 from ..data.filters import TRUE, Filter
 from ..errors import Conflict, Internal, InvalidArgument, MinibaseError, PayloadTooLarge, Unavailable
 from .records import Key
-from .tablestore_eval import matches
+from .tablestore_eval import matches, partition
 from .writes import Get, Load, Request, Save, Saved, Stored, WriteOp, numbered, run_async, steps
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ async def aggregate(
     store: TableStoreStore, collection: str, where: Filter, group: Group, max_groups: int
 ) -> list[GroupRow]:
     """In memory, over the owner's matching documents (at most ``max_sort`` scanned)."""
-    uid = store._partition(collection, where)
+    uid = partition(collection, where)
     if uid is None:
         return []
     end = time.monotonic() + store.query_time

@@ -39,7 +39,7 @@ from ..data.filters import (
 from ..errors import InvalidArgument
 from .writes import deadline_exceeded
 
-__all__ = ["check_position", "matches", "position", "position_key"]
+__all__ = ["check_position", "matches", "partition", "position", "position_key"]
 
 _MISSING: Any = object()
 
@@ -215,3 +215,59 @@ def select(
             if want is not None and len(out) >= want:
                 break
     return out
+
+
+# ------------------------------------------------------------------ owner analysis
+
+
+def partition(collection: str, where: Filter) -> str | None:
+    """The one owner ``where`` restricts to (TableStore reads one owner's partition); None
+    when nothing can match; InvalidArgument when it is not restricted to one owner."""
+    owner = _owner(where)
+    if owner is _ANY:
+        raise InvalidArgument(
+            "TableStore cannot serve this query efficiently: it is not restricted to one owner"
+            f" and would scan every user's documents in {collection!r} (TableStore has no"
+            " secondary index for it). Query your own documents (read rule 'owner', or"
+            " where uid == your uid), or use the SQLite or PostgreSQL backend."
+        )
+    return None if owner is _NONE else str(owner)
+
+
+_ANY: Any = object()  # not restricted to one owner
+_NONE: Any = object()  # matches nothing
+
+
+def _owner(f: Filter) -> Any:
+    """The single uid every document matching ``f`` has, ``_ANY`` if unknown, ``_NONE``
+    if nothing can match."""
+    if isinstance(f, Const):
+        return _ANY if f.value else _NONE
+    if isinstance(f, Cmp) and f.path == ("uid",) and f.op == "eq":
+        return f.value if isinstance(f.value, str) else _NONE
+    if isinstance(f, In) and f.path == ("uid",):
+        strs = {v for v in f.values if isinstance(v, str)}
+        if not strs:
+            return _NONE
+        return next(iter(strs)) if len(strs) == 1 else _ANY
+    if isinstance(f, And):
+        found: Any = _ANY
+        for item in f.items:
+            o = _owner(item)
+            if o is _NONE:
+                return _NONE
+            if o is _ANY:
+                continue
+            if found is not _ANY and found != o:
+                return _NONE  # two different owners at once
+            found = o
+        return found
+    if isinstance(f, Or):
+        owners = [_owner(item) for item in f.items]
+        live = [o for o in owners if o is not _NONE]
+        if not live:
+            return _NONE
+        if any(o is _ANY for o in live) or len(set(live)) != 1:
+            return _ANY
+        return live[0]
+    return _ANY
