@@ -123,7 +123,7 @@ class MinibaseApp:
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_loop: asyncio.AbstractEventLoop | None = None
         self.require_body_digest = config.auth.require_body_digest
-        self.starlette = _starlette(core, self.stop)
+        self.starlette = _starlette(core, self.start, self.stop)
         self.state = self.starlette.state
         # Local files are served here (built on the first /files/ request: cold start).
         self.local_files = config.files_root is not None
@@ -145,6 +145,12 @@ class MinibaseApp:
             "fc_invoke": (self._fc_invoke, True),
             "webhook": (self._webhook, False),
         }
+
+    async def start(self) -> None:
+        """At startup (the lifespan, or FC's runtime): the core starts; this loop's audit
+        events are this app's."""
+        await self.core.start()
+        self.console.bind(asyncio.get_running_loop())
 
     async def stop(self) -> None:
         """At shutdown (the lifespan, or FC's runtime reset): what the app holds is flushed
@@ -481,7 +487,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return resp
 
 
-def _starlette(core: Minibase, stop: Callable[[], Awaitable[None]]) -> Starlette:
+def _starlette(
+    core: Minibase, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+) -> Starlette:
     async def healthz(request: Request) -> Response:
         return _json({"data": {"ok": True}})
 
@@ -498,7 +506,7 @@ def _starlette(core: Minibase, stop: Callable[[], Awaitable[None]]) -> Starlette
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await core.start()
+        await start()
         try:
             yield
         finally:

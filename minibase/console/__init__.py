@@ -31,6 +31,10 @@ class ConsoleMount:
         self.sink = AuditSink.install(core.config)
         self._app: Any = None
 
+    def bind(self, loop: Any) -> None:
+        """At the app's start: the audit events of this loop are this app's."""
+        self.sink.bind(loop)
+
     async def close(self) -> None:
         await self.sink.close()
 

@@ -48,6 +48,13 @@ class AuditSink:
         self._scheduled: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.handler = _Handler(self)
+        # The loop of the app this sink belongs to (bound at the app's start). The audit
+        # logger is process-wide: with two apps in one process (tests, an embedding), each
+        # sink keeps only the events of its own app's loop and never schedules on another's.
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
 
     @classmethod
     def install(cls, config: Config) -> AuditSink:
@@ -67,6 +74,12 @@ class AuditSink:
 
     def add(self, record: logging.LogRecord) -> None:
         try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None  # no loop (a CLI command): flushed by whoever flushes next
+        if self.loop is not None and running is not None and running is not self.loop:
+            return  # another app's event (its own sink stores it)
+        try:
             line = record.getMessage()
             data = orjson.loads(line)
         except (orjson.JSONDecodeError, TypeError, ValueError):
@@ -84,12 +97,8 @@ class AuditSink:
                 line,
             )
         )
-        if self._scheduled is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return  # no loop (a CLI command): flushed by whoever flushes next
-            self._scheduled = loop.call_later(_DELAY, self._spawn)
+        if self._scheduled is None and running is not None:
+            self._scheduled = running.call_later(_DELAY, self._spawn)
 
     def _spawn(self) -> None:
         self._scheduled = None
@@ -101,11 +110,13 @@ class AuditSink:
         """At the app's shutdown, before the store closes: the batches under way finish and
         the last one is written (an FC instance or a worker may stop right after a call)."""
         self.uninstall()
-        if self._scheduled is not None:
+        loop = asyncio.get_running_loop()
+        if self._scheduled is not None and self.loop in (None, loop):
             self._scheduled.cancel()
             self._scheduled = None
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        mine = [t for t in self._tasks if t.get_loop() is loop]
+        if mine:
+            await asyncio.gather(*mine, return_exceptions=True)
         await self.flush()
 
     async def flush(self) -> None:

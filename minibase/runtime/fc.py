@@ -65,7 +65,7 @@ def _get_runtime() -> tuple[asyncio.AbstractEventLoop, Any]:
         app = create_app(config)
         loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(app.core.start())
+            loop.run_until_complete(app.start())
         except BaseException:
             loop.close()
             raise
