@@ -92,6 +92,8 @@ def test_defaults() -> None:
         ({**DEV, "limits": {"query_time": "1ms"}}, {}, "limits.query_time"),
         ({**DEV, "limits": {"query_time": "1h"}}, {}, "limits.query_time"),
         ({**DEV, "limits": {"query_time": "soon"}}, {}, "limits.query_time"),
+        ({**DEV, "functions": {"trigger_lease": "0s"}}, {}, "functions.trigger_lease"),
+        ({**DEV, "functions": {"trigger_lease": "2h"}}, {}, "functions.trigger_lease"),
         ({**DEV, "collections": {"todo": {"read": "everyone"}}}, {}, "collections.todo.read"),
         ({**DEV, "collections": {"todo": {"write": "doc.a == doc.b"}}}, {}, "collections.todo.write"),
         ({**DEV, "collections": {"todo": {"update": "doc.a =="}}}, {}, "collections.todo.update"),
@@ -165,3 +167,17 @@ def test_schema_and_indexes(tmp_path: Path) -> None:
     col = c.collection("t")
     assert col.schema == {"type": "object", "required": ["title"]}
     assert col.indexes == ((("done",),), (("n",), ("a", "b")))
+
+
+def test_trigger_lease_reaches_the_dispatcher() -> None:
+    from typing import cast
+
+    from minibase.events.decl import EventSpecs
+    from minibase.events.runner import Events
+
+    config = parse({**DEV, "functions": {"trigger_lease": "90s"}}, {})
+    assert config.functions.trigger_lease == 90.0
+    assert parse(DEV, {}).functions.trigger_lease == 60.0
+    # The dispatcher holds its claims for the configured lease (no I/O in the constructor).
+    events = Events(config, EventSpecs(), cast(Any, None), cast(Any, None))
+    assert events.dispatcher.lease == 90.0

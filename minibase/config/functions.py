@@ -16,6 +16,7 @@ __all__ = ["FunctionsConfig"]
 
 _MODULE_RE = names.MODULE_RE
 _TIMEOUT = Seconds(0, 900, "must be between 0 and 15 minutes", open_lo=True)
+_LEASE = Seconds(1, 3600, "must be between 1 second and 1 hour")
 
 
 def _module(r: Reader, v: Any, key: str) -> str:
@@ -55,6 +56,9 @@ class FunctionsConfig:
     timeouts: Mapping[str, float] = field(default_factory=dict, metadata=spec(_timeouts))
     # the time zone of @schedule cron expressions
     timezone: str = field(default="Asia/Shanghai", metadata=spec(_timezone))
+    # how long an instance holds the trigger deliveries it claimed: another instance retries
+    # them after this (the claimer died); longer than the slowest trigger handler
+    trigger_lease: float = field(default=60.0, metadata=spec(_LEASE))
 
     def timeout_for(self, name: str) -> float:
         return self.timeouts.get(name, self.timeout)

@@ -93,7 +93,7 @@ class Events:
         self.owner = secrets.token_hex(8)  # this instance, in leases
         self._keys: dict[str, Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.dispatcher = Dispatcher(self)
+        self.dispatcher = Dispatcher(self, lease=config.functions.trigger_lease)
 
     async def open(self) -> None:
         await self.store.open()

@@ -71,6 +71,8 @@ enabled = true
 url = "{backend}"
 [functions]
 module = "{module}"
+# The killed server's claims pass to the restarted one after this (default 60 s).
+trigger_lease = "3s"
 [rate_limits]
 calls_per_user = "off"
 calls_per_ip = "off"
