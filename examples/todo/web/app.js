@@ -254,8 +254,15 @@ function watchTodos() {
   stopWatching()
   live = todos.orderBy('_created', 'asc').watch({
     onChange(snapshot) {
-      if (snapshot.type === 'init') state.items = snapshot.docs
-      else {
+      if (snapshot.type === 'init') {
+        // An init may arrive after this page's own requests showed newer versions: the
+        // newer version of each todo wins, as for changes.
+        const held = new Map(state.items.map((t) => [t.id, t]))
+        state.items = snapshot.docs.map((d) => {
+          const mine = held.get(d.id)
+          return mine && mine._version > d._version ? mine : d
+        })
+      } else {
         for (const c of snapshot.docChanges) {
           if (c.dataType === 'remove') state.items = state.items.filter((t) => t.id !== c.id)
           else upsert(c.doc)

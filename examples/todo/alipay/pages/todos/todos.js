@@ -103,8 +103,18 @@ Page({
   applyChanges: function (snapshot) {
     var self = this
     var list = (self.items || []).slice()
-    if (snapshot.type === 'init') list = snapshot.docs.slice()
-    else {
+    if (snapshot.type === 'init') {
+      // An init may arrive after this page's own requests already showed newer versions
+      // (it is the result when the watch started): per todo the newer version wins.
+      var held = {}
+      list.forEach(function (t) {
+        held[t.id] = t
+      })
+      list = snapshot.docs.map(function (d) {
+        var mine = held[d.id]
+        return mine && mine._version > d._version ? mine : d
+      })
+    } else {
       snapshot.docChanges.forEach(function (c) {
         var at = -1
         list.forEach(function (t, i) {
