@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ..util.record import record
 
-__all__ = ["Change", "Delivery", "EventStore", "Route"]
+__all__ = ["Change", "Delivery", "EventStore", "Route", "change_from_row"]
 
 
 @record
@@ -134,6 +134,22 @@ class EventStore(Protocol):
         """Return when an event may have been appended (by any instance where the backend
         can tell: PostgreSQL's NOTIFY), or after ``timeout``."""
         ...
+
+
+def change_from_row(row: Sequence[Any]) -> Change:
+    """A change from an outbox row read as (seq, at, op, collection, uid, doc_id, old, new),
+    the documents as JSON text (both backends' queries select them so)."""
+    old, new = row[6], row[7]
+    return Change(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        old.encode() if old is not None else None,
+        new.encode() if new is not None else None,
+    )
 
 
 def change_dict(change: Change) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Unavailable
-from .events import Change, Delivery, Route
+from .events import Change, Delivery, Route, change_from_row
 
 __all__ = ["PostgresEvents"]
 
@@ -111,19 +111,6 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 _SELECT_CHANGE = "SELECT seq, at, op, collection, uid, doc_id, old::text, new::text FROM outbox"
-
-
-def _change(row: Any) -> Change:
-    return Change(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6].encode() if row[6] is not None else None,
-        row[7].encode() if row[7] is not None else None,
-    )
 
 
 class PostgresEvents:
@@ -311,7 +298,7 @@ class PostgresEvents:
             now + lease,
             limit,
         )
-        return [Delivery(r[0], r[1], _change(r[2:])) for r in rows]
+        return [Delivery(r[0], r[1], change_from_row(r[2:])) for r in rows]
 
     async def delivered(self, done: Sequence[tuple[str, int]]) -> None:
         await self._bookkeeping("DELETE FROM outbox_pending WHERE target = $1 AND seq = $2", many=list(done))
@@ -345,7 +332,7 @@ class PostgresEvents:
             seq,
             limit,
         )
-        return [_change(r) for r in rows]
+        return [change_from_row(r) for r in rows]
 
     async def head(self) -> tuple[int, int]:
         # Every transaction below xmin has finished: its rows are the past. One at or above
@@ -370,7 +357,7 @@ class PostgresEvents:
         )
         if not rows:
             return [], after
-        return [_change(r) for r in rows], (int(rows[-1][8]), int(rows[-1][0]))
+        return [change_from_row(r) for r in rows], (int(rows[-1][8]), int(rows[-1][0]))
 
     async def pending_count(self) -> int:
         rows = await self._fetch("SELECT count(*) FROM outbox_pending")

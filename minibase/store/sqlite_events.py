@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .events import Change, Delivery, Route
+from .events import Change, Delivery, Route, change_from_row
 from .sqlite import SQLiteStore
 
 __all__ = ["SQLiteEvents"]
@@ -102,20 +102,6 @@ MIGRATIONS: list[tuple[int, str]] = [
 ]
 
 _SELECT_CHANGE = "SELECT seq, at, op, collection, uid, doc_id, old, new FROM outbox"
-
-
-def _change(row: Sequence[Any]) -> Change:
-    old, new = row[6], row[7]
-    return Change(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        old.encode() if old is not None else None,
-        new.encode() if new is not None else None,
-    )
 
 
 class SQLiteEvents:
@@ -273,7 +259,7 @@ class SQLiteEvents:
                 )
                 row = conn.execute(f"{_SELECT_CHANGE} WHERE seq = ?", (seq,)).fetchone()
                 if row is not None:
-                    out.append(Delivery(target, attempts, _change(row)))
+                    out.append(Delivery(target, attempts, change_from_row(row)))
             return out
 
         result: list[Delivery] = await self._run(job, durable=False)
@@ -309,7 +295,7 @@ class SQLiteEvents:
 
     async def changes_after(self, seq: int, limit: int) -> list[Change]:
         rows = self._read().execute(f"{_SELECT_CHANGE} WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
-        return [_change(r) for r in rows.fetchall()]
+        return [change_from_row(r) for r in rows.fetchall()]
 
     async def head(self) -> tuple[int, int]:
         # Writes are serialized (one writer, BEGIN IMMEDIATE across processes): seq is
@@ -327,7 +313,7 @@ class SQLiteEvents:
             ).fetchall(),
             inline=True,  # an indexed range read; off the loop only if it runs long
         )
-        changes = [_change(r) for r in rows]
+        changes = [change_from_row(r) for r in rows]
         return changes, ((0, changes[-1].seq) if changes else after)
 
     async def pending_count(self) -> int:

@@ -15,22 +15,17 @@ from minibase.cli import main
 from minibase.runtime import fc
 from tests.support.console import EMAIL, PASSWORD
 from tests.support.examples import EXAMPLE
-from tests.support.fc import fc3
+from tests.support.fc import example_environment, fc3
 
 JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(autouse=True)
 def fc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MINIBASE_CONFIG", str(EXAMPLE))
-    monkeypatch.setenv("MINIBASE_DATA", str(tmp_path / "data"))
-    for var in ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "MINIBASE_FUNCTION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("FC_FUNC_CODE_PATH", raising=False)
     monkeypatch.setenv("MINIBASE_ADMIN_PASSWORD", PASSWORD)
+    example_environment(monkeypatch, tmp_path / "data", EXAMPLE)
     base = ["--config", str(EXAMPLE), "--data", str(tmp_path / "data")]
     assert main(["admins", "create", *base, "--email", EMAIL]) == 0
-    fc.reset()
     yield
     fc.reset()
 

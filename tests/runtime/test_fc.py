@@ -22,7 +22,7 @@ import pytest
 
 from minibase.client import Credentials, signed_headers
 from minibase.runtime import fc
-from tests.support.fc import Reply, fc2, fc3, http_event
+from tests.support.fc import Reply, example_environment, fc2, fc3, http_event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "todo" / "minibase.toml"
 SERVICE = "todo-list-svc"
@@ -36,12 +36,7 @@ def invoke_path(function: str) -> str:
 
 @pytest.fixture(autouse=True)
 def fc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MINIBASE_CONFIG", str(EXAMPLE))
-    monkeypatch.setenv("MINIBASE_DATA", str(tmp_path / "data"))
-    for var in ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "MINIBASE_FUNCTION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("FC_FUNC_CODE_PATH", raising=False)
-    fc.reset()
+    example_environment(monkeypatch, tmp_path / "data", EXAMPLE)
     yield
     fc.reset()
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
+import pytest
 
 from minibase.runtime import fc
 
@@ -102,3 +104,14 @@ def fc2(
     code, _, reason = got["status"].partition(" ")
     assert reason, got["status"]
     return Reply(int(code), got["headers"], out)
+
+
+def example_environment(monkeypatch: pytest.MonkeyPatch, data: Path, config: Path) -> None:
+    """The environment FC gives the TODO example's function: its config and a fresh data
+    dir, no Alipay keys, no function name, no code path; the warm app forgotten."""
+    monkeypatch.setenv("MINIBASE_CONFIG", str(config))
+    monkeypatch.setenv("MINIBASE_DATA", str(data))
+    for var in ("ALIPAY_APP_ID", "ALIPAY_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "MINIBASE_FUNCTION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("FC_FUNC_CODE_PATH", raising=False)
+    fc.reset()
