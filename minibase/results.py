@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from .util.record import record
 
-@dataclass(frozen=True, slots=True)
+
+@record(compiled=True)
 class Page:
     """A page of results: rendered as ``{"data": [...], "next": cursor-or-null}``."""
 
@@ -14,7 +15,7 @@ class Page:
     next: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Spread:
     """An object whose keys go at the top level of the response *and* under ``data``.
 
@@ -25,7 +26,7 @@ class Spread:
     value: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Raw:
     """An answer sent as it is (a webhook's: ``success`` for Alipay, 204 for WeChat Pay)."""
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
+
+from .util.record import record
 
 __all__ = ["FC_API", "ROUTES", "Route", "Router"]
 
@@ -22,7 +23,7 @@ FC_API = "/2016-08-15"  # FC's API version: the prefix of its Invoke API and HTT
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Route:
     """One route: ``path`` a template (``{name}`` stands for one non-empty path segment)."""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..config import AuthConfig
@@ -25,7 +24,7 @@ from ..errors import Unauthenticated
 from ..store.protocols import SessionStore
 from ..store.records import SessionRecord
 from ..util.ids import random_id, session_token, token_hash
-from ..util.record import replace
+from ..util.record import record, replace
 from ..util.timefmt import now as wall_clock
 from ..util.timefmt import rfc3339_s
 from .credentials import CredentialMinter
@@ -34,7 +33,7 @@ from .issuer import CredentialIssuer, LocalIssuer
 __all__ = ["Caller", "Sessions"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Caller:
     """Who is calling, as established by a live session."""
 

@@ -13,11 +13,11 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, MinibaseError, Unavailable
+from ..util.record import record
 
 __all__ = [
     "AdminRecord",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AdminRecord:
     email: str
     password_hash: str
@@ -38,7 +38,7 @@ class AdminRecord:
     updated: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AdminSessionRecord:
     id: str  # SHA-256 (hex) of the cookie's token: the token itself is never stored
     email: str
@@ -47,7 +47,7 @@ class AdminSessionRecord:
     last_used: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuditRecord:
     at: float
     event: str

@@ -25,12 +25,12 @@ from __future__ import annotations
 import decimal
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
 
 from ..errors import InvalidArgument
 from ..util.names import SEGMENT_RE
+from ..util.record import record
 from .filters import TRUE, Filter, Path, Scalar
 from .query import parse_path, parse_where
 
@@ -60,14 +60,14 @@ _STAGES: Final = ("$match", "$group", "$sort", "$limit")
 _INT64: Final = (-(2**63), 2**63 - 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Accumulator:
     name: str
     op: str  # count, sum, avg, min, max
     path: Path | None  # None for count
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Group:
     """What the store computes: group by ``keys`` (paths), fold ``accumulators``."""
 
@@ -80,7 +80,7 @@ class Group:
 GroupRow = tuple[tuple[Scalar, ...], list[Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pipeline:
     where: Filter
     group: Group

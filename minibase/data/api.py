@@ -34,7 +34,6 @@ from ..store.writes import Get, Insert, Put, Remove, Update, WriteOp, make_docum
 from ..util.ids import random_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
-from .aggregate import MAX_GROUPS, parse_pipeline
 from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, bind_owner, conj
 from .patch import SYSTEM_FIELDS, parse_patch
 from .query import parse_fields, parse_order_by, parse_where, project, search_paths
@@ -131,6 +130,8 @@ class DataFunction:
         return Page([project(orjson.loads(body), fields) for _, body in rows], nxt)
 
     async def _aggregate(self, event: Mapping[str, Any], auth: AuthInfo | None) -> list[dict[str, Any]]:
+        from .aggregate import MAX_GROUPS, parse_pipeline  # on first use: a cold start skips it
+
         name, col = self._collection(event, None)
         rule = self._rule(col, "read", auth)
         pipeline = parse_pipeline(event.get("pipeline"))

@@ -21,8 +21,9 @@ Semantics (documented in the README, checked against a plain-Python reference ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, TypeAlias, Union
+
+from ..util.record import record
 
 Scalar: TypeAlias = bool | int | float | str | None
 Path: TypeAlias = tuple[str, ...]
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Cmp:
     """``path op value``: one comparison on a document field."""
 
@@ -62,7 +63,7 @@ class Cmp:
     value: Scalar
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class In:
     """The field equals one of ``values`` (type-aware, like ``eq``)."""
 
@@ -70,7 +71,7 @@ class In:
     values: tuple[Scalar, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Exists:
     """The field is present (``present=True``; null counts as present) or absent."""
 
@@ -78,7 +79,7 @@ class Exists:
     present: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Prefix:
     """The field is a string starting with ``prefix``."""
 
@@ -86,7 +87,7 @@ class Prefix:
     prefix: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Search:
     """The field is a string containing ``text``, ASCII letters compared case-insensitively
     (``A`` = ``a``; every other character exactly). Served by the collection's declared
@@ -96,7 +97,7 @@ class Search:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Contains:
     """The field is an array with an element equal (type-aware) to ``value``."""
 
@@ -104,28 +105,28 @@ class Contains:
     value: Scalar
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class And:
     """All of ``parts``."""
 
     items: tuple[Filter, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Or:
     """Any of ``parts``."""
 
     items: tuple[Filter, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Not:
     """The negation of ``part``."""
 
     item: Filter
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Const:
     """A constant truth value (TRUE and FALSE)."""
 
@@ -138,7 +139,7 @@ FALSE = Const(False)
 Filter: TypeAlias = Union[Cmp, In, Exists, Prefix, Search, Contains, And, Or, Not, Const]  # noqa: UP007
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class OrderKey:
     """One sort key: a field path and a direction."""
 

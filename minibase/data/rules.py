@@ -53,7 +53,6 @@ Semantics of :meth:`Rule.compile` (the filter of the documents the caller may to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
 from ..util.record import record
@@ -70,7 +69,7 @@ PRESETS: Final = ("owner", "authenticated", "public", "none")
 _CACHE_SIZE = 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class AuthInfo:
     """The caller as rules see it."""
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
 from ..errors import InvalidArgument
 from ..util.names import NAME_RE, SEGMENT_RE
+from ..util.record import record
 from .filters import (
     And,
     Cmp,
@@ -74,7 +74,7 @@ _SYMBOLS: Final = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class _Field:
     """The SQL that reads one path."""
 
@@ -411,7 +411,7 @@ def _prefix(path: Path, prefix: str, d: Dialect, p: Params) -> str:
 # ------------------------------------------------------------------------ queries
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class _Order:
     """Everything about an ORDER BY that does not depend on values (cached per order)."""
 

@@ -19,11 +19,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from ..data.aggregate import Group, GroupRow, decode_rows
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.filters import Path as FieldPath
 from ..data.sql import (
@@ -35,7 +34,6 @@ from ..data.sql import (
     search_index_ddl,
     search_index_name,
 )
-from ..data.sql_aggregate import compile_aggregate
 from ..errors import (
     ConfigError,
     Conflict,
@@ -51,6 +49,9 @@ from .records import Identity, Key, SessionRecord, UserRecord
 from .writes import WriteOp, deadline_exceeded, numbered, run_async, steps
 
 __all__ = ["PostgresStore"]
+
+if TYPE_CHECKING:  # data.aggregate (and its decimal arithmetic) loads on first use
+    from ..data.aggregate import Group, GroupRow
 
 log = logging.getLogger(__name__)
 
@@ -527,6 +528,9 @@ class PostgresStore:
     async def aggregate(
         self, collection: str, where: Filter, group: Group, max_groups: int
     ) -> list[GroupRow]:
+        from ..data.aggregate import decode_rows
+        from ..data.sql_aggregate import compile_aggregate
+
         accs = [(a.op, a.path) for a in group.accumulators]
         sql, args = compile_aggregate(POSTGRES, collection, where, group.keys, accs, max_groups + 1)
 

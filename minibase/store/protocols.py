@@ -16,12 +16,14 @@ read can be passed to the client without decoding and re-encoding it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..data.aggregate import Group, GroupRow
 from ..data.filters import TRUE, Filter, OrderKey, Path
 from .records import Identity, Key, SessionRecord, UserRecord
 from .writes import WriteOp
+
+if TYPE_CHECKING:  # aggregate (and its decimal arithmetic) loads on first use
+    from ..data.aggregate import Group, GroupRow
 
 __all__ = ["BucketStore", "DocumentStore", "SessionStore", "Store", "UserStore"]
 

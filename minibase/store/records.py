@@ -6,8 +6,6 @@ live here rather than in either layer: neither imports the other through the sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..util.record import record
 
 __all__ = ["Identity", "Key", "SessionRecord", "UserRecord"]
@@ -47,7 +45,7 @@ class SessionRecord:
     user_disabled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Key:
     """A document's address: ids are unique per owner within a collection (as in FC's template)."""
 

@@ -23,11 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from ..data.aggregate import ExactSum, Group, GroupRow, decode_rows
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.filters import Path as FieldPath
 from ..data.sql import (
@@ -39,7 +38,6 @@ from ..data.sql import (
     index_ddl,
     index_name,
 )
-from ..data.sql_aggregate import compile_aggregate
 from ..errors import InvalidArgument, MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
@@ -67,6 +65,17 @@ from .writes import (
 )
 
 __all__ = ["SQLiteStore"]
+
+if TYPE_CHECKING:  # data.aggregate (and its decimal arithmetic) loads on first use
+    from ..data.aggregate import Group, GroupRow
+
+
+def _exact_sum() -> Any:
+    """SQLite's ``mb_sum`` aggregate: exact sums (data/aggregate.py), imported on first use."""
+    from ..data.aggregate import ExactSum
+
+    return ExactSum()
+
 
 T = TypeVar("T")
 
@@ -248,7 +257,7 @@ class SQLiteStore:
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA query_only=ON")
                 # Sums exact as PostgreSQL's numeric (data/aggregate.py), not double addition.
-                conn.create_aggregate("mb_sum", 1, ExactSum)  # type: ignore[arg-type]
+                conn.create_aggregate("mb_sum", 1, _exact_sum)
             except sqlite3.Error as e:
                 raise outage(e) from e
             self._local.conn = conn
@@ -522,6 +531,9 @@ class SQLiteStore:
     async def aggregate(
         self, collection: str, where: Filter, group: Group, max_groups: int
     ) -> list[GroupRow]:
+        from ..data.aggregate import decode_rows
+        from ..data.sql_aggregate import compile_aggregate
+
         accs = [(a.op, a.path) for a in group.accumulators]
         sql, params = compile_aggregate(SQLITE, collection, where, group.keys, accs, max_groups + 1)
         args = _checked(params)

@@ -41,11 +41,10 @@ import logging
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from ..data.aggregate import Group, GroupRow
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..errors import (
     Conflict,
@@ -68,6 +67,9 @@ from .tablestore_eval import check_position, matches, partition, position_key, s
 from .writes import WriteOp, deadline_exceeded
 
 __all__ = ["BATCH_MAX_BYTES", "BATCH_MAX_ROWS", "MAX_CELL_BYTES", "TableStoreStore"]
+
+if TYPE_CHECKING:  # data.aggregate (and its decimal arithmetic) loads on first use
+    from ..data.aggregate import Group, GroupRow
 
 log = logging.getLogger(__name__)
 _SDK_LOGGER = "minibase.tablestore.sdk"

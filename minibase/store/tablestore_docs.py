@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..data.aggregate import Group, GroupRow, group_documents
 from ..data.filters import TRUE, Filter
 from ..errors import Conflict, Internal, InvalidArgument, MinibaseError, PayloadTooLarge, Unavailable
 from .records import Key
@@ -28,6 +27,7 @@ from .tablestore_eval import matches, partition
 from .writes import Get, Load, Request, Save, Saved, Stored, WriteOp, numbered, run_async, steps
 
 if TYPE_CHECKING:
+    from ..data.aggregate import Group, GroupRow
     from .tablestore import TableStoreStore
 
 __all__ = [
@@ -170,6 +170,8 @@ async def aggregate(
             )
         bodies += [body for _, body in await store._select(page, where, (), None, end)]
     docs = [orjson.loads(b) for b in bodies]
+    from ..data.aggregate import group_documents
+
     return await asyncio.to_thread(group_documents, docs, group, max_groups + 1)
 
 

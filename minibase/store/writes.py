@@ -9,11 +9,11 @@ messages are the same on SQLite, PostgreSQL and TableStore.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..data.filters import TRUE, Filter
 from ..errors import Conflict, DeadlineExceeded, MinibaseError, NotFound, PermissionDenied
+from ..util.record import record
 from .records import Key
 
 __all__ = [
@@ -50,7 +50,7 @@ __all__ = [
 # conflict, a patch that does not apply). A caller who may not read it learns no content.
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Get:
     """A read inside a batch: the document, or None if absent or not allowed."""
 
@@ -58,7 +58,7 @@ class Get:
     rule: Filter = TRUE
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Put:
     """Upsert (the template's ``put``): ``update_rule`` if it exists, else ``create_rule``."""
 
@@ -68,7 +68,7 @@ class Put:
     update_rule: Filter = TRUE
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Insert:
     """Create; Conflict if the key exists. Returns the new document, or None if it does
     not match ``read_rule``."""
@@ -79,7 +79,7 @@ class Insert:
     read_rule: Filter = TRUE
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Update:
     """Change an existing document; NotFound if absent or not allowed by ``rule``.
 
@@ -96,7 +96,7 @@ class Update:
     read_rule: Filter = TRUE
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Remove:
     """Delete if present and allowed; returns whether a document was deleted."""
 
@@ -155,7 +155,7 @@ def deadline_exceeded(budget: float) -> DeadlineExceeded:
 # the statement that reads or writes the row), but answers exactly what it asks.
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Stored:
     """A stored document as read in the write's transaction. ``allowed``: it matches the
     rule of the :class:`Load`. The rest is computed on demand (decoding a large document
@@ -171,7 +171,7 @@ class Stored:
     readable: Callable[[], bool]
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Saved:
     """A document as written: its JSON, and whether it matches the :class:`Save`'s
     ``rule`` (``allowed``) and ``read_rule`` (``readable``)."""
@@ -181,7 +181,7 @@ class Saved:
     readable: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Load:
     """Read ``key`` (locking it for the rest of the transaction): :class:`Stored`, or None
     if absent. ``content``: whether ``doc``/``body`` will be asked for."""
@@ -193,7 +193,7 @@ class Load:
     lock: bool = True  # False for a plain read (a batch's get)
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Save:
     """Write ``doc`` at ``key``: a new document if ``expect`` is None (answer None, and
     write nothing, if the key exists), else over the stored one at version ``expect``.
@@ -207,7 +207,7 @@ class Save:
     read_rule: Filter = TRUE
 
 
-@dataclass(frozen=True, slots=True)
+@record(compiled=True)
 class Delete:
     """Delete ``key`` if it exists and matches ``rule``: whether it was deleted."""
 

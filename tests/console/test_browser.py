@@ -315,6 +315,13 @@ def test_files_page_previews_and_deletes(open_page: Any, served: Served) -> None
 def test_settings_export_import_and_chinese(open_page: Any, served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
+    from minibase.client import Client
+
+    # A document of its own to export: with several test workers, the tests that write
+    # todos may run against another worker's server.
+    with Client(served.url, "todo-list-svc") as frank:
+        frank.login(auth_code="dev:frank")
+        frank.db.collection("todo_list").add({"title": "to export", "done": False})
     page = open_page("/_/#/settings")
     admin_login(page)
     expect(page.get_by_test_id("settings")).to_contain_text('"default_collection": "todo_list"')

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from minibase.store.postgres_docs import encode
 from minibase.store.records import Key
 from minibase.store.sqlite import SQLiteStore
 from minibase.store.writes import Put
+from minibase.util.record import replace
 from tests.support import reference
 from tests.support.config import Live
 from tests.support.data import is_tablestore
@@ -208,7 +208,7 @@ def test_aggregate_under_a_rule_matches_reference(
         pipe = parse_pipeline(pipeline)
     except InvalidArgument:
         return
-    pipe = dataclasses.replace(pipe, where=conj(rule, pipe.where))
+    pipe = replace(pipe, where=conj(rule, pipe.where))
     want = expected(rows, pipe, pipeline)
     backend.load(rows)
     got = run_sql(backend, pipe)

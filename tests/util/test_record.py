@@ -122,3 +122,45 @@ def test_config_deepcopies_and_pickles() -> None:
     cfg = load_config("examples/todo/minibase.toml", environ={})
     assert copy.deepcopy(cfg) == cfg
     assert pickle.loads(pickle.dumps(cfg)) == cfg  # noqa: S301 (our own bytes)
+
+
+@record(compiled=True)
+class FastPoint:
+    """The same record with a generated ``__init__`` (hot-path values)."""
+
+    x: int
+    y: int = 0
+    tags: dict[str, Any] = field(default_factory=dict)
+    secret: str = field(default="s3cret", repr=False)
+
+
+@pytest.mark.parametrize("cls", [Point, FastPoint])
+def test_both_flavours_behave_alike(cls: Any) -> None:
+    p = cls(1)
+    assert (p.x, p.y, p.tags, p.secret) == (1, 0, {}, "s3cret")
+    assert cls(1).tags is not cls(1).tags
+    assert cls(1, 2, {"a": 1}, "k") == cls(x=1, y=2, tags={"a": 1}, secret="k")
+    assert repr(cls(1, 2)) == f"{cls.__name__}(x=1, y=2, tags={{}})"
+    assert replace(p, y=3).y == 3 and cls.__match_args__ == ("x", "y", "tags", "secret")
+    for args, kwargs in [((), {}), ((1, 2, {}, "s", 5), {}), ((1,), {"z": 1}), ((1,), {"x": 2})]:
+        with pytest.raises(TypeError):
+            cls(*args, **kwargs)
+    with pytest.raises(AttributeError):
+        p.x = 5
+    assert not hasattr(p, "__dict__")
+    assert Point(1) != FastPoint(1)  # another type, same fields
+
+
+def test_compiled_records_hash_by_fields() -> None:
+    @record(compiled=True)
+    class Pair:
+        """Hashable fields only."""
+
+        a: int
+        b: str = ""
+
+    assert len({Pair(1, "x"), Pair(1, "x"), Pair(2, "x")}) == 2
+    assert Pair.__init__.__qualname__.endswith("Pair.__init__")
+    match Pair(3, "y"):
+        case Pair(a, b):
+            assert (a, b) == (3, "y")
