@@ -48,7 +48,7 @@ from .platform import POSTGRES_DDL as PLATFORM_POSTGRES_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
 from .writes import WriteOp, deadline_exceeded, numbered, run_async, steps
 
-__all__ = ["PostgresStore"]
+__all__ = ["UNAVAILABLE", "PostgresStore"]
 
 if TYPE_CHECKING:  # data.aggregate (and its decimal arithmetic) loads on first use
     from ..data.aggregate import Group, GroupRow
@@ -123,7 +123,7 @@ MIGRATIONS: list[tuple[int, str]] = [
 _SWEEP_EVERY = 1000
 
 # Errors that mean "no usable connection to the server", as opposed to a refused statement.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable (ConnectionError is an OSError)
     asyncio.TimeoutError,  # connect timeout, acquire timeout
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08, ConnectionDoesNotExistError
@@ -239,7 +239,7 @@ class PostgresStore:
                 init=docs.init_connection,
                 server_settings={"statement_timeout": str(max(1, round(self.query_time * 1000)))},
             )
-        except _UNAVAILABLE as e:
+        except UNAVAILABLE as e:
             log.warning("cannot reach the database: %s", e)
             raise Unavailable("the database is unavailable") from e
 
@@ -302,7 +302,7 @@ class PostgresStore:
                     raise _Unavailable(retry=True) from e
         except MinibaseError:
             raise
-        except _UNAVAILABLE as e:
+        except UNAVAILABLE as e:
             log.warning("the database is unavailable: %s", e)
             # A pooled connection that turns out dead is typically one left over from before
             # a server restart, closed by the server while idle: worth one retry. A failed

@@ -15,6 +15,7 @@ import asyncpg
 
 from ..errors import Unavailable
 from .events import Change, Delivery, Route, change_from_row
+from .postgres import UNAVAILABLE
 
 __all__ = ["PostgresEvents"]
 
@@ -161,7 +162,7 @@ class PostgresEvents:
         assert self._pool is not None
         try:
             rows: list[Any] = await self._pool.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as e:
+        except UNAVAILABLE as e:  # a server starting up or shutting down (57P0x) too
             raise Unavailable("the database is unavailable") from e
         return rows
 
@@ -169,7 +170,7 @@ class PostgresEvents:
         assert self._pool is not None
         try:
             status: str = await self._pool.execute(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as e:
+        except UNAVAILABLE as e:  # a server starting up or shutting down (57P0x) too
             raise Unavailable("the database is unavailable") from e
         return status
 
@@ -185,7 +186,7 @@ class PostgresEvents:
                     return []
                 rows: list[Any] = await conn.fetch(sql, *args)
                 return rows
-        except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as e:
+        except UNAVAILABLE as e:  # a server starting up or shutting down (57P0x) too
             raise Unavailable("the database is unavailable") from e
 
     # ------------------------------------------------------------- notifications

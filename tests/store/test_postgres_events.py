@@ -47,3 +47,36 @@ def test_follow_waits_for_a_lower_seq_still_in_flight(pg_url: str) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_a_server_starting_up_is_an_outage_not_a_crash() -> None:
+    """PostgreSQL in recovery after a crash answers 57P03 "not yet accepting connections":
+    the outbox follower must see that as the outage it is (Unavailable: it waits and tries
+    again, logging a warning), not as an unexpected error. The pool stands in for a server
+    in that state (asyncpg's own exception); the restart itself is tests/test_load_script.py."""
+    from minibase.errors import Unavailable
+
+    class Recovering:
+        async def fetch(self, *args: object) -> None:
+            raise asyncpg.exceptions.CannotConnectNowError(
+                "the database system is not yet accepting connections"
+            )
+
+        execute = fetch
+
+    class Listening:
+        def is_closed(self) -> bool:
+            return False
+
+    async def main() -> None:
+        events = PostgresEvents("postgresql://unused")
+        events._pool = Recovering()  # type: ignore[assignment]
+        events._listener = Listening()  # type: ignore[assignment]  # follow goes straight to the pool
+        for call in (events.follow((0, 0), 10), events.head(), events.pending_count()):
+            try:
+                await call
+            except Unavailable:
+                continue
+            raise AssertionError("no Unavailable")
+
+    asyncio.run(main())
