@@ -28,7 +28,7 @@ def test_load_script_short_run(tmp_path: Path) -> None:
             "--clients",
             "10",
             "--duration",
-            "4",
+            "6",  # after the restart (PostgreSQL back at ~3 s), time to show a success after the last failure
             "--restart-db-at",
             "1.5",
             "--outage",
