@@ -3,7 +3,7 @@
 A real ``minibase serve`` process on loopback with its SQLite database. One user stores
 documents of about 1 MB, each a 500,000-element array, then runs the costliest ``count``
 the query limits allow (10 ``$contains`` that scan every array to its end) in a loop;
-another client's ``/healthz`` answers stay fast meanwhile (p99 under 100 ms), as they do
+another client's ``/healthz`` answers stay fast meanwhile (p99 under 250 ms), as they do
 while the user sends batches of 10 updates of one such document. The query runs out of
 its time budget (``limits.query_time``) with 504 DeadlineExceeded, and a query past the
 cost bounds is refused 400 before it runs.
@@ -172,10 +172,11 @@ def test_a_costly_query_or_batch_does_not_hold_other_requests(server: Server, al
     r = alice.db({"op": "count", "where": eleven})
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidArgument", r.text
 
-    # The bound: 100 ms, unless the machine itself is so busy that an idle server's p99 is
-    # over a third of that (CI shares its cores). A held loop answers in about a second.
+    # The bound: 250 ms, unless the machine itself is so busy that an idle server's p99 is
+    # over a third of that. A held loop answers in about a second; a 2-core CI machine
+    # running four test processes put an unheld one's p99 at 116 ms once (100 ms was the bound).
     idle, _ = _healthz_p99(server.url)
-    bound = max(0.1, 3 * idle)
+    bound = max(0.25, 3 * idle)
 
     # Worst query in a loop: /healthz stays fast.
     with _in_a_loop(server, alice, {"op": "count", "where": WORST}) as answers:
