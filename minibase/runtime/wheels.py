@@ -122,8 +122,9 @@ def missing_requirements(code: Path, python: str) -> list[str]:
     return list(missing.values())
 
 
-def pip_command(code: Path, python: str, reqs: Sequence[str]) -> list[str]:
-    """pip, installing wheels built for FC's runtime (not this machine) into ``code``."""
+def pip_command(code: Path, python: str, reqs: Sequence[str], *, upgrade: bool = True) -> list[str]:
+    """pip, installing wheels built for FC's runtime (not this machine) into ``code``;
+    ``upgrade=False``: what is in ``code`` already stays (pip only adds)."""
     return [
         sys.executable,
         "-m",
@@ -138,7 +139,7 @@ def pip_command(code: Path, python: str, reqs: Sequence[str]) -> list[str]:
         "--implementation",
         "cp",
         "--only-binary=:all:",
-        "--upgrade",
+        *(["--upgrade"] if upgrade else []),
         "--no-compile",
         "--disable-pip-version-check",
         *reqs,
@@ -149,19 +150,21 @@ def install_dependencies(code: Path, python: str, extras: Sequence[str]) -> None
     """Install minibase's dependencies for FC's ``python`` runtime into ``code``.
 
     What pip leaves out because it judged a marker for this interpreter (exceptiongroup for
-    anyio on 3.10, say) is added and the whole set installed again, until nothing is missing.
+    anyio on 3.10, say) is added by a second run of pip for those alone (what is installed
+    stays: a second run of the whole set took as long as the first), until nothing is missing.
     """
     reqs = requirements(extras, python)
+    upgrade = True
     for _ in range(5):
         done = subprocess.run(  # noqa: S603
-            pip_command(code, python, reqs), capture_output=True, text=True, check=False
+            pip_command(code, python, reqs, upgrade=upgrade), capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             raise ConfigError("dependencies", f"pip failed:\n{(done.stdout + done.stderr)[-3000:]}")
         missing = missing_requirements(code, python)
         if not missing:
             return
-        reqs = [*reqs, *missing]
+        reqs, upgrade = missing, False
     raise ConfigError("dependencies", f"still missing after installing them: {', '.join(missing)}")
 
 

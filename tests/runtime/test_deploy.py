@@ -371,6 +371,11 @@ def test_requirements_for_fc() -> None:
         assert flag in cmd
     assert cmd[cmd.index("--platform") + 1] == "manylinux2014_x86_64"
     assert cmd[cmd.index("--python-version") + 1] == "3.12"
+    # The first run replaces what an earlier deploy left; a later one (what pip left out for
+    # the runtime's markers) only adds.
+    assert "--upgrade" in cmd and "--upgrade" not in deploy.pip_command(
+        Path("/x"), "3.10", ["tomli"], upgrade=False
+    )
 
 
 def test_missing_requirements_follow_the_runtimes_markers(tmp_path: Path) -> None:
