@@ -221,8 +221,15 @@ def test_workers_share_state_restart_and_drain(served: Served) -> None:
     # A killed worker is replaced; the other one serves meanwhile.
     os.kill(a_pid, signal.SIGKILL)
     assert whoami(b) == b_pid
-    served.wait_for("a new worker", lambda: len(served.workers()) == 2 and a_pid not in served.workers())
-    (c_pid,) = set(served.workers()) - {b_pid}
+    found: list[int] = []
+
+    def replaced() -> bool:  # one read of the children per look (two reads could disagree)
+        now = set(served.workers())
+        found[:] = sorted(now - {b_pid})
+        return len(now) == 2 and b_pid in now and a_pid not in now
+
+    served.wait_for("a new worker", replaced)
+    (c_pid,) = found
     served.wait_for("the new worker ready", lambda: len(served.output().split("startup complete")) == 4)
     c = served.pinned(c_pid)
     carol = login(c, "carol")
