@@ -32,11 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from tests.fakes.server import serve_app
 
 with warnings.catch_warnings():
@@ -241,10 +236,8 @@ class FakeTableStore:
 
     # ----------------------------------------------------------------- HTTP
 
-    async def handle(self, request: Request) -> Response:
-        api = request.path_params["api"]
-        body = await request.body()
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    def answer(self, api: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, dict[str, str]]:
+        """One request (``headers`` with lower-case names): status, body, headers."""
         key_id = headers.get("x-ots-accesskeyid", "")
         try:
             if self.fault is not None:
@@ -258,6 +251,28 @@ class FakeTableStore:
             err = pb.Error(code=e.code, message=e.message).SerializeToString()
             # An auth failure is not signed (the service cannot know the secret).
             return self._respond(e.status, err, key_id if e.code != "OTSAuthFailed" else None, api)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The fake as a bare ASGI app: ``POST /<api>`` (no framework: the suite sends it
+        thousands of requests, and a router and middleware stack cost more than the fake)."""
+        if scope["type"] != "http":
+            return
+        api = scope["path"][1:]
+        if scope["method"] != "POST" or not api or "/" in api:
+            status, body, headers = 404 if scope["method"] == "POST" else 405, b"", {}
+        else:
+            chunks = []
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            lower = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            status, body, headers = self.answer(api, lower, b"".join(chunks))
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
     def _authenticate(self, api: str, headers: dict[str, str], body: bytes) -> str:
         def refuse(message: str) -> OTSFault:
@@ -297,7 +312,9 @@ class FakeTableStore:
             raise OTSFault(403, "OTSAuthFailed", f"The instance {instance!r} is not found.")
         return instance
 
-    def _respond(self, status: int, body: bytes, key_id: str | None, api: str) -> Response:
+    def _respond(
+        self, status: int, body: bytes, key_id: str | None, api: str
+    ) -> tuple[int, bytes, dict[str, str]]:
         headers = {
             "x-ots-contentmd5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
             "x-ots-requestid": uuid.uuid4().hex,
@@ -308,7 +325,7 @@ class FakeTableStore:
             signed = "\n".join(sorted(f"{k}:{v.strip()}" for k, v in headers.items()))
             mac = hmac.new(self.keys[key_id][0].encode(), f"{signed}\n/{api}".encode(), hashlib.sha1)
             headers["authorization"] = f"OTS {key_id}:{base64.b64encode(mac.digest()).decode()}"
-        return Response(body, status_code=status, headers=headers)
+        return status, body, headers
 
     # ----------------------------------------------------------- operations
 
@@ -605,6 +622,5 @@ def _column_filter(f: Any, attrs: dict[str, tuple[Any, int]]) -> bool:
 @contextmanager
 def run_fake_tablestore(fake: FakeTableStore) -> Iterator[str]:
     """Serve ``fake`` on 127.0.0.1; yields its endpoint URL."""
-    app = Starlette(routes=[Route("/{api}", fake.handle, methods=["POST"])])
-    with serve_app(app) as url:
+    with serve_app(fake) as url:
         yield url
