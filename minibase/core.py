@@ -488,4 +488,7 @@ def _open_store(config: Config) -> Store:
         raise ConfigError("database.url", "unsupported database URL")
     from .store.sqlite import SQLiteStore
 
-    return SQLiteStore(path, query_time=config.limits.query_time)
+    # Queries try the loop first only while one document's JSON is at most 1 MiB (the
+    # default): a JSON function on a larger one could hold the loop for tens of ms.
+    inline = config.limits.max_document <= 1024 * 1024
+    return SQLiteStore(path, query_time=config.limits.query_time, inline_queries=inline)

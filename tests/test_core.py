@@ -163,3 +163,16 @@ def test_one_invoke_path_for_builtins_and_developer_functions(tmp_path: Path) ->
             await core.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("max_document", "inline"), [(None, True), (1024 * 1024, True), (1024 * 1024 + 1, False)]
+)
+def test_sqlite_queries_try_the_loop_only_while_documents_are_at_most_1_mib(
+    make_config: Callable[..., Config], max_document: int | None, inline: bool
+) -> None:
+    raw = base_raw()
+    if max_document is not None:
+        raw.setdefault("limits", {})["max_document"] = max_document
+    store = Minibase.from_config(make_config(raw)).store
+    assert store.inline_queries is inline  # type: ignore[attr-defined]

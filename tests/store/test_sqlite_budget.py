@@ -9,6 +9,7 @@ run; without the fix the ticker does not run at all until the work is done.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,61 @@ def test_the_largest_where_the_parser_allows_fits_sqlite_with_any_cursor(tmp_pat
         assert await store.query("c", where, order, 10, first[0]) == []
 
     run(tmp_path / "db", body)
+
+
+def test_a_cheap_list_page_stays_on_the_loop(tmp_path: Path) -> None:
+    """A list page is tried on the loop first, like a point read: no reader thread."""
+
+    async def body(store: SQLiteStore) -> None:
+        for i in range(30):
+            await store.write([Put(Key("c", "u", f"d{i}"), {"n": i})], "t")
+        rows = await store.query("c", parse_where({"n": {"$gte": 5}}), (OrderKey(("n",), True),), 20, None)
+        assert len(rows) == 20
+        assert store._pool is None and not store._slow_shapes
+
+    run(tmp_path / "db", body)
+
+
+def test_a_costly_query_shape_moves_to_a_thread_and_stays_there(tmp_path: Path) -> None:
+    """Past INLINE_BUDGET on the loop, a query runs again on a reader thread, and its
+    shape goes there at once from then on: the loop pays the budget once per shape."""
+
+    async def body(store: SQLiteStore) -> None:
+        await _store_big(store, 2)
+        hit = Or((Contains(("arr",), 5), Contains(("arr",), 0)))
+        on_loop: list[float] = []
+        real = store._reader
+
+        def reader() -> Any:
+            if threading.current_thread() is threading.main_thread():
+                on_loop.append(1)
+            return real()
+
+        store._reader = reader  # type: ignore[method-assign]
+        assert len(await store.query("c", hit, (), 10, None)) == 2
+        assert len(on_loop) == 1 and store._pool is not None and len(store._slow_shapes) == 1
+        assert len(await store.query("c", hit, (), 10, None)) == 2
+        assert len(on_loop) == 1  # the second run did not try the loop
+        # Another shape (here: another limit is a parameter, another filter is not) tries
+        # the loop again.
+        assert await store.query("c", parse_where({"n": 0}), (), 10, None)
+        assert len(on_loop) == 2
+
+    run(tmp_path / "db", body, query_time=60)
+
+
+def test_queries_go_to_a_thread_when_documents_may_be_huge(tmp_path: Path) -> None:
+    """With ``inline_queries`` off (limits.max_document over 1 MiB) a query never runs on
+    the loop: one JSON function on one such document could hold it for tens of ms."""
+
+    async def main() -> None:
+        store = SQLiteStore(tmp_path / "db", inline_queries=False)
+        await store.open()
+        try:
+            await store.write([Put(Key("c", "u", "a"), {"n": 1})], "t")
+            assert len(await store.query("c", TRUE, (), 10, None)) == 1
+            assert store._pool is not None
+        finally:
+            await store.close()
+
+    asyncio.run(main())
