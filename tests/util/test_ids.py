@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -52,3 +53,25 @@ def test_ids_and_tokens() -> None:
     assert random_id("u_").startswith("u_") and len(random_id("u_")) == 22
     t = session_token()
     assert len(t) == 43 and token_hash(t) != token_hash(session_token())
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 20, 24, 33])
+def test_random_id_is_lower_base32_of_the_asked_length(length: int) -> None:
+    ids = {random_id("p.", length) for _ in range(200)}
+    assert len(ids) == 200 or length == 1  # 5 bits each: one character repeats
+    for i in ids:
+        assert i.startswith("p.") and len(i) == length + 2
+        assert set(i[2:]) <= set("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def test_random_id_uses_every_character_at_every_position_evenly() -> None:
+    """Every position is 5 uniform bits: all 32 characters show up there about equally
+    (the last position included, where a padding or bit-slicing slip would show)."""
+    n = 16_000  # 500 expected per character and position
+    counts = [Counter[str]() for _ in range(20)]
+    for _ in range(n):
+        for pos, ch in enumerate(random_id("")):
+            counts[pos][ch] += 1
+    for c in counts:
+        assert len(c) == 32
+        assert 350 < min(c.values()) and max(c.values()) < 650, c
