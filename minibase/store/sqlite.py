@@ -619,7 +619,8 @@ def _checked(params: Sequence[object]) -> Sequence[object]:
 
 _GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 _ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
-_EXISTS = "SELECT 1 FROM documents WHERE collection = ? AND uid = ? AND id = ?"
+_INSERT_NEW = "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+_REPLACE = "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)"
 _DELETE = "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?"
 
 
@@ -685,13 +686,15 @@ class _Txn:
     def _save(self, req: Save) -> Saved | None:
         conn, key, doc = self.conn, req.key, req.doc
         k = (key.collection, key.uid, key.id)
-        if req.expect is None and conn.execute(_EXISTS, k).fetchone() is not None:
-            return None
         body = orjson.dumps(doc).decode()
-        conn.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (*k, doc["_version"], doc["_created"], doc["_updated"], body),
-        )
+        row = (*k, doc["_version"], doc["_created"], doc["_updated"], body)
+        if req.expect is None:
+            # Only if absent: one statement, no look first (the primary key is the table's
+            # one unique constraint, so "no change" means the document exists).
+            if conn.execute(_INSERT_NEW, row).rowcount == 0:
+                return None
+        else:
+            conn.execute(_REPLACE, row)
         self.docs[key] = doc
         allowed = _matches(conn, key, req.rule)
         return Saved(body.encode(), allowed, allowed and _matches(conn, key, req.read_rule))

@@ -9,14 +9,18 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+
 def random_id(prefix: str, length: int = 20) -> str:
     """``prefix`` + ``length`` random lower-case base32 characters (5 bits each).
 
-    One ``os.urandom`` call, base32-encoded: each of the first ``length`` characters takes
-    5 bits of it (a character per ``secrets.choice`` made two system calls, 40 for an id:
-    a visible share of an insert)."""
-    raw = secrets.token_bytes((length * 5 + 7) // 8)
-    return prefix + base64.b32encode(raw)[:length].decode().lower()
+    One ``os.urandom`` call, a byte per character mapped by its low 5 bits in C (a
+    ``secrets.choice`` per character made 40 system calls for an id, a visible share of
+    an insert; ``base64.b32encode`` is a Python loop on 3.11)."""
+    return prefix + secrets.token_bytes(length).translate(_B32_BY_LOW_BITS).decode()
+
+
+# byte -> the base32 character of its low 5 bits: uniform bytes give uniform characters
+_B32_BY_LOW_BITS = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[b & 31] for b in range(256))
 
 
 # The ASGI scope key under which FC's handlers hand the invocation's own request id to the app.
