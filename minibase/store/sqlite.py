@@ -86,9 +86,7 @@ MAX_VARIABLES = 32766
 # patching and encoding it takes milliseconds.
 INLINE_DOCUMENT = 64 * 1024
 _READ_THREADS = 4
-# Query shapes (SQL texts) that ran past INLINE_BUDGET on the loop: they go straight to a
-# reader thread from then on. Bounded; when full it starts over (a shape relearns itself
-# at the cost of one more budget on the loop).
+# Query shapes (SQL texts) remembered as too slow for the loop; when full, it starts over.
 _SLOW_SHAPES = 1024
 
 # Versioned schema changes, applied in order and recorded in schema_migrations.
@@ -225,9 +223,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, query_time: float = 3.0, inline_queries: bool = True) -> None:
         self.path = Path(path)
         self.query_time = query_time  # seconds a statement may run (limits.query_time)
-        # Queries are tried on the loop first (see query()); off when documents may be so
-        # large that one JSON function call on one of them would hold the loop too long.
-        self.inline_queries = inline_queries
+        self.inline_queries = inline_queries  # try queries on the loop first (see query())
         self._slow_shapes: set[str] = set()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -288,8 +284,7 @@ class SQLiteStore:
         self, fn: Callable[[sqlite3.Connection], T], *, inline: bool, shape: str | None = None
     ) -> T:
         """``fn`` on a reader thread within ``query_time``; if ``inline``, first on the
-        loop, and on a thread only if it is not done within INLINE_BUDGET (then ``shape``,
-        when given, is remembered as one to run on a thread at once)."""
+        loop, and on a thread only past INLINE_BUDGET (then ``shape`` goes to the thread)."""
         start = time.monotonic()
         if inline:
             conn = self._reader()
@@ -300,9 +295,8 @@ class SQLiteStore:
             except sqlite3.OperationalError:
                 if not conn.fired:
                     raise
-                if shape is not None:
-                    if len(self._slow_shapes) >= _SLOW_SHAPES:
-                        self._slow_shapes.clear()
+                if shape is not None:  # remembered; the bounded set starts over when full
+                    self._slow_shapes = self._slow_shapes if len(self._slow_shapes) < _SLOW_SHAPES else set()
                     self._slow_shapes.add(shape)
             finally:
                 conn.deadline = math.inf
@@ -531,12 +525,10 @@ class SQLiteStore:
     ) -> list[tuple[list[Any], bytes]]:
         sql, params = compile_query(SQLITE, collection, where, order, limit, after)
         args = _checked(params)
-        # Tried on the loop first, like a point read: a page served by an index takes tens
-        # of microseconds there, while on a reader thread each row's step waits for the
-        # busy loop thread to hand over the GIL (a list of 20 answered at half the rate).
-        # SQLite stops a statement only between VM steps, not amid one JSON function on
-        # one document (~4 ms for 1 MB here), so a costly shape holds the loop for the
-        # budget plus at most that once: then it is remembered and goes to a thread.
+        # On the loop first: on a thread each row's step waits for the busy loop to hand
+        # back the GIL (a list of 20 at half the rate). A costly shape holds the loop for
+        # the budget plus at most one JSON call on one document (SQLite cannot stop amid
+        # it: ~4 ms for 1 MB) once, then is remembered and goes to a thread.
         inline = self.inline_queries and sql not in self._slow_shapes
         rows = await self._read(lambda conn: conn.execute(sql, args).fetchall(), inline=inline, shape=sql)
         return [(list(r[:-1]), r[-1].encode()) for r in rows]
