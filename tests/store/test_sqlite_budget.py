@@ -29,9 +29,15 @@ BIG = [0] * 500_000  # about 1 MB of JSON, as in the report
 ABSENT = Or(tuple(Contains(("arr",), v) for v in range(1, 11)))  # 10 full scans a document
 
 
-def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]], *, query_time: float = 3.0) -> Any:
+def run(
+    path: Path,
+    body: Callable[[SQLiteStore], Awaitable[Any]],
+    *,
+    query_time: float = 3.0,
+    inline_queries: bool = True,
+) -> Any:
     async def main() -> Any:
-        store = SQLiteStore(path, query_time=query_time)
+        store = SQLiteStore(path, query_time=query_time, inline_queries=inline_queries)
         await store.open()
         try:
             return await body(store)
@@ -174,7 +180,7 @@ def test_a_costly_query_shape_moves_to_a_thread_and_stays_there(tmp_path: Path) 
     async def body(store: SQLiteStore) -> None:
         await _store_big(store, 2)
         hit = Or((Contains(("arr",), 5), Contains(("arr",), 0)))
-        on_loop: list[float] = []
+        on_loop: list[int] = []
         real = store._reader
 
         def reader() -> Any:
@@ -187,8 +193,7 @@ def test_a_costly_query_shape_moves_to_a_thread_and_stays_there(tmp_path: Path) 
         assert len(on_loop) == 1 and store._pool is not None and len(store._slow_shapes) == 1
         assert len(await store.query("c", hit, (), 10, None)) == 2
         assert len(on_loop) == 1  # the second run did not try the loop
-        # Another shape (here: another limit is a parameter, another filter is not) tries
-        # the loop again.
+        # Another filter is another shape (SQL text): it tries the loop again.
         assert await store.query("c", parse_where({"n": 0}), (), 10, None)
         assert len(on_loop) == 2
 
@@ -199,14 +204,9 @@ def test_queries_go_to_a_thread_when_documents_may_be_huge(tmp_path: Path) -> No
     """With ``inline_queries`` off (limits.max_document over 1 MiB) a query never runs on
     the loop: one JSON function on one such document could hold it for tens of ms."""
 
-    async def main() -> None:
-        store = SQLiteStore(tmp_path / "db", inline_queries=False)
-        await store.open()
-        try:
-            await store.write([Put(Key("c", "u", "a"), {"n": 1})], "t")
-            assert len(await store.query("c", TRUE, (), 10, None)) == 1
-            assert store._pool is not None
-        finally:
-            await store.close()
+    async def body(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", "a"), {"n": 1})], "t")
+        assert len(await store.query("c", TRUE, (), 10, None)) == 1
+        assert store._pool is not None
 
-    asyncio.run(main())
+    run(tmp_path / "db", body, inline_queries=False)
