@@ -1,8 +1,9 @@
 """The baseline of ``bench/run.py``: a bare Starlette JSON endpoint.
 
 One route, ``GET /`` → ``{"data": {"hello": "world"}}``, served by uvicorn with exactly the
-settings ``minibase serve`` uses (minibase/runtime/serve.py): one worker, access log off,
-no ``server`` header, lifespan on, loop/http "auto" (so uvloop + httptools when installed).
+settings ``minibase serve`` uses (``minibase.runtime.serve.uvicorn_options``: its protocol
+class with the header timeout and coalesced writes, access log off, no ``server`` header,
+lifespan on) in one worker; loop "auto" (uvloop when installed).
 
     .venv/bin/python bench/bare_app.py --port 8001 [--http h11]
 """
@@ -37,18 +38,13 @@ def main() -> None:
 
     import uvicorn
 
+    from minibase.runtime.serve import uvicorn_options
+
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
-        http=args.http,
-        loop=args.loop,
-    )
+    options = uvicorn_options(args.log_level)
+    if args.http != "auto":  # the reference rows only: uvicorn's own protocol class
+        options["http"] = args.http
+    uvicorn.run(app, host=args.host, port=args.port, loop=args.loop, **options)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ __all__ = [
     "ForwardedHeaders",
     "header_timeout_protocol",
     "serve",
+    "serve_protocol",
+    "uvicorn_options",
 ]
 
 HEADER_TIMEOUT = 10.0  # seconds from connection (or the previous response) to a request's headers
@@ -163,27 +165,35 @@ def header_timeout_protocol(
     return type("HeaderTimeout", (_HeaderTimeout, base), attrs)
 
 
-def _protocol() -> type[Any]:
+def serve_protocol() -> type[Any]:
+    """The HTTP protocol class ``serve`` gives uvicorn: httptools (h11 without it), with the
+    header timeout and each response's head and body written together
+    (:mod:`.coalesced_writes`)."""
+    from .coalesced_writes import CoalescedWrites
+
+    base: type[Any]
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-        return header_timeout_protocol(HttpToolsProtocol)
+        base = HttpToolsProtocol
     except ImportError:  # pragma: no cover - httptools is a uvicorn[standard] extra
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
-        return header_timeout_protocol(H11Protocol)
+        base = H11Protocol
+    return header_timeout_protocol(type("CoalescedWrites", (CoalescedWrites, base), {}))
 
 
 GRACEFUL_TIMEOUT = 30.0  # seconds in-flight requests get to finish on SIGTERM
 
 
-def _uvicorn_options(log_level: str) -> dict[str, Any]:
+def uvicorn_options(log_level: str) -> dict[str, Any]:
+    """The uvicorn settings ``serve`` runs with (bench/bare_app.py serves its baseline so too)."""
     return {
         "log_level": log_level,
         "access_log": False,  # one line per request costs more than the request itself
         "server_header": False,
         "lifespan": "on",
-        "http": _protocol(),
+        "http": serve_protocol(),
         "proxy_headers": False,  # ForwardedHeaders does it, Host included
         "timeout_keep_alive": int(KEEP_ALIVE),
         "timeout_graceful_shutdown": int(GRACEFUL_TIMEOUT),
@@ -214,7 +224,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     for note in startup_notes(config):
         print(note, file=sys.stderr, flush=True)
-    options = _uvicorn_options(log_level)
+    options = uvicorn_options(log_level)
     if workers <= 1 or not hasattr(os, "fork"):
         server = _server(uvicorn.Config(app, host=host, port=port, **options), minibase_app)
         with contextlib.suppress(KeyboardInterrupt):

@@ -28,6 +28,7 @@ from minibase.app import MinibaseApp, create_app
 from minibase.config import Config
 from minibase.core import Minibase
 from minibase.runtime import serve as serve_mod
+from minibase.runtime.coalesced_writes import CoalescedWrites
 from minibase.runtime.serve import ForwardedHeaders, header_timeout_protocol
 
 PROTOCOLS = {"h11": H11Protocol, "httptools": HttpToolsProtocol}
@@ -239,6 +240,7 @@ def test_serve_wires_the_timeouts_and_proxy_handling(
     assert "10.0.0.1" not in seen["app"].trusted
     assert seen["proxy_headers"] is False
     assert issubclass(seen["http"], HttpToolsProtocol) and hasattr(seen["http"], "_expired")
+    assert issubclass(seen["http"], CoalescedWrites)
     assert seen["timeout_keep_alive"] == serve_mod.KEEP_ALIVE
     assert seen["h11_max_incomplete_event_size"] == serve_mod.MAX_HEADER_BYTES
     assert seen["timeout_graceful_shutdown"] == serve_mod.GRACEFUL_TIMEOUT

@@ -1,4 +1,4 @@
-"""Run minibase's ASGI app under real uvicorn on loopback, lifespan and all."""
+"""Run minibase's ASGI app under real uvicorn on loopback, lifespan and all, with ``serve``'s protocol."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from minibase.runtime.serve import serve_protocol
 
 
 @contextmanager
@@ -27,7 +29,9 @@ def run_uvicorn(
             app,
             lifespan=lifespan,
             loop="auto",  # uvloop: the asyncio loop in a non-main thread adds ~40 ms per request here
-            http="httptools",  # C parser: the h11 one cost the suite more CPU than the fakes themselves
+            # serve's: httptools (the h11 parser cost the suite more CPU than the fakes themselves),
+            # the header timeout and coalesced writes, so every live test runs over them.
+            http=serve_protocol(),
             ws=ws,  # type: ignore[arg-type]
             log_level="warning",
             access_log=False,
