@@ -277,7 +277,11 @@ class SQLiteWriter:
                     rest = batch[len(outcomes) :]
                     outcomes += await loop.run_in_executor(pool, self._jobs, conn, rest)
                 if durable:
-                    await loop.run_in_executor(pool, conn.execute, "COMMIT")
+                    # The lock goes on the helper thread as soon as COMMIT returns: handed
+                    # back through the busy loop, it stayed held for a loop turn more.
+                    lock_fd = self._lock_fd if locked else None
+                    locked = False
+                    await loop.run_in_executor(pool, _commit, conn, lock_fd)
                 else:
                     conn.execute("COMMIT")  # no fsync: nothing to wait for
             except sqlite3.Error as e:
@@ -358,6 +362,16 @@ def _release_when_taken(fd: int, taken: asyncio.Future[None]) -> None:
     if not taken.cancelled() and taken.exception() is None:
         assert fcntl is not None
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _commit(conn: sqlite3.Connection, lock_fd: int | None) -> None:
+    """COMMIT (the fsync), then the processes' write lock, if held, is released."""
+    try:
+        conn.execute("COMMIT")
+    finally:
+        if lock_fd is not None:
+            assert fcntl is not None
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
 
 
 def _begin_waiting(conn: sqlite3.Connection) -> None:

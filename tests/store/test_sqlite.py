@@ -180,7 +180,7 @@ def test_rate_buckets_commit_without_fsync_and_leave_durable_writes_durable(
         real = loop.run_in_executor
 
         def spy(executor: Any, fn: Any, *args: Any) -> Any:
-            hops.append(args)
+            hops.append(fn)
             return real(executor, fn, *args)
 
         monkeypatch.setattr(loop, "run_in_executor", spy)
@@ -189,14 +189,14 @@ def test_rate_buckets_commit_without_fsync_and_leave_durable_writes_durable(
             levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
 
         assert (await store.take_tokens("k", 1.0, 5, 1, 0.0))[0] == 1
-        assert ("COMMIT",) not in hops  # no fsync to wait for
+        assert sqlite_writer._commit not in hops  # no fsync to wait for
         await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
-        assert ("COMMIT",) in hops
+        assert sqlite_writer._commit in hops
         await store._writer.run(level)
         hops.clear()
         # Mixed in one group: the batch is durable.
         await asyncio.gather(store.take_tokens("k", 1.0, 5, 1, 0.0), store._writer.run(level))
-        assert ("COMMIT",) in hops
+        assert sqlite_writer._commit in hops
 
     run(tmp_path / "db", body)
     assert levels == [2, 2]  # FULL whenever a durable job runs
@@ -271,6 +271,48 @@ def test_processes_take_turns_through_the_write_lock_file(
 
     try:
         run(path, body)
+    finally:
+        os.close(fd)
+
+
+def test_the_write_lock_is_released_when_commit_returns_not_when_the_loop_is_free(
+    tmp_path: Path,
+) -> None:
+    """The lock goes on the commit's thread: another process may write while this one's
+    loop is still busy (released through the loop, it stayed held that long)."""
+    import fcntl
+    import time
+
+    path = tmp_path / "db"
+    fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def free() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+
+    async def body(store: SQLiteStore) -> float:
+        await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
+        write = asyncio.ensure_future(store.write([Put(Key("c", "u", "b"), {"x": 2})], "t"))
+        for _ in range(100):  # until the flusher holds the lock: its COMMIT is then under way
+            await asyncio.sleep(0)
+            if not free():
+                break
+        else:
+            raise AssertionError("the write never took the lock")
+        start = time.monotonic()
+        while not free() and time.monotonic() - start < 5:  # the loop stays blocked here
+            time.sleep(0.001)
+        waited = time.monotonic() - start
+        await write
+        assert await store.get_document(Key("c", "u", "b")) is not None
+        return waited
+
+    try:
+        assert run(path, body) < 5
     finally:
         os.close(fd)
 
