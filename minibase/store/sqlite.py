@@ -25,8 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
-
 from ..data.filters import FALSE, TRUE, Filter, OrderKey
 from ..data.filters import Path as FieldPath
 from ..data.sql import (
@@ -38,25 +36,19 @@ from ..data.sql import (
     index_ddl,
     index_name,
 )
-from ..errors import InvalidArgument, MinibaseError
+from ..errors import MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
+from .sqlite_txn import Txn, checked
 from .sqlite_writer import (
     INLINE_BUDGET,
     THREAD_STEPS,
     BudgetedConnection,
-    RunOffLoop,
     SQLiteWriter,
     outage,
 )
 from .writes import (
-    Delete,
-    Load,
-    Request,
-    Save,
-    Saved,
-    Stored,
     WriteOp,
     deadline_exceeded,
     numbered,
@@ -79,12 +71,6 @@ def _exact_sum() -> Any:
 
 T = TypeVar("T")
 
-# SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32; builds may allow more, but a
-# query refused on one build and run on another would be a portability trap.
-MAX_VARIABLES = 32766
-# A stored document this large (bytes of JSON) is updated off the event loop: decoding,
-# patching and encoding it takes milliseconds.
-INLINE_DOCUMENT = 64 * 1024
 _READ_THREADS = 4
 # Query shapes (SQL texts) remembered as too slow for the loop; when full, it starts over.
 _SLOW_SHAPES = 1024
@@ -511,7 +497,7 @@ class SQLiteStore:
             params = Params(SQLITE)
             cond = compile_filter(rule, SQLITE, params)
             sql = f"{_GET_DOC} AND ({cond})"
-            args = _checked((key.collection, key.uid, key.id, *params.values))
+            args = checked((key.collection, key.uid, key.id, *params.values))
             row = await self._read(lambda conn: conn.execute(sql, args).fetchone(), inline=True)
         return row[0].encode() if row else None
 
@@ -524,7 +510,7 @@ class SQLiteStore:
         after: Sequence[Any] | None,
     ) -> list[tuple[list[Any], bytes]]:
         sql, params = compile_query(SQLITE, collection, where, order, limit, after)
-        args = _checked(params)
+        args = checked(params)
         # On the loop first: on a thread each row's step waits for the busy loop to hand
         # back the GIL (a list of 20 at half the rate). A costly shape holds the loop for
         # the budget plus at most one JSON call on one document (SQLite cannot stop amid
@@ -535,7 +521,7 @@ class SQLiteStore:
 
     async def count(self, collection: str, where: Filter) -> int:
         sql, params = compile_count(SQLITE, collection, where)
-        args = _checked(params)
+        args = checked(params)
         n: int = await self._read(lambda conn: conn.execute(sql, args).fetchone()[0], inline=False)
         return n
 
@@ -547,7 +533,7 @@ class SQLiteStore:
 
         accs = [(a.op, a.path) for a in group.accumulators]
         sql, params = compile_aggregate(SQLITE, collection, where, group.keys, accs, max_groups + 1)
-        args = _checked(params)
+        args = checked(params)
         rows = await self._read(lambda conn: conn.execute(sql, args).fetchall(), inline=False)
         return decode_rows(rows, group)
 
@@ -558,7 +544,7 @@ class SQLiteStore:
 
     async def write(self, ops: Sequence[WriteOp], now_iso: str) -> list[Any]:
         def job(conn: sqlite3.Connection) -> list[Any]:
-            txn = _Txn(conn, now_iso)
+            txn = Txn(conn, now_iso)
             results = []
             for i, op in enumerate(ops):
                 try:
@@ -597,104 +583,4 @@ class SQLiteStore:
         await self._writer.run(job)
 
 
-def _checked(params: Sequence[object]) -> Sequence[object]:
-    """``params``, if SQLite can bind that many (else a clear 400, not a driver error)."""
-    if len(params) > MAX_VARIABLES:
-        raise InvalidArgument(
-            f"the query is too large: it needs {len(params)} values, more than the database"
-            f" takes ({MAX_VARIABLES}); use fewer conditions or $in values",
-            max=MAX_VARIABLES,
-            path="where",
-        )
-    return params
-
-
 _GET_DOC = "SELECT body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
-_ROW = "SELECT version, created, body FROM documents WHERE collection = ? AND uid = ? AND id = ?"
-_INSERT_NEW = "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-_REPLACE = "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)"
-_DELETE = "DELETE FROM documents WHERE collection = ? AND uid = ? AND id = ?"
-
-
-def _matches(conn: sqlite3.Connection, key: Key, rule: Filter) -> bool:
-    """Whether the stored document ``key`` matches ``rule`` (the one SQL compiler decides)."""
-    if rule == TRUE:
-        return True
-    if rule == FALSE:
-        return False
-    params = Params(SQLITE)
-    cond = compile_filter(rule, SQLITE, params)
-    sql = f"SELECT 1 FROM documents WHERE collection = ? AND uid = ? AND id = ? AND ({cond})"  # noqa: S608 (compiled: values are bound)
-    args = _checked((key.collection, key.uid, key.id, *params.values))
-    assert isinstance(conn, BudgetedConnection)
-    with conn.guarded():  # a rule over a large document may take a while: a SELECT, so stoppable
-        return conn.execute(sql, args).fetchone() is not None
-
-
-class _Txn:
-    """Answers the requests of :func:`~.writes.steps` on the writer's connection, inside
-    the job's transaction. A batch updating one document many times decodes it once
-    (decoding a large one takes milliseconds, holding the GIL): later ops start from the
-    copy the last one stored."""
-
-    def __init__(self, conn: sqlite3.Connection, now_iso: str) -> None:
-        assert isinstance(conn, BudgetedConnection)
-        self.conn = conn
-        self.now_iso = now_iso
-        self.docs: dict[Key, dict[str, Any]] = {}
-
-    def answer(self, request: Request) -> Any:
-        if isinstance(request, Load):
-            return self._load(request)
-        if isinstance(request, Save):
-            return self._save(request)
-        return self._delete(request)
-
-    def _load(self, req: Load) -> Stored | None:
-        conn, key = self.conn, req.key
-        row = conn.execute(_ROW, (key.collection, key.uid, key.id)).fetchone()
-        if row is not None and req.content and req.lock and conn.on_loop and len(row[2]) > INLINE_DOCUMENT:
-            # An update of a large document: its rule checks, decoding and patching take
-            # milliseconds, so the job moves to the writer's thread before any of them.
-            raise RunOffLoop()
-        allowed = _matches(conn, key, req.rule)  # also when absent: a rule SQLite cannot take fails alike
-        if row is None:
-            return None
-        version, body = row[0], row[2]
-
-        def doc() -> dict[str, Any]:
-            cached = self.docs.get(key)
-            return cached if cached is not None and cached["_version"] == version else orjson.loads(body)
-
-        readable: list[bool] = []
-
-        def is_readable() -> bool:
-            if not readable:
-                readable.append(_matches(conn, key, req.read_rule))
-            return readable[0]
-
-        return Stored(version, row[1], allowed, doc, body.encode, is_readable)
-
-    def _save(self, req: Save) -> Saved | None:
-        conn, key, doc = self.conn, req.key, req.doc
-        k = (key.collection, key.uid, key.id)
-        body = orjson.dumps(doc).decode()
-        row = (*k, doc["_version"], doc["_created"], doc["_updated"], body)
-        if req.expect is None:
-            # Only if absent: one statement, no look first (the primary key is the table's
-            # one unique constraint, so "no change" means the document exists).
-            if conn.execute(_INSERT_NEW, row).rowcount == 0:
-                return None
-        else:
-            conn.execute(_REPLACE, row)
-        self.docs[key] = doc
-        allowed = _matches(conn, key, req.rule)
-        return Saved(body.encode(), allowed, allowed and _matches(conn, key, req.read_rule))
-
-    def _delete(self, req: Delete) -> bool:
-        key = req.key
-        if not _matches(self.conn, key, req.rule):
-            return False
-        cur = self.conn.execute(_DELETE, (key.collection, key.uid, key.id))
-        self.docs.pop(key, None)
-        return cur.rowcount > 0
