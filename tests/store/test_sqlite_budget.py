@@ -21,7 +21,8 @@ from minibase.data.patch import parse_patch
 from minibase.data.query import parse_where
 from minibase.errors import DeadlineExceeded, InvalidArgument
 from minibase.store.records import Key
-from minibase.store.sqlite import MAX_VARIABLES, SQLiteStore
+from minibase.store.sqlite import SQLiteStore
+from minibase.store.sqlite_txn import MAX_VARIABLES
 from minibase.store.writes import Get, Put, Update
 from tests.support.ticker import Ticker
 
