@@ -40,6 +40,7 @@ from ..errors import MinibaseError
 from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
+from .sqlite_checkpoint import Checkpointer
 from .sqlite_txn import Txn, checked
 from .sqlite_writer import (
     INLINE_BUDGET,
@@ -215,9 +216,9 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         memory = str(path) == ":memory:" or str(path).startswith("file:")
-        self._writer = SQLiteWriter(
-            self._connect_writer, None if memory else f"{self.path}-wlock", query_time
-        )
+        lock_path = None if memory else f"{self.path}-wlock"
+        self._checkpointer = None if memory else Checkpointer(str(self.path), lock_path)
+        self._writer = SQLiteWriter(self._connect_writer, lock_path, query_time, self._checkpointer)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._takes = 0  # bucket writes, to sweep refilled buckets now and then
         # Called after each document write commits (the events' dispatcher wakes on it; the
@@ -235,6 +236,8 @@ class SQLiteStore:
         # FULL: a commit is on disk before it is acknowledged (NORMAL may lose the last
         # transactions on power loss in WAL mode).
         conn.execute("PRAGMA synchronous=FULL")
+        if self._checkpointer is not None:  # it checkpoints, off the write path
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
     def _reader(self) -> BudgetedConnection:

@@ -50,6 +50,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from ..errors import Unavailable
+from .sqlite_checkpoint import Checkpointer
 from .writes import deadline_exceeded
 
 try:
@@ -150,8 +151,10 @@ class SQLiteWriter:
         connect: Callable[[], BudgetedConnection],
         lock_path: str | None = None,
         budget: float = math.inf,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self._connect = connect
+        self._checkpointer = checkpointer  # its connection turns SQLite's own off
         self._lock_path = lock_path if fcntl is not None else None
         self._lock_fd: int | None = None  # opened by the process that writes, never inherited
         self._budget = budget  # seconds a job's guarded statements may take in all
@@ -194,6 +197,8 @@ class SQLiteWriter:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -282,6 +287,8 @@ class SQLiteWriter:
                     lock_fd = self._lock_fd if locked else None
                     locked = False
                     await loop.run_in_executor(pool, _commit, conn, lock_fd)
+                    if self._checkpointer is not None:
+                        self._checkpointer.after_commit()
                 else:
                     conn.execute("COMMIT")  # no fsync: nothing to wait for
             except sqlite3.Error as e:

@@ -1,0 +1,139 @@
+"""WAL checkpoints off the write path: commits never checkpoint, a thread does, the WAL stays
+bounded, and a failing checkpoint loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minibase.store.records import Key
+from minibase.store.sqlite import SQLiteStore
+from minibase.store.sqlite_checkpoint import wal_frames
+from minibase.store.writes import Put
+
+PAGES = 16  # the checkpoint mark in these tests (SQLite's is 1,000)
+
+
+def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        store = SQLiteStore(path)
+        assert store._checkpointer is not None
+        store._checkpointer.pages = PAGES
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def settle(store: SQLiteStore, runs: int) -> None:
+    """Until the checkpointer has run ``runs`` times and is idle (5 s at most)."""
+    cp = store._checkpointer
+    assert cp is not None
+    deadline = time.monotonic() + 5
+    while cp.runs < runs or (cp._running is not None and not cp._running.done()):
+        assert time.monotonic() < deadline, f"{cp.runs} checkpoints, wanted {runs}"
+        await asyncio.sleep(0.01)
+
+
+def frames_by_sqlite(path: Path) -> int:
+    """The WAL's frames as SQLite counts them (a PASSIVE checkpoint's second column)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        conn.close()
+
+
+def test_commits_leave_the_wal_and_the_checkpointer_copies_it(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    marker = b"checkpointed-marker-7f3a"
+
+    async def body(store: SQLiteStore) -> None:
+        auto: list[int] = []
+        await store._writer.run(lambda c: auto.append(c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+        assert auto == [0]  # COMMIT never checkpoints
+        await store.write([Put(Key("c", "u", "m"), {"text": marker.decode()})], "t")
+        assert marker not in path.read_bytes()  # in the WAL only
+        assert store._checkpointer is not None and store._checkpointer.runs == 0
+        n = 0
+        while store._checkpointer.runs == 0:
+            await store.write([Put(Key("c", "u", f"d{n}"), {"text": "x" * 2000})], "t")
+            n += 1
+            await asyncio.sleep(0)
+            assert n < 500, "no checkpoint started"
+        await settle(store, 1)
+        assert marker in path.read_bytes()  # copied into the database file
+
+    run(path, body)
+
+
+def test_the_wal_stays_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+
+    async def body(store: SQLiteStore) -> tuple[int, int]:
+        for n in range(300):  # one commit each
+            await store.write([Put(Key("c", "u", f"d{n % 50}"), {"text": "x" * 2000, "n": n})], "t")
+        assert store._checkpointer is not None
+        await settle(store, 1)
+        shm = os.open(f"{path}-shm", os.O_RDONLY)
+        try:
+            return wal_frames(shm), store._checkpointer.runs
+        finally:
+            os.close(shm)
+
+    frames, runs = run(path, body)
+    # 300 commits of a 2 kB document: 600+ frames without checkpoints.
+    assert runs >= 5
+    assert frames < 8 * PAGES
+
+
+def test_wal_frames_reads_what_sqlite_counts(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+
+    async def body(store: SQLiteStore) -> None:
+        assert store._checkpointer is not None
+        store._checkpointer.pages = 10**9  # no checkpoint here
+        for n in range(5):
+            await store.write([Put(Key("c", "u", f"d{n}"), {"n": n})], "t")
+        shm = os.open(f"{path}-shm", os.O_RDONLY)
+        try:
+            ours = wal_frames(shm)
+        finally:
+            os.close(shm)
+        assert ours > 0
+        assert ours == frames_by_sqlite(path)
+
+    run(path, body)
+
+
+def test_a_failing_checkpoint_is_logged_and_writes_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(store: SQLiteStore) -> int:
+        cp = store._checkpointer
+        assert cp is not None
+        broken = sqlite3.connect(":memory:")
+        broken.close()
+        cp._conn = broken  # every checkpoint fails: "Cannot operate on a closed database"
+        for n in range(60):
+            await store.write([Put(Key("c", "u", f"d{n}"), {"text": "x" * 2000})], "t")
+        if cp._running is not None:
+            cp._running.result(timeout=5)
+        assert cp.runs == 0
+        rows = await store.run_read(lambda c: c.execute("SELECT count(*) FROM documents").fetchone()[0])
+        return int(rows)
+
+    with caplog.at_level(logging.WARNING, logger="minibase.sqlite"):
+        assert run(tmp_path / "db", body) == 60
+    assert any("WAL checkpoint" in r.getMessage() for r in caplog.records)
