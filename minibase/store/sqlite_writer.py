@@ -262,16 +262,17 @@ class SQLiteWriter:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minibase-sqlite")
         pool = self._executor
         while self._pending:
+            locked = False
+            if self._lock_fd is not None:
+                # Before the batch is cut: what queues while another process writes joins it.
+                locked = await _take_lock(self._lock_fd, loop, pool)
             batch = self._pending[:_MAX_GROUP]
             del self._pending[:_MAX_GROUP]
             outcomes: list[tuple[bool, Any]] = []
             durable = any(d for _, _, d in batch)
-            if not durable:
-                conn.execute("PRAGMA synchronous=OFF")
-            locked = False
             try:
-                if self._lock_fd is not None:
-                    locked = await _take_lock(self._lock_fd, loop, pool)
+                if not durable:
+                    conn.execute("PRAGMA synchronous=OFF")
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError:  # another process holds the write lock

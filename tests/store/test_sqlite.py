@@ -275,6 +275,44 @@ def test_processes_take_turns_through_the_write_lock_file(
         os.close(fd)
 
 
+def test_writes_queued_while_another_process_writes_join_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is cut once the lock is held, not before waiting for it: the writes that
+    queue meanwhile share the one commit (and fsync) instead of waiting for another turn."""
+    import fcntl
+
+    path = tmp_path / "db"
+    fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
+    commits: list[int] = []
+    real = sqlite_writer._commit
+
+    def counted(conn: sqlite3.Connection, lock_fd: int | None) -> None:
+        commits.append(1)
+        real(conn, lock_fd)
+
+    monkeypatch.setattr(sqlite_writer, "_commit", counted)
+
+    async def body(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", "first"), {"x": 0})], "t")
+        commits.clear()
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another worker in its transaction
+        first = asyncio.ensure_future(store.write([Put(Key("c", "u", "a"), {"x": 1})], "t"))
+        await asyncio.sleep(0.1)  # its flusher is waiting for the lock
+        later = [asyncio.ensure_future(store.write([Put(Key("c", "u", k), {"x": 2})], "t")) for k in "bc"]
+        await asyncio.sleep(0.1)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await asyncio.gather(first, *later)
+        assert commits == [1]
+        for k in "abc":
+            assert await store.get_document(Key("c", "u", k)) is not None
+
+    try:
+        run(path, body)
+    finally:
+        os.close(fd)
+
+
 def test_the_write_lock_is_released_when_commit_returns_not_when_the_loop_is_free(
     tmp_path: Path,
 ) -> None:
