@@ -31,7 +31,7 @@ from ..results import Page
 from ..store.protocols import DocumentStore
 from ..store.records import Key
 from ..store.writes import Get, Insert, Put, Remove, Update, WriteOp, make_document
-from ..util.ids import random_id
+from ..util.ids import sortable_id
 from ..util.timefmt import now, rfc3339_ms
 from . import cursor, validate
 from .filters import FALSE, TRUE, Cmp, Filter, OrderKey, bind_owner, conj
@@ -235,7 +235,7 @@ class DataFunction:
             if op == "put" or "id" in obj:
                 doc_id = validate.doc_id(obj.get("id"), "obj.id", self.limits.max_id_length)
             else:
-                doc_id = random_id("", 20)
+                doc_id = sortable_id()
             fields = {k: v for k, v in obj.items() if k not in SYSTEM_FIELDS}
             schema = self._schema(name, col)
             if schema is not None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import random
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,23 @@ def random_id(prefix: str, length: int = 20) -> str:
 
 # byte -> the base32 character of its low 5 bits: uniform bytes give uniform characters
 _B32_BY_LOW_BITS = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[b & 31] for b in range(256))
+
+# The same 32 characters in ASCII order, so a number written with them sorts as text does.
+_SORTED_B32 = "234567abcdefghijklmnopqrstuvwxyz"
+SORTABLE_TIME_CHARS = 9  # 45 bits of milliseconds since 1970: until the year 3084
+
+
+def sortable_id(now_ms: int | None = None) -> str:
+    """20 lower-case base32 characters: the time in milliseconds (9 characters, in an
+    alphabet whose order is ASCII's) then 11 random ones (55 bits, :func:`random_id`).
+
+    Generated document ids: stored in a primary key and indexes, random ids land anywhere
+    in the B-trees, so each insert of a batch dirtied its own pages (about a quarter more
+    CPU per insert, measured, and more WAL to write and checkpoint); ids of one moment
+    land together. Text order is creation order, to the millisecond."""
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    head = "".join(_SORTED_B32[(ms >> shift) & 31] for shift in range(40, -1, -5))
+    return head + random_id("", 20 - SORTABLE_TIME_CHARS)
 
 
 # The ASGI scope key under which FC's handlers hand the invocation's own request id to the app.

@@ -45,6 +45,20 @@ def test_insert_generates_ids_and_refuses_duplicates(data_live: Live) -> None:
     assert data_live.client("dev:bob").db("insert", obj={"id": "x"})["id"] == "x"
 
 
+def test_generated_ids_list_in_the_order_they_were_made(data_live: Live) -> None:
+    """Generated ids start with the time (sortable_id): a list, in id order, shows the
+    documents as they were created."""
+    import time
+
+    c = data_live.client("dev:carol")
+    made = []
+    for n in range(4):
+        made.append(c.db("insert", obj={"n": n})["id"])
+        time.sleep(0.002)  # the next millisecond
+    assert [d["id"] for d in c.db("list")] == made
+    assert [d["n"] for d in c.db("list")] == [0, 1, 2, 3]
+
+
 def test_update_operators_and_versions(data_live: Live) -> None:
     c = data_live.client("dev:alice")
     c.db("insert", obj={"id": "t", "n": 1, "tags": ["a"], "o": {"k": 1}, "gone": True})

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections import Counter
 
 import pytest
 
-from minibase.util.ids import b64url, b64url_decode, random_id, session_token, token_hash
+from minibase.util.ids import (
+    SORTABLE_TIME_CHARS,
+    b64url,
+    b64url_decode,
+    random_id,
+    session_token,
+    sortable_id,
+    token_hash,
+)
 
 
 @pytest.mark.parametrize("n", range(0, 12))
@@ -75,3 +85,26 @@ def test_random_id_uses_every_character_at_every_position_evenly() -> None:
     for c in counts:
         assert len(c) == 32
         assert min(c.values()) > 350 and max(c.values()) < 650, c
+
+
+B32 = set("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def test_sortable_ids_sort_as_their_times_do() -> None:
+    rng = random.Random(3)
+    times = [rng.randrange(0, 2**45) for _ in range(500)] + [0, 1, 31, 32, 2**45 - 1]
+    times += [1764590400000 + d for d in range(40)]
+    ids = {t: sortable_id(t) for t in times}
+    assert all(len(i) == 20 and set(i) <= B32 for i in ids.values())
+    assert sorted(times) == sorted(times, key=lambda t: ids[t])
+    # The head is the time: equal for one millisecond, the rest random.
+    same = {sortable_id(1764590400123) for _ in range(1000)}
+    assert len(same) == 1000
+    assert {i[:SORTABLE_TIME_CHARS] for i in same} == {sortable_id(1764590400123)[:SORTABLE_TIME_CHARS]}
+
+
+def test_sortable_id_is_now() -> None:
+    before = sortable_id(time.time_ns() // 1_000_000)
+    made = sortable_id()
+    after = sortable_id(time.time_ns() // 1_000_000 + 1)
+    assert before[:SORTABLE_TIME_CHARS] <= made[:SORTABLE_TIME_CHARS] <= after[:SORTABLE_TIME_CHARS]
