@@ -20,6 +20,7 @@ const state = {
   notice: '', // a note shown in the status line until the next request
   pending: 0, // requests in flight
   busy: new Set(), // ids of todos with a request in flight
+  gone: new Set(), // ids of todos seen removed (see `loaded`)
   editing: null, // id of the todo whose title is being edited
   draft: '',
   focusEdit: false, // focus the edit field on the next render
@@ -236,7 +237,7 @@ async function showTodos() {
   $('new-title').focus()
   state.loadFailed = !(await run(async () => {
     try {
-      state.items = await loadAll()
+      loaded(await loadAll())
     } finally {
       state.loading = false
     }
@@ -258,14 +259,16 @@ function watchTodos() {
         // An init may arrive after this page's own requests showed newer versions: the
         // newer version of each todo wins, as for changes.
         const held = new Map(state.items.map((t) => [t.id, t]))
-        state.items = snapshot.docs.map((d) => {
-          const mine = held.get(d.id)
-          return mine && mine._version > d._version ? mine : d
-        })
+        state.items = snapshot.docs
+          .filter((d) => !state.gone.has(d.id))
+          .map((d) => {
+            const mine = held.get(d.id)
+            return mine && mine._version > d._version ? mine : d
+          })
       } else {
         for (const c of snapshot.docChanges) {
-          if (c.dataType === 'remove') state.items = state.items.filter((t) => t.id !== c.id)
-          else upsert(c.doc)
+          if (c.dataType === 'remove') removed([c.id])
+          else if (!state.gone.has(c.id)) upsert(c.doc)
         }
       }
       render()
@@ -306,6 +309,20 @@ const replace = (doc) => {
   state.items = state.items.map((t) => (t.id === doc.id && !(t._version > doc._version) ? doc : t))
 }
 const byCreated = (a, b) => (a._created < b._created ? -1 : a._created > b._created ? 1 : a.id < b.id ? -1 : 1)
+/**
+ * Todos removed (here, by a frame, or by clearCompleted) leave the list and are remembered:
+ * a frame of an earlier edit may still be on its way, and a removal has no version to
+ * compare it with, so without this the todo would come back until the removal's frame.
+ */
+const removed = (ids) => {
+  for (const id of ids) state.gone.add(id)
+  state.items = state.items.filter((t) => !state.gone.has(t.id))
+}
+/** A fresh load is the truth: a todo in it is alive, whatever was seen before. */
+const loaded = (items) => {
+  for (const t of items) state.gone.delete(t.id)
+  state.items = items
+}
 /** Put a document into the list (oldest first): an answer and the stream may both bring it. */
 const upsert = (doc) => {
   if (find(doc.id)) return replace(doc)
@@ -378,7 +395,7 @@ async function removeTodo(id) {
   const todo = find(id)
   await run(async () => {
     await todos.doc(id).remove()
-    state.items = state.items.filter((t) => t.id !== id)
+    removed([id])
     if (todo && todo.attachment) await mb.files.remove(todo.attachment)
   }, id)
 }
@@ -421,12 +438,14 @@ async function saveEdit() {
 async function clearCompleted() {
   const done = state.items.filter(FILTERS.completed)
   await run(async () => {
-    const { removed } = await mb.callFunction('clearCompleted')
-    state.items = await loadAll()
+    const { removed: count } = await mb.callFunction('clearCompleted')
+    const now = await loadAll()
+    removed(done.map((t) => t.id).filter((id) => !now.some((t) => t.id === id)))
+    loaded(now)
     for (const t of done) {
       if (t.attachment && !find(t.id)) await mb.files.remove(t.attachment)
     }
-    state.notice = `Removed ${removed} completed ${removed === 1 ? 'todo' : 'todos'}.`
+    state.notice = `Removed ${count} completed ${count === 1 ? 'todo' : 'todos'}.`
   })
 }
 

@@ -61,7 +61,7 @@ Page({
         return app.loadTodos()
       })
       .then(function (todos) {
-        self.show(todos)
+        self.loaded(todos)
         self.watch()
       })
       .catch(function (e) {
@@ -102,6 +102,7 @@ Page({
   // version of that todo (from its own request's answer).
   applyChanges: function (snapshot) {
     var self = this
+    var gone = (self.gone = self.gone || {})
     var list = (self.items || []).slice()
     if (snapshot.type === 'init') {
       // An init may arrive after this page's own requests already showed newer versions
@@ -110,10 +111,14 @@ Page({
       list.forEach(function (t) {
         held[t.id] = t
       })
-      list = snapshot.docs.map(function (d) {
-        var mine = held[d.id]
-        return mine && mine._version > d._version ? mine : d
-      })
+      list = snapshot.docs
+        .filter(function (d) {
+          return !gone[d.id]
+        })
+        .map(function (d) {
+          var mine = held[d.id]
+          return mine && mine._version > d._version ? mine : d
+        })
     } else {
       snapshot.docChanges.forEach(function (c) {
         var at = -1
@@ -121,7 +126,10 @@ Page({
           if (t.id === c.id) at = i
         })
         if (c.dataType === 'remove') {
+          gone[c.id] = true
           if (at >= 0) list.splice(at, 1)
+        } else if (gone[c.id]) {
+          // Removed already: a frame of an earlier edit that came late (see removed).
         } else if (at < 0) {
           list.push(c.doc)
         } else if (!(list[at]._version > c.doc._version)) {
@@ -137,6 +145,25 @@ Page({
     return app.withThumbs(list).then(function (todos) {
       if (seq === self.seq) self.show(todos) // not over a newer list
     })
+  },
+
+  // Todos removed (here, by a frame, or by clearCompleted) are remembered: a frame of an
+  // earlier edit may still be on its way, and a removal has no version to compare it with,
+  // so without this the todo would come back until the removal's frame.
+  removed: function (ids) {
+    var gone = (this.gone = this.gone || {})
+    ids.forEach(function (id) {
+      gone[id] = true
+    })
+  },
+
+  // A fresh load is the truth: a todo in it is alive, whatever was seen before.
+  loaded: function (todos) {
+    var gone = (this.gone = this.gone || {})
+    todos.forEach(function (t) {
+      delete gone[t.id]
+    })
+    this.show(todos)
   },
 
   show: function (todos) {
@@ -173,7 +200,7 @@ Page({
       .then(function (todos) {
         // After a refused toggle the checkboxes must be drawn again from the data.
         if (error) self.setData({ visible: [] })
-        self.show(todos)
+        self.loaded(todos)
       })
       .catch(function (e) {
         error = error || app.errorMessage(e)
@@ -252,17 +279,27 @@ Page({
 
   onDelete: function (e) {
     var id = e.currentTarget.dataset.id
+    var self = this
     var todo = this.find(id) || { id: id }
     return this.change(function () {
-      return app.removeTodo(todo)
+      return app.removeTodo(todo).then(function () {
+        self.removed([id])
+      })
     })
   },
 
   clearCompleted: function () {
+    var self = this
     var done = this.data.todos.filter(FILTERS.completed)
     return this.change(function () {
       return app.clearCompleted(done).then(function (r) {
         app.toast('Removed ' + r.removed + ' completed ' + (r.removed === 1 ? 'todo' : 'todos') + '.')
+        // Any still there after the load that follows were not removed: the load revives them.
+        self.removed(
+          done.map(function (t) {
+            return t.id
+          })
+        )
       })
     })
   },
