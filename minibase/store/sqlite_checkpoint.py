@@ -21,11 +21,11 @@ SQLite's own checkpoint.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import sqlite3
 import sys
+import threading
 
 try:
     import fcntl
@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - Windows: no second pass (no lock file 
 __all__ = ["CHECKPOINT_PAGES", "Checkpointer", "wal_frames"]
 
 CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint default
+CLOSE_WAIT = 15.0  # seconds close waits for a running checkpoint
 
 log = logging.getLogger("minibase.sqlite")
 
@@ -63,13 +64,14 @@ class Checkpointer:
         self._shm: int | None = None  # opened by the process that writes, never inherited
         self._lock: int | None = None
         self._conn: sqlite3.Connection | None = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._running: concurrent.futures.Future[None] | None = None
+        # A daemon thread per checkpoint (one every 1,000 pages): one stuck on the lock,
+        # behind a process that hangs amid a write, cannot hold this process's exit.
+        self._running: threading.Thread | None = None
         self.runs = 0  # checkpoints run (for tests and the curious)
 
     def after_commit(self) -> None:
         """Start a checkpoint if the WAL is past :attr:`pages` and none is running."""
-        if self._running is not None and not self._running.done():
+        if self._running is not None and self._running.is_alive():
             return
         if self._shm is None:
             try:
@@ -78,9 +80,8 @@ class Checkpointer:
                 return  # no wal-index (yet): nothing to measure
         if wal_frames(self._shm) < self.pages:
             return
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minibase-checkpoint")
-        self._running = self._pool.submit(self._checkpoint)
+        self._running = threading.Thread(target=self._checkpoint, name="minibase-checkpoint", daemon=True)
+        self._running.start()
 
     def _checkpoint(self) -> None:
         try:
@@ -105,11 +106,19 @@ class Checkpointer:
         finally:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running checkpoint; whether none is running now."""
+        running = self._running
+        if running is not None:
+            running.join(timeout)
+        return running is None or not running.is_alive()
+
     def close(self) -> None:
-        """Wait for a running checkpoint; close what was opened."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Wait for a running checkpoint (at most :data:`CLOSE_WAIT`); close what was opened
+        (a checkpoint still stuck keeps its connection and lock file until the process ends)."""
+        if not self.wait(CLOSE_WAIT):
+            log.warning("a WAL checkpoint of %s is still waiting for the write lock", self.path)
+            return
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -41,7 +41,7 @@ async def settle(store: SQLiteStore, runs: int) -> None:
     cp = store._checkpointer
     assert cp is not None
     deadline = time.monotonic() + 5
-    while cp.runs < runs or (cp._running is not None and not cp._running.done()):
+    while cp.runs < runs or not cp.wait(0):
         assert time.monotonic() < deadline, f"{cp.runs} checkpoints, wanted {runs}"
         await asyncio.sleep(0.01)
 
@@ -128,8 +128,7 @@ def test_a_failing_checkpoint_is_logged_and_writes_go_on(
         cp._conn = broken  # every checkpoint fails: "Cannot operate on a closed database"
         for n in range(60):
             await store.write([Put(Key("c", "u", f"d{n}"), {"text": "x" * 2000})], "t")
-        if cp._running is not None:
-            cp._running.result(timeout=5)
+        assert cp.wait(5)
         assert cp.runs == 0
         rows = await store.run_read(lambda c: c.execute("SELECT count(*) FROM documents").fetchone()[0])
         return int(rows)
@@ -137,3 +136,45 @@ def test_a_failing_checkpoint_is_logged_and_writes_go_on(
     with caplog.at_level(logging.WARNING, logger="minibase.sqlite"):
         assert run(tmp_path / "db", body) == 60
     assert any("WAL checkpoint" in r.getMessage() for r in caplog.records)
+
+
+def test_a_checkpoint_stuck_on_the_lock_does_not_hold_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process hung amid a write keeps the lock: the second pass waits for it, in a
+    thread that neither close nor the process's exit waits for past CLOSE_WAIT."""
+    import fcntl
+
+    from minibase.store import sqlite_checkpoint
+    from minibase.store.sqlite_checkpoint import Checkpointer
+
+    monkeypatch.setattr(sqlite_checkpoint, "CLOSE_WAIT", 0.2)
+    path = tmp_path / "db"
+    fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
+    held: list[Checkpointer] = []
+
+    async def body(store: SQLiteStore) -> None:
+        cp = store._checkpointer
+        assert cp is not None
+        cp.pages = 10**9
+        for n in range(5):
+            await store.write([Put(Key("c", "u", f"d{n}"), {"n": n})], "t")
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the hung process
+        cp.pages = 1
+        cp.after_commit()
+        assert not cp.wait(0.3)  # the second pass waits for the lock
+        held.append(cp)
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="minibase.sqlite"):
+            start = time.monotonic()
+            run(path, body)  # closes the store
+            assert time.monotonic() - start < 5
+        assert any("still waiting for the write lock" in r.getMessage() for r in caplog.records)
+        assert held[0]._running is not None and held[0]._running.daemon
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert held[0].wait(5)  # the lock free, it finishes
+    held[0].close()  # and now closes what it kept
+    assert held[0]._conn is None
