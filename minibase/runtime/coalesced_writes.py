@@ -57,6 +57,8 @@ class CoalescingTransport(asyncio.Transport):
             return
         self._held = None
         self._held_bytes = 0
+        if self._transport.is_closing():
+            return  # the peer went away meanwhile: the transport would drop it too (uvloop raises)
         if len(held) == 1:
             self._transport.write(held[0])
         else:

@@ -113,6 +113,18 @@ def test_close_and_eof_send_what_is_held_first_and_abort_drops_it() -> None:
     ]
 
 
+def test_what_is_held_when_the_connection_goes_is_dropped() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> list[tuple[str, Any]]:
+        inner = Recording()
+        t = CoalescingTransport(inner, loop)
+        t.write(b"answer")
+        inner.closing = True  # the peer went away before the step ended
+        await asyncio.sleep(0)
+        return inner.calls
+
+    assert run(body) == []
+
+
 def test_a_big_write_is_not_held() -> None:
     """Held bytes are bounded, so flow control (the transport's own buffer) still works."""
 
