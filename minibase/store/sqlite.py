@@ -75,6 +75,9 @@ T = TypeVar("T")
 _READ_THREADS = 4
 # Query shapes (SQL texts) remembered as too slow for the loop; when full, it starts over.
 _SLOW_SHAPES = 1024
+# Seconds a shape stays remembered: a shape slow once (a cold cache, a burst of writes)
+# tries the loop again later, and is remembered again if it is still slow.
+SLOW_SHAPE_TTL = 300.0
 
 # Versioned schema changes, applied in order and recorded in schema_migrations.
 # A migration is a script of statements split at ";", or a tuple of statements (triggers
@@ -211,7 +214,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.query_time = query_time  # seconds a statement may run (limits.query_time)
         self.inline_queries = inline_queries  # try queries on the loop first (see query())
-        self._slow_shapes: set[str] = set()
+        self._slow_shapes: dict[str, float] = {}  # shape -> when it was found slow (monotonic)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -285,8 +288,9 @@ class SQLiteStore:
                 if not conn.fired:
                     raise
                 if shape is not None:  # remembered; the bounded set starts over when full
-                    self._slow_shapes = self._slow_shapes if len(self._slow_shapes) < _SLOW_SHAPES else set()
-                    self._slow_shapes.add(shape)
+                    if len(self._slow_shapes) >= _SLOW_SHAPES:
+                        self._slow_shapes = {}
+                    self._slow_shapes[shape] = start
             finally:
                 conn.deadline = math.inf
         if self._pool is None:
@@ -518,7 +522,8 @@ class SQLiteStore:
         # back the GIL (a list of 20 at half the rate). A costly shape holds the loop for
         # the budget plus at most one JSON call on one document (SQLite cannot stop amid
         # it: ~4 ms for 1 MB) once, then is remembered and goes to a thread.
-        inline = self.inline_queries and sql not in self._slow_shapes
+        found = self._slow_shapes.get(sql)
+        inline = self.inline_queries and (found is None or time.monotonic() - found > SLOW_SHAPE_TTL)
         rows = await self._read(lambda conn: conn.execute(sql, args).fetchall(), inline=inline, shape=sql)
         return [(list(r[:-1]), r[-1].encode()) for r in rows]
 

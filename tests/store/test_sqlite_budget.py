@@ -20,6 +20,7 @@ from minibase.data.filters import TRUE, Contains, In, Or, OrderKey
 from minibase.data.patch import parse_patch
 from minibase.data.query import parse_where
 from minibase.errors import DeadlineExceeded, InvalidArgument
+from minibase.store import sqlite as sqlite_mod
 from minibase.store.records import Key
 from minibase.store.sqlite import SQLiteStore
 from minibase.store.sqlite_txn import MAX_VARIABLES
@@ -197,6 +198,13 @@ def test_a_costly_query_shape_moves_to_a_thread_and_stays_there(tmp_path: Path) 
         # Another filter is another shape (SQL text): it tries the loop again.
         assert await store.query("c", parse_where({"n": 0}), (), 10, None)
         assert len(on_loop) == 2
+        # Remembered for SLOW_SHAPE_TTL only: then it tries the loop again (and, still
+        # slow, is remembered anew).
+        [(shape, found)] = store._slow_shapes.items()
+        store._slow_shapes[shape] = found - sqlite_mod.SLOW_SHAPE_TTL - 1
+        assert len(await store.query("c", hit, (), 10, None)) == 2
+        assert len(on_loop) == 3
+        assert store._slow_shapes[shape] > found
 
     run(tmp_path / "db", body, query_time=60)
 
