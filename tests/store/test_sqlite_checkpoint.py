@@ -86,6 +86,10 @@ def test_the_wal_stays_bounded(tmp_path: Path) -> None:
             await store.write([Put(Key("c", "u", f"d{n % 50}"), {"text": "x" * 2000, "n": n})], "t")
         assert store._checkpointer is not None
         await settle(store, 1)
+        # The next transaction after a complete checkpoint starts the WAL over (whatever
+        # was appended while the last one ran, on a busy machine, is copied by then).
+        await store.write([Put(Key("c", "u", "last"), {"n": -1})], "t")
+        await settle(store, 1)
         shm = os.open(f"{path}-shm", os.O_RDONLY)
         try:
             return wal_frames(shm), store._checkpointer.runs
@@ -93,9 +97,10 @@ def test_the_wal_stays_bounded(tmp_path: Path) -> None:
             os.close(shm)
 
     frames, runs = run(path, body)
-    # 300 commits of a 2 kB document: 600+ frames without checkpoints.
+    # 300 commits of a 2 kB document: 600+ frames without checkpoints, and without the
+    # second pass under the lock (the WAL never started over) 1,000 and more.
     assert runs >= 5
-    assert frames < 8 * PAGES
+    assert frames < 2 * PAGES
 
 
 def test_wal_frames_reads_what_sqlite_counts(tmp_path: Path) -> None:
