@@ -19,21 +19,20 @@ from minibase.store.sqlite import SQLiteStore
 from minibase.store.sqlite_checkpoint import wal_frames
 from minibase.store.writes import Put
 
+from .test_sqlite import run as run_store
+
 PAGES = 16  # the checkpoint mark in these tests (SQLite's is 1,000)
 
 
 def run(path: Path, body: Callable[[SQLiteStore], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        store = SQLiteStore(path)
+    """``body`` on an open store whose checkpoint mark is :data:`PAGES`."""
+
+    async def marked(store: SQLiteStore) -> Any:
         assert store._checkpointer is not None
         store._checkpointer.pages = PAGES
-        await store.open()
-        try:
-            return await body(store)
-        finally:
-            await store.close()
+        return await body(store)
 
-    return asyncio.run(main())
+    return run_store(path, marked)
 
 
 async def settle(store: SQLiteStore, runs: int) -> None:
