@@ -20,7 +20,7 @@ from ..audit import audit
 from ..config import Config
 from ..errors import ConfigError, Internal, MinibaseError, NotFound, Unauthenticated
 from ..results import Raw as Reply
-from ..store.events import Change, Delivery, EventStore, Route, change_dict
+from ..store.events import Change, Delivery, EventStore, Route, change_dict, prune_outbox
 from .decl import EventSpecs, ScheduleSpec, WebhookSpec
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ class Dispatcher:
                     self.on_delivered(d.change)
         if now - self._last_prune > 10:
             self._last_prune = now
-            await store.prune(now - self.keep, 1000)
+            await prune_outbox(store, now - self.keep)
         return len(claimed)
 
     async def _deliver(self, d: Delivery) -> bool:

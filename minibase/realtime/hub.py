@@ -29,7 +29,7 @@ from ..errors import (
     Unauthenticated,
     Unavailable,
 )
-from ..store.events import Change, EventStore, Route
+from ..store.events import Change, EventStore, Route, prune_outbox
 from ..store.tablestore_eval import matches
 from .window import Entry, Key, Stamp, Window, stamp_of
 
@@ -110,6 +110,7 @@ class Hub:
         self._per_user: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._pruning: asyncio.Future[None] | None = None
         self._rereads: set[asyncio.Task[None]] = set()
         self._db: DataFunction | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,9 +126,10 @@ class Hub:
 
     async def stop(self) -> None:
         self._end_all()
-        for t in [*self._tasks, *self._rereads]:
+        pruning = [self._pruning] if self._pruning is not None else []
+        for t in [*self._tasks, *self._rereads, *pruning]:
             t.cancel()
-        for t in [*self._tasks, *self._rereads]:
+        for t in [*self._tasks, *self._rereads, *pruning]:
             with contextlib.suppress(BaseException):
                 await t
         self._tasks.clear()
@@ -384,9 +386,10 @@ class Hub:
                 changes, self.pos = await self.events.follow(self.pos, BATCH)
                 self.dispatch(changes)
                 now = time.time()
-                if now - last_prune > 10:
+                if now - last_prune > 10 and (self._pruning is None or self._pruning.done()):
                     last_prune = now
-                    await self.events.prune(now - KEEP, 1000)
+                    # Beside this loop: a backlog takes many write jobs, and changes go on.
+                    self._pruning = asyncio.ensure_future(self._prune(now - KEEP))
             except asyncio.CancelledError:
                 raise
             except MinibaseError as e:  # the database is away: the position is kept, nothing is lost
@@ -400,6 +403,14 @@ class Hub:
             if len(changes) < BATCH:
                 with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL)
+
+    async def _prune(self, before: float) -> None:
+        try:
+            await prune_outbox(self.events, before)
+        except MinibaseError as e:  # the database is away: the next round tries again
+            log.warning("pruning the outbox: %s", e.message)
+        except Exception:
+            log.exception("pruning the outbox failed")
 
     def dispatch(self, changes: Sequence[Change]) -> None:
         for ch in changes:

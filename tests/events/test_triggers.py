@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from minibase.config import Config
 from minibase.core import Minibase
 from minibase.errors import PermissionDenied
 from minibase.events.runner import Dispatcher
+from minibase.store import events as events_store
 from minibase.store.records import Key
 from minibase.store.writes import Insert, Put, Remove, Update
 from tests.support.events import handled
@@ -226,7 +228,13 @@ def test_two_instances_deliver_every_event_in_order_per_document(
     assert len(got) == 36
 
 
-def test_delivered_events_are_pruned(events_config: Callable[..., Config], tmp_path: Path) -> None:
+def test_delivered_events_are_pruned(
+    events_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All of them at once, a batch per write job: one batch a round (1,000 in 10 s) let the
+    outbox grow without end under a steady 100 writes a second."""
+    monkeypatch.setattr(events_store, "PRUNE_BATCH", 2)  # five events: three batches
+
     async def run() -> None:
         core = await started(events_config(source()))
         try:
@@ -246,6 +254,41 @@ def test_delivered_events_are_pruned(events_config: Callable[..., Config], tmp_p
 
     asyncio.run(run())
     assert len(lines(tmp_path)) == 5
+
+
+def test_a_backlog_is_pruned_a_batch_per_write_job(
+    events_config: Callable[..., Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_store, "PRUNE_BATCH", 2)
+
+    async def run() -> None:
+        core = await started(events_config(source()))
+        try:
+            assert core.events is not None
+            store = core.events.store
+            for i in range(5):
+                await core.store.write([Insert(Key("orders", "u", f"p{i}"), {"n": i})], "t")
+            await Dispatcher(core.events).drain()  # delivered: nothing pending on them
+            calls: list[int] = []
+            real = store.prune
+
+            async def counted(before: float, limit: int) -> int:
+                calls.append(limit)
+                return await real(before, limit)
+
+            monkeypatch.setattr(store, "prune", counted)
+            monkeypatch.setattr(events_store, "PRUNE_BATCHES", 2)
+            assert await events_store.prune_outbox(store, time.time() + 1) == 4  # at most 2 x 2
+            assert len(await store.changes_after(0, 100)) == 1
+            monkeypatch.setattr(events_store, "PRUNE_BATCHES", 100)
+            calls.clear()
+            assert await events_store.prune_outbox(store, time.time() + 1) == 1
+            assert calls == [2]  # fewer than a batch: done
+            assert await store.changes_after(0, 100) == []
+        finally:
+            await core.stop()
+
+    asyncio.run(run())
 
 
 ADMIN_MODULE = """
