@@ -35,6 +35,8 @@ class CoalescingTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse its buffer once write returns
         held = self._held
         if held is None:
             self._held = [data]

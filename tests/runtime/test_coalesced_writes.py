@@ -113,6 +113,20 @@ def test_close_and_eof_send_what_is_held_first_and_abort_drops_it() -> None:
     ]
 
 
+def test_a_buffer_reused_after_write_does_not_change_what_is_sent() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> list[tuple[str, Any]]:
+        inner = Recording()
+        t = CoalescingTransport(inner, loop)
+        buf = bytearray(b"first")
+        t.write(buf)
+        buf[:] = b"later"
+        t.write(memoryview(buf))
+        await asyncio.sleep(0)
+        return inner.calls
+
+    assert run(body) == [("writelines", [b"first", b"later"])]
+
+
 def test_what_is_held_when_the_connection_goes_is_dropped() -> None:
     async def body(loop: asyncio.AbstractEventLoop) -> list[tuple[str, Any]]:
         inner = Recording()
