@@ -239,8 +239,6 @@ class SQLiteStore:
         # FULL: a commit is on disk before it is acknowledged (NORMAL may lose the last
         # transactions on power loss in WAL mode).
         conn.execute("PRAGMA synchronous=FULL")
-        if self._checkpointer is not None:  # it checkpoints, off the write path
-            conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
     def _reader(self) -> BudgetedConnection:

@@ -154,7 +154,7 @@ class SQLiteWriter:
         checkpointer: Checkpointer | None = None,
     ) -> None:
         self._connect = connect
-        self._checkpointer = checkpointer  # its connection turns SQLite's own off
+        self._checkpointer = checkpointer  # if any, SQLite's own checkpoints are off (_open)
         self._lock_path = lock_path if fcntl is not None else None
         self._lock_fd: int | None = None  # opened by the process that writes, never inherited
         self._budget = budget  # seconds a job's guarded statements may take in all
@@ -238,6 +238,8 @@ class SQLiteWriter:
             conn = self._connect()
             # BEGIN must not block the loop: try without waiting, wait on the helper thread.
             conn.execute("PRAGMA busy_timeout=0")
+            if self._checkpointer is not None:  # it checkpoints, not a COMMIT under the lock
+                conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as e:
             pending, self._pending = self._pending, []
             for _, fut, _ in pending:
