@@ -1,9 +1,10 @@
 """The embedded default backend: one SQLite file in WAL mode.
 
 Writes go through :class:`SQLiteWriter` (one connection, group commit, durable). Reads
-run on per-thread read-only connections. A read of one key (a document, a session, a
-user) runs directly on the event loop: it takes microseconds, far less than a hop to a
-thread would. A query or count reads a range whose cost no limit bounds (rows scanned,
+run on per-thread read-only connections (:mod:`.sqlite_reader`; on the event loop, the
+reads of one loop step share one read transaction). A read of one key (a document, a
+session, a user) runs directly on the event loop: it takes microseconds, far less than a
+hop to a thread would. A query or count reads a range whose cost no limit bounds (rows scanned,
 ``$contains`` over large arrays), so it runs on a reader thread and never holds the loop.
 A key read under a rule (bounded by one document, but a large one may take milliseconds)
 starts on the loop and moves to a reader thread if it runs past
@@ -41,6 +42,7 @@ from ..util.bucket import take
 from .platform import SQLITE_DDL as PLATFORM_SQLITE_DDL
 from .records import Identity, Key, SessionRecord, UserRecord
 from .sqlite_checkpoint import Checkpointer
+from .sqlite_reader import ReadConnection, step_snapshot
 from .sqlite_txn import Txn, checked
 from .sqlite_writer import (
     INLINE_BUDGET,
@@ -195,20 +197,6 @@ def _switch_to_wal(conn: sqlite3.Connection, wait: float = 10.0) -> None:
             time.sleep(0.005)  # at start only: once the file is in WAL, this never waits
 
 
-class _ReadConnection(BudgetedConnection):
-    """A reader whose statements fail with Unavailable when SQLite cannot serve them now
-    (locked past the busy timeout, disk failing): the reads' one place for that."""
-
-    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        try:
-            return super().execute(sql, parameters)
-        except sqlite3.OperationalError as e:
-            err = outage(e)
-            if err is e:
-                raise
-            raise err from e
-
-
 class SQLiteStore:
     def __init__(self, path: str | Path, *, query_time: float = 3.0, inline_queries: bool = True) -> None:
         self.path = Path(path)
@@ -241,12 +229,13 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous=FULL")
         return conn
 
-    def _reader(self) -> BudgetedConnection:
-        conn: BudgetedConnection | None = getattr(self._local, "conn", None)
+    def _reader(self) -> ReadConnection:
+        """This thread's read connection; on the loop, inside the step's read transaction."""
+        conn: ReadConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
                 conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, factory=_ReadConnection
+                    self.path, isolation_level=None, check_same_thread=False, factory=ReadConnection
                 )
                 conn.execute("PRAGMA busy_timeout=10000")
                 conn.execute("PRAGMA query_only=ON")
@@ -257,7 +246,7 @@ class SQLiteStore:
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
-        return conn
+        return step_snapshot(conn)
 
     def _private_files(self) -> None:
         """The database holds every user's data: owner-only, like the secret key. SQLite

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,12 +185,20 @@ def test_disabling_a_user_anywhere_is_refused_by_every_instance_at_once(tmp_path
         import sqlite3
 
         conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-        conn.execute("UPDATE users SET disabled = 1 WHERE uid = ?", (uid,))
+
+        def elsewhere(sql: str, *args: object) -> Awaitable[None]:
+            """A write of another process, and then the next request: that one runs in a
+            later loop step (its reads see what was committed before the step's first
+            read, store/sqlite_reader.py), as every request after the write does."""
+            conn.execute(sql, args)
+            return asyncio.sleep(0)
+
+        await elsewhere("UPDATE users SET disabled = 1 WHERE uid = ?", uid)
         with pytest.raises(Unauthenticated, match="disabled"):
             await b.by_ref(ref)
-        conn.execute("UPDATE users SET disabled = 0 WHERE uid = ?", (uid,))
+        await elsewhere("UPDATE users SET disabled = 0 WHERE uid = ?", uid)
         assert (await b.by_ref(ref)).uid == uid
-        conn.execute("DELETE FROM sessions WHERE id = ?", (ref,))  # the console's session delete
+        await elsewhere("DELETE FROM sessions WHERE id = ?", ref)  # the console's session delete
         with pytest.raises(Unauthenticated, match="unknown"):
             await b.by_ref(ref)
         conn.close()
