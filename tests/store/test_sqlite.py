@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,48 @@ def test_processes_take_turns_through_the_write_lock_file(
         os.close(fd)
 
 
+def test_a_write_lock_taken_after_the_wait_gave_up_is_given_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the busy wait the flusher goes on without the lock (SQLite's own lock still
+    serializes); the helper thread, still waiting, must hand the lock back once it gets
+    it, or every other process would wait for it forever."""
+    import fcntl
+
+    monkeypatch.setattr(sqlite_writer, "_BUSY_WAIT_MS", 200)
+    path = tmp_path / "db"
+    fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def free() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+
+    async def body(store: SQLiteStore) -> None:
+        await store.write([Put(Key("c", "u", "first"), {"x": 0})], "t")
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another worker, for longer than the busy wait
+        write = asyncio.ensure_future(store.write([Put(Key("c", "u", "a"), {"x": 1})], "t"))
+        await asyncio.sleep(0.5)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await write
+        deadline = time.monotonic() + 5
+        while not free():
+            assert time.monotonic() < deadline, "the lock was never given back"
+            await asyncio.sleep(0.01)
+        await store.write([Put(Key("c", "u", "b"), {"x": 2})], "t")  # and writes go on
+        assert free()
+        for k in "ab":
+            assert await store.get_document(Key("c", "u", k)) is not None
+
+    try:
+        run(path, body)
+    finally:
+        os.close(fd)
+
+
 def test_writes_queued_while_another_process_writes_join_one_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,7 +362,6 @@ def test_the_write_lock_is_released_when_commit_returns_not_when_the_loop_is_fre
     """The lock goes on the commit's thread: another process may write while this one's
     loop is still busy (released through the loop, it stayed held that long)."""
     import fcntl
-    import time
 
     path = tmp_path / "db"
     fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
