@@ -325,3 +325,41 @@ def watch_across_workers(served: Served, reader: int, writer: httpx.Client) -> N
             assert db(writer, sid, {"op": "put", "obj": {"id": f"t{n}", "n": n}}).status_code == 200
             frame = str(ws.recv(timeout=10))
             assert '"dataType":"add"' in frame and f'"id":"t{n}"' in frame, frame
+
+
+def test_a_logout_on_one_worker_is_refused_at_once_on_a_busy_other(served: Served) -> None:
+    """Worker A keeps serving other requests (each reads the session store: on SQLite its
+    reads of one loop step share a snapshot, store/sqlite_reader.py) while sessions end on
+    B: A's next request after each logout already refuses the session."""
+    a_pid, b_pid = served.workers()
+    served.wait_for("both workers ready", lambda: len(served.output().split("startup complete")) == 3)
+    a, b = served.pinned(a_pid), served.pinned(b_pid)
+    busy_sid = login(b, "busy")
+    stop = threading.Event()
+    served_busy: list[int] = []
+
+    def keep_a_busy() -> None:
+        # Its own connections to A, pinned while B is stopped (as pinned() does).
+        clients = [served.pinned(a_pid) for _ in range(4)]
+        while not stop.is_set():
+            for c in clients:  # 429 past the rate limit: the session is read first all the same
+                r = c.post("/invoke/whoami", json={}, headers={"authorization": f"Bearer {busy_sid}"})
+                served_busy.append(r.status_code)
+
+    load = threading.Thread(target=keep_a_busy)
+    load.start()
+    try:
+        served.wait_for("the load on A", lambda: len(served_busy) > 20)
+        for n in range(15):
+            sid = login(b, f"u{n}")
+            r = db(a, sid, {"op": "count"})
+            assert r.status_code == 200, r.text  # known to A (and cached there)
+            r = b.post(SESSION, json={"op": "logout", "sessionId": sid})
+            assert r.status_code == 200, r.text
+            r = db(a, sid, {"op": "count"})
+            assert r.status_code == 401 and code(r) == "Unauthenticated", (n, r.text)
+    finally:
+        stop.set()
+        load.join(10)
+    assert set(served_busy) <= {200, 429}, set(served_busy)
+    assert whoami(a) == a_pid and whoami(b) == b_pid
