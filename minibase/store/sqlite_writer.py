@@ -376,7 +376,8 @@ def _wait_lock(fd: int, loop: asyncio.AbstractEventLoop, taken: asyncio.Future[b
         fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError as e:  # no lock to be had: SQLite's own busy wait still serializes
         log.warning("cannot take the write lock: %s", e)
-        loop.call_soon_threadsafe(_give_up, taken)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+            loop.call_soon_threadsafe(_give_up, taken)
         return
     try:
         loop.call_soon_threadsafe(_lock_taken, fd, taken)
