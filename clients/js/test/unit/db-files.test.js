@@ -9,7 +9,10 @@ async function setup(client = {}) {
   const answers = []
   server.functions.db = server.functions.files = (e) => {
     events.push(e)
-    return answers.length ? answers.shift() : { data: null }
+    // An answer may be a function of the event: for calls sent concurrently, whose order
+    // of arrival is not theirs to promise.
+    const a = answers.length ? answers.shift() : { data: null }
+    return typeof a === 'function' ? a(e) : a
   }
   const mb = createClient({ endpoint: 'https://api.example.com', service: 'svc', storage: memoryStorage(), transport: server.transport(), ...client })
   await mb.login({ authCode: 'dev:alice' })
@@ -180,12 +183,19 @@ test('files.downloadUrls: one call per 100 paths, urls made absolute; resolveFil
   const { mb, events, answers } = await setup()
   const paths = Array.from({ length: 150 }, (_, i) => 'p' + i)
   const echo = (chunk) => ({ data: chunk.map((p) => (p === 'p7' ? { path: p, error: { code: 'NotFound', message: 'no' } } : { path: p, fileId: 'mb://users/u/' + p, url: '/files/users/u/' + p + '?S=1', expiresAt: 'e' })) })
-  answers.push(echo(paths.slice(0, 100)), echo(paths.slice(100)))
+  // The two calls go out at once and may arrive in either order: each is answered for its
+  // own paths, and the first chunk's answer comes last.
+  const answer = async (e) => {
+    if (e.paths[0] === 'p0') await new Promise((resolve) => setTimeout(resolve, 30))
+    return echo(e.paths)
+  }
+  answers.push(answer, answer)
   const out = await mb.files.downloadUrls(paths, { thumb: '200x200' })
-  assert.equal(out.length, 150)
+  assert.deepEqual(out.map((o) => o.path), paths) // in the order asked, whichever answer came first
   assert.equal(out[0].url, 'https://api.example.com/files/users/u/p0?S=1')
   assert.deepEqual(out[7], { path: 'p7', error: { code: 'NotFound', message: 'no' } })
-  assert.deepEqual(events.map((e) => [e.op, e.paths.length, e.thumb]), [['downloadUrls', 100, '200x200'], ['downloadUrls', 50, '200x200']])
+  const calls = events.map((e) => [e.op, e.paths[0], e.paths.length, e.thumb]).sort((a, b) => b[2] - a[2])
+  assert.deepEqual(calls, [['downloadUrls', 'p0', 100, '200x200'], ['downloadUrls', 'p100', 50, '200x200']])
   await assert.rejects(mb.files.downloadUrls('p0'), (e) => e.code === 'InvalidArgument')
 
   events.length = 0
