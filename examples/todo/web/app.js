@@ -381,12 +381,16 @@ async function addTodo(event) {
 
 async function setCompleted(id, completed) {
   const before = find(id)
-  replace({ ...before, completed }) // shown at once; undone if the server says no
+  // Shown at once, undone if the server says no. Its version sits between the stored one
+  // and the next, so a late frame of the stored version (the todo's own insert, say) does
+  // not undo the tick while the update is on its way; the answer or a newer frame does.
+  const shown = { ...before, completed, _version: before._version + 0.5 }
+  replace(shown)
   const ok = await run(async () => {
     replace(await todos.doc(id).update({ set: { completed } }))
   }, id)
-  if (!ok && find(id)) {
-    replace(before)
+  if (!ok && find(id) === shown) {
+    state.items = state.items.map((t) => (t === shown ? before : t))
     render()
   }
 }
