@@ -14,6 +14,7 @@ import orjson
 from ..errors import Internal, InvalidArgument, MinibaseError, PermissionDenied, Unavailable, error_body
 from ..util import jsonin
 from ..util.ids import new_request_id
+from ..util.waits import wait_event
 from .hub import Watch, watch_id
 
 if TYPE_CHECKING:
@@ -190,7 +191,5 @@ class Connection:
             if self.error is not None:
                 return
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), HEARTBEAT)
-            except (TimeoutError, asyncio.TimeoutError):
+            if not await wait_event(self._ready, HEARTBEAT):  # not wait_for: it may drop a cancel
                 self._push({"type": "heartbeat", "token": self.hub.token()})

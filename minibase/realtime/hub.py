@@ -31,6 +31,7 @@ from ..errors import (
 )
 from ..store.events import Change, EventStore, Route, prune_outbox
 from ..store.tablestore_eval import matches
+from ..util.waits import wait_event
 from .window import Entry, Key, Stamp, Window, stamp_of
 
 if TYPE_CHECKING:
@@ -401,8 +402,7 @@ class Hub:
                 await asyncio.sleep(1.0)
                 continue
             if len(changes) < BATCH:
-                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL)
+                await wait_event(self._wake, POLL)  # not wait_for: a cancel must end the follower
 
     async def _prune(self, before: float) -> None:
         try:

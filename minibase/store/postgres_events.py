@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Unavailable
+from ..util.waits import wait_event
 from .events import Change, Delivery, Route, change_from_row
 from .postgres import UNAVAILABLE
 
@@ -369,6 +370,5 @@ class PostgresEvents:
         if self._listener is None or self._listener.is_closed():
             self._listener = None
             await self._listen()  # the server came back: listen again
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        await wait_event(self._wake, timeout)  # not wait_for: a cancel must end the dispatcher
         self._wake.clear()

@@ -4,12 +4,12 @@ every other write of this process (and BEGIN IMMEDIATE with other processes)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..util.waits import wait_event
 from .events import Change, Delivery, Route, change_from_row
 from .sqlite import SQLiteStore
 
@@ -322,8 +322,7 @@ class SQLiteEvents:
 
     async def wait_changes(self, timeout: float) -> None:
         # In-process writes set the event; other processes' writes are seen on the next poll.
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        await wait_event(self._wake, timeout)  # not wait_for: a cancel must end the dispatcher
         self._wake.clear()
 
 
