@@ -39,27 +39,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (
     CONFIG_TOML,
     DB_PATH,
-    DOC_ID,
-    LIST_DOCS,
     BenchError,
     Session,
+    db_event,
     free_port,
     minibase_argv,
+    seed,
     spawn,
     stop,
     wait_answer,
 )
 
 OPS = ("get", "list", "insert", "update")
-
-
-def events(sid: str) -> dict[str, dict[str, Any]]:
-    return {
-        "get": {"sid": sid, "op": "get", "id": DOC_ID},
-        "list": {"sid": sid, "op": "query", "orderBy": [["n", "desc"]], "limit": 20},
-        "insert": {"sid": sid, "op": "insert", "obj": {"title": "benchmark insert", "n": -1}},
-        "update": {"sid": sid, "op": "update", "id": "list-0", "inc": {"n": 1}},
-    }
 
 
 def prepare(work: Path, op: str) -> tuple[Path, bytes, dict[str, str]]:
@@ -74,10 +65,8 @@ def prepare(work: Path, op: str) -> tuple[Path, bytes, dict[str, str]]:
         session = Session(port)
         try:
             session.login()
-            session.client.db("put", obj={"id": DOC_ID, "title": "benchmark document", "completed": False})
-            for n in range(LIST_DOCS):
-                session.client.db("put", obj={"id": f"list-{n}", "title": f"todo {n}", "n": n})
-            body = orjson.dumps(events(session.sid)[op])
+            seed(session)
+            body = orjson.dumps(db_event(op, session.sid))
             headers = session.fresh_headers(body)
         finally:
             session.close()

@@ -435,6 +435,26 @@ SCENARIOS = [
 H11_SCENARIO = Scenario("bare_h11", "bare GET / (h11, reference)", "bare_h11")
 
 
+def seed(session: Session) -> None:
+    """The bench user's documents: ``DOC_ID`` for the get, ``LIST_DOCS`` numbered ones."""
+    session.client.db("put", obj={"id": DOC_ID, "title": "benchmark document", "completed": False})
+    for n in range(LIST_DOCS):
+        session.client.db("put", obj={"id": f"list-{n}", "title": f"todo {n}", "n": n})
+
+
+def db_event(op: str, sid: str) -> dict[str, Any]:
+    """The bench's signed ``db`` event for ``op`` (get, list, insert, update)."""
+    if op == "get":
+        return {"sid": sid, "op": "get", "id": DOC_ID}
+    if op == "list":
+        return {"sid": sid, "op": "query", "orderBy": [["n", "desc"]], "limit": 20}
+    if op == "insert":
+        return {"sid": sid, "op": "insert", "obj": {"title": "benchmark insert", "n": -1}}
+    if op == "update":
+        return {"sid": sid, "op": "update", "id": "list-0", "inc": {"n": 1}}
+    raise AssertionError(op)
+
+
 def build_load(sc: Scenario, ports: dict[str, int], session: Session, run_tag: str) -> Load:
     if sc.server.startswith("bare"):
         return Load(f"http://{HOST}:{ports[sc.server]}/", ["method=GET", "expect=data"])
@@ -446,22 +466,20 @@ def build_load(sc: Scenario, ports: dict[str, int], session: Session, run_tag: s
             ["method=POST", "header=Content-Type: application/json", "body=" + login, "expect=session"],
         )
     if sc.name == "db_get":
-        body = orjson.dumps({"sid": session.sid, "op": "get", "id": DOC_ID})
+        body = orjson.dumps(db_event("get", session.sid))
         headers = session.fresh_headers(body)
         if session.check_signed(body, headers, "db get") is None:
             raise BenchError(f"sample db get returned data null: document {DOC_ID!r} is missing")
         return Load(mb + DB_PATH, signed_args(headers, body))
     if sc.name == "db_list":
-        body = orjson.dumps({"sid": session.sid, "op": "query", "orderBy": [["n", "desc"]], "limit": 20})
+        body = orjson.dumps(db_event("list", session.sid))
         headers = session.fresh_headers(body)
         if len(session.check_signed(body, headers, "db list")) != 20:
             raise BenchError("sample db list did not return 20 documents")
         return Load(mb + DB_PATH, signed_args(headers, body))
     if sc.name == "db_insert":
         # No id: the server generates one, so the body (and its signed Content-MD5) is fixed.
-        body = orjson.dumps(
-            {"sid": session.sid, "op": "insert", "obj": {"title": "benchmark insert", "n": -1}}
-        )
+        body = orjson.dumps(db_event("insert", session.sid))
         headers = session.fresh_headers(body)
         session.check_signed(body, headers, "db insert")
         return Load(mb + DB_PATH, signed_args(headers, body))
@@ -774,9 +792,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     try:
         try:
             session.login()
-            session.client.db("put", obj={"id": DOC_ID, "title": "benchmark document", "completed": False})
-            for n in range(LIST_DOCS):
-                session.client.db("put", obj={"id": f"list-{n}", "title": f"todo {n}", "n": n})
+            seed(session)
         except Exception as e:
             raise BenchError(f"could not log in / put the bench document with the Python client: {e}") from e
         print(

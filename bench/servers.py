@@ -31,6 +31,7 @@ from run import (
     Load,
     Session,
     bare_argv,
+    db_event,
     free_port,
     minibase_argv,
     parse_duration,
@@ -91,7 +92,7 @@ def start(kind: str, server: str, work: Path, config: Path) -> tuple[int, Sessio
 def load(kind: str, port: int, session: Session | None) -> Load:
     if session is None:
         return Load(f"http://{HOST}:{port}/", ["method=GET", "expect=data"])
-    body = orjson.dumps({"sid": session.sid, "op": "get", "id": "bench"})
+    body = orjson.dumps(db_event("get", session.sid))  # the document "bench" (DOC_ID)
     headers = session.fresh_headers(body)
     if session.check_signed(body, headers, "db get") is None:
         raise BenchError("the bench document is missing")

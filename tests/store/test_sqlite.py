@@ -232,6 +232,18 @@ def test_database_and_wal_are_owner_only(tmp_path: Path) -> None:
         os.umask(old)
 
 
+def lock_free(fd: int) -> bool:
+    """Whether another process could take the write lock now (``fd``: its own open of it)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
 def test_processes_take_turns_through_the_write_lock_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,14 +300,6 @@ def test_a_write_lock_taken_after_the_wait_gave_up_is_given_back(
     path = tmp_path / "db"
     fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
 
-    def free() -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
-
     async def body(store: SQLiteStore) -> None:
         await store.write([Put(Key("c", "u", "first"), {"x": 0})], "t")
         fcntl.flock(fd, fcntl.LOCK_EX)  # as another worker, for longer than the busy wait
@@ -304,11 +308,11 @@ def test_a_write_lock_taken_after_the_wait_gave_up_is_given_back(
         fcntl.flock(fd, fcntl.LOCK_UN)
         await write
         deadline = time.monotonic() + 5
-        while not free():
+        while not lock_free(fd):
             assert time.monotonic() < deadline, "the lock was never given back"
             await asyncio.sleep(0.01)
         await store.write([Put(Key("c", "u", "b"), {"x": 2})], "t")  # and writes go on
-        assert free()
+        assert lock_free(fd)
         for k in "ab":
             assert await store.get_document(Key("c", "u", k)) is not None
 
@@ -361,30 +365,21 @@ def test_the_write_lock_is_released_when_commit_returns_not_when_the_loop_is_fre
 ) -> None:
     """The lock goes on the commit's thread: another process may write while this one's
     loop is still busy (released through the loop, it stayed held that long)."""
-    import fcntl
 
     path = tmp_path / "db"
     fd = os.open(f"{path}-wlock", os.O_RDWR | os.O_CREAT, 0o600)
-
-    def free() -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return True
 
     async def body(store: SQLiteStore) -> float:
         await store.write([Put(Key("c", "u", "a"), {"x": 1})], "t")
         write = asyncio.ensure_future(store.write([Put(Key("c", "u", "b"), {"x": 2})], "t"))
         for _ in range(100):  # until the flusher holds the lock: its COMMIT is then under way
             await asyncio.sleep(0)
-            if not free():
+            if not lock_free(fd):
                 break
         else:
             raise AssertionError("the write never took the lock")
         start = time.monotonic()
-        while not free() and time.monotonic() - start < 5:  # the loop stays blocked here
+        while not lock_free(fd) and time.monotonic() - start < 5:  # the loop stays blocked here
             time.sleep(0.001)
         waited = time.monotonic() - start
         await write

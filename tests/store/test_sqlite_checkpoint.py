@@ -78,29 +78,31 @@ def test_commits_leave_the_wal_and_the_checkpointer_copies_it(tmp_path: Path) ->
     run(path, body)
 
 
+async def longest_wal(store: SQLiteStore, path: Path) -> tuple[int, int]:
+    """300 commits of about 2 frames each: the longest WAL seen (frames), and how many
+    checkpoints ran."""
+    assert store._checkpointer is not None
+    longest = 0
+    shm: int | None = None
+    try:
+        for n in range(300):
+            await store.write([Put(Key("c", "u", f"d{n % 50}"), {"text": "x" * 2000, "n": n})], "t")
+            if shm is None:
+                shm = os.open(f"{path}-shm", os.O_RDONLY)
+            longest = max(longest, wal_frames(shm))
+    finally:
+        if shm is not None:
+            os.close(shm)
+    await settle(store, 1)
+    return longest, store._checkpointer.runs
+
+
 def test_the_wal_stays_bounded(tmp_path: Path) -> None:
     """Under steady writes: without the second pass under the lock the WAL never started
     over (the next transaction had always begun before a pass ended) and grew past 1,000
     frames in these 300 commits."""
     path = tmp_path / "db"
-
-    async def body(store: SQLiteStore) -> tuple[int, int]:
-        assert store._checkpointer is not None
-        longest = 0
-        shm: int | None = None
-        try:
-            for n in range(300):  # one commit each, each about 2 frames
-                await store.write([Put(Key("c", "u", f"d{n % 50}"), {"text": "x" * 2000, "n": n})], "t")
-                if shm is None:
-                    shm = os.open(f"{path}-shm", os.O_RDONLY)
-                longest = max(longest, wal_frames(shm))
-        finally:
-            if shm is not None:
-                os.close(shm)
-        await settle(store, 1)
-        return longest, store._checkpointer.runs
-
-    longest, runs = run(path, body)
+    longest, runs = run(path, lambda store: longest_wal(store, path))
     assert runs >= 5
     assert longest < 300, longest
 
@@ -112,21 +114,9 @@ def test_the_wal_stays_bounded_under_loop_reads(tmp_path: Path) -> None:
     path = tmp_path / "db"
 
     async def body(store: SQLiteStore) -> tuple[int, int, int]:
-        assert store._checkpointer is not None
-        longest = 0
-        shm: int | None = None
-        try:
-            async with busy_reader(store, Key("c", "u", "d0")) as reads:
-                for n in range(300):
-                    await store.write([Put(Key("c", "u", f"d{n % 50}"), {"text": "x" * 2000, "n": n})], "t")
-                    if shm is None:
-                        shm = os.open(f"{path}-shm", os.O_RDONLY)
-                    longest = max(longest, wal_frames(shm))
-        finally:
-            if shm is not None:
-                os.close(shm)
-        await settle(store, 1)
-        return longest, store._checkpointer.runs, reads[0]
+        async with busy_reader(store, Key("c", "u", "d0")) as reads:
+            longest, runs = await longest_wal(store, path)
+        return longest, runs, reads[0]
 
     longest, runs, reads = run(path, body)
     assert reads > 300
